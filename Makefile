@@ -1,0 +1,69 @@
+# flowservice — build, test and demo. Every target installs what it needs (Debian 12).
+LUA         ?= lua5.4
+LUA_PC      ?= lua5.4
+CC          ?= cc
+CFLAGS      ?= -O2 -g
+LIBFLAG     ?= -shared
+VERSION     := $(shell sed -n 's/^local VERSION = "\(.*\)"/\1/p' lua/flowservice/init.lua)
+
+PKG_CONFIG  ?= pkg-config
+LUA_CFLAGS  := $(shell $(PKG_CONFIG) --cflags $(LUA_PC) 2>/dev/null)
+CURL_CFLAGS := $(shell $(PKG_CONFIG) --cflags libcurl 2>/dev/null)
+CURL_LIBS   := $(shell $(PKG_CONFIG) --libs libcurl 2>/dev/null)
+INST_LIBDIR ?= $(shell $(PKG_CONFIG) --variable=INSTALL_CMOD $(LUA_PC) 2>/dev/null)
+INST_LUADIR ?= $(shell $(PKG_CONFIG) --variable=INSTALL_LMOD $(LUA_PC) 2>/dev/null)
+INST_BINDIR ?= /usr/local/bin
+
+WARN        := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+ALL_CFLAGS  := -std=gnu99 -fPIC $(WARN) $(CFLAGS) $(LUA_CFLAGS) $(CURL_CFLAGS) \
+               -DFLOWSERVICE_VERSION='"$(VERSION)"'
+
+BUILD       ?= build
+SRCS        := $(wildcard src/*.c)
+OBJS        := $(SRCS:src/%.c=$(BUILD)/obj/%.o)
+CORE        := $(BUILD)/flowservice/core.so
+
+BUSTED      := busted --lua=$(LUA)
+DEBIAN_PKGS := lua5.4 liblua5.4-dev lua-cjson lua-socket lua-busted luarocks \
+               libcurl4-openssl-dev pkg-config gcc make
+
+.PHONY: all deps test demo check install clean
+
+all: $(CORE)
+
+$(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(CORE): $(OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LIBFLAG) $(LDFLAGS) -o $@ $(OBJS) $(CURL_LIBS)
+
+# Installs the Debian packages that are missing (needs root or sudo).
+deps:
+	@missing=""; for p in $(DEBIAN_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+test: deps
+	$(MAKE) all
+	FLOWSERVICE_LUA=$(LUA) $(BUSTED)
+
+demo: deps
+	$(MAKE) all
+	LUA=$(LUA) sh examples/demo.sh
+
+install: all
+	install -d $(DESTDIR)$(INST_LIBDIR)/flowservice $(DESTDIR)$(INST_LUADIR)/flowservice/emulator $(DESTDIR)$(INST_BINDIR)
+	install -m 0755 $(CORE) $(DESTDIR)$(INST_LIBDIR)/flowservice/core.so
+	install -m 0644 lua/flowservice/*.lua $(DESTDIR)$(INST_LUADIR)/flowservice/
+	install -m 0644 lua/flowservice/emulator/*.lua $(DESTDIR)$(INST_LUADIR)/flowservice/emulator/
+	install -m 0755 bin/flowservice-emulator $(DESTDIR)$(INST_BINDIR)/flowservice-emulator
+
+clean:
+	rm -rf $(BUILD) luarocks-tree

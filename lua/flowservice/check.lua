@@ -1,0 +1,50 @@
+-- Argument checking shared by every public function.
+-- Programmer errors (unknown option names, wrong Lua types) raise at the caller's level;
+-- bad values that come from data return a validation error instead (see errors.lua).
+local check = {}
+
+local function sorted_names(set)
+  local names = {}
+  for name in pairs(set) do names[#names + 1] = name end
+  table.sort(names)
+  return table.concat(names, ", ")
+end
+
+-- Raises when `tbl` has a key that is not in `allowed` (a set or a name -> type map).
+-- `what` names the table in the message; `level` is passed to error() (caller of the caller = 3).
+function check.fields(tbl, allowed, what, level)
+  for key in pairs(tbl) do
+    if type(key) ~= "string" or allowed[key] == nil then
+      error(string.format("%s: unknown option '%s' (expected one of: %s)",
+        what, tostring(key), sorted_names(allowed)), level or 3)
+    end
+  end
+end
+
+-- Raises unless `value` is nil or of Lua type `expected`.
+function check.optional(value, expected, name, level)
+  if value ~= nil and type(value) ~= expected then
+    error(string.format("%s: expected %s, got %s", name, expected, type(value)), level or 3)
+  end
+  return value
+end
+
+-- Raises unless `value` is a table.
+function check.table(value, name, level)
+  if type(value) ~= "table" then
+    error(string.format("%s: expected a table, got %s", name, type(value)), level or 3)
+  end
+  return value
+end
+
+-- Checks an options table against `spec` (name -> Lua type): unknown names and wrong types raise.
+function check.options(tbl, spec, what, level)
+  level = (level or 3) + 1
+  check.fields(tbl, spec, what, level)
+  for name, expected in pairs(spec) do
+    check.optional(tbl[name], expected, what .. "." .. name, level)
+  end
+  return tbl
+end
+
+return check

@@ -1,0 +1,339 @@
+-- The client: configuration, the IMS token cache and the request pipeline every resource uses.
+local core = require "flowservice.core"
+local check = require "flowservice.check"
+local errors = require "flowservice.errors"
+local json = require "flowservice.json"
+local url = require "flowservice.url"
+
+local client = {}
+
+local DEFAULTS = {
+  base_url = "https://platform.adobe.io",
+  ims_url = "https://ims-na1.adobelogin.com",
+  sandbox = "prod",
+  scopes = "openid,session,AdobeID,read_organizations,additional_info.projectedProductContext",
+}
+
+-- Option name -> Lua type. Unknown names and wrong types raise.
+local OPTIONS = {
+  base_url = "string", ims_url = "string", client_id = "string", client_secret = "string",
+  org_id = "string", sandbox = "string", access_token = "string", api_key = "string",
+  scopes = "string", timeout = "number", connect_timeout = "number",
+  max_response_size = "number", user_agent = "string", env = "any",
+}
+
+-- Options read from the environment when the table does not give them.
+local ENV = {
+  base_url = "AEP_BASE_URL", ims_url = "AEP_IMS_URL", client_id = "AEP_CLIENT_ID",
+  client_secret = "AEP_CLIENT_SECRET", org_id = "AEP_ORG_ID", sandbox = "AEP_SANDBOX",
+  access_token = "AEP_ACCESS_TOKEN", api_key = "AEP_API_KEY", scopes = "AEP_SCOPES",
+}
+client.ENV = ENV
+
+local FLOW_PATH = "/data/foundation/flowservice"
+local IMS_TOKEN_PATH = "/ims/token/v3"
+
+-- Refresh a cached token this long before it expires (capped at a tenth of its lifetime,
+-- so short-lived tokens are not refreshed on every call).
+local REFRESH_MARGIN = 300
+
+-- Secrets live here, keyed by client, never on the client table itself, so that printing,
+-- serialising or iterating a client cannot show them.
+local private = setmetatable({}, { __mode = "k" })
+
+local Client = { __name = "flowservice.client" }
+Client.__index = Client
+
+local function is_loopback(host)
+  return host == "localhost" or host == "::1" or host:match("^127%.%d+%.%d+%.%d+$") ~= nil
+end
+
+-- https anywhere; plain http only to a loopback address (the emulator).
+local function check_service_url(name, value)
+  local scheme, host, _, path = url.split(value)
+  if not scheme or host == "" then
+    return nil, errors.validation(name, "must be an absolute URL like https://host")
+  end
+  if value:find("@", 1, true) or path:find("[?#]") then
+    return nil, errors.validation(name, "must not contain credentials, a query or a fragment")
+  end
+  if scheme ~= "https" and not (scheme == "http" and is_loopback(host)) then
+    return nil, errors.validation(name, "must use https (http is allowed only to a loopback address)")
+  end
+  return (value:gsub("/+$", ""))
+end
+
+-- Values that end up in a header: no control characters (they would split the header).
+local function check_header_value(name, value)
+  if value:find("[%z\1-\31\127]") then
+    return nil, errors.validation(name, "must not contain control characters")
+  end
+  if value == "" then
+    return nil, errors.validation(name, "must not be empty")
+  end
+  return value
+end
+
+-- Merges options with the environment and defaults, and checks every value.
+-- Returns the settings table, or nil and a validation error.
+local function settings_from(opts)
+  local env = opts.env
+  if env ~= nil and type(env) ~= "boolean" and type(env) ~= "table" then
+    error("flowservice.new: env: expected a boolean or a table, got " .. type(env), 3)
+  end
+  local getenv = os.getenv
+  if env == false then
+    getenv = function() return nil end
+  elseif type(env) == "table" then
+    getenv = function(name) return env[name] end
+  end
+  local s = {}
+  for name in pairs(OPTIONS) do
+    local value = opts[name]
+    if value == nil and ENV[name] then
+      value = getenv(ENV[name])
+      if value == "" then value = nil end
+    end
+    if value == nil then value = DEFAULTS[name] end
+    s[name] = value
+  end
+  s.env = nil
+
+  local err
+  for _, name in ipairs { "base_url", "ims_url" } do
+    s[name], err = check_service_url(name, s[name])
+    if err then return nil, err end
+  end
+  if not s.org_id then
+    return nil, errors.validation("org_id", "required (or set " .. ENV.org_id .. ")")
+  end
+  if not s.org_id:match("@AdobeOrg$") then
+    return nil, errors.validation("org_id", "must be an IMS organization id ending in @AdobeOrg")
+  end
+  if not s.sandbox:match("^[a-z0-9][a-z0-9-]*$") or #s.sandbox > 256 then
+    return nil, errors.validation("sandbox",
+      "must be the all-lowercase sandbox name (letters, digits and hyphens)")
+  end
+  if not s.access_token then
+    if not s.client_id then
+      return nil, errors.validation("client_id", "required (or set " .. ENV.client_id .. ")")
+    end
+    if not s.client_secret then
+      return nil, errors.validation("client_secret",
+        "required unless access_token is given (or set " .. ENV.client_secret .. ")")
+    end
+  end
+  s.api_key = s.api_key or s.client_id
+  if not s.api_key then
+    return nil, errors.validation("api_key", "required with access_token: the client id of the "
+      .. "credential that issued the token (or set " .. ENV.api_key .. " or " .. ENV.client_id .. ")")
+  end
+  for _, name in ipairs { "client_id", "org_id", "api_key", "access_token", "client_secret" } do
+    if s[name] then
+      local _, bad = check_header_value(name, s[name])
+      if bad then return nil, bad end
+    end
+  end
+  for _, name in ipairs { "timeout", "connect_timeout", "max_response_size" } do
+    if s[name] ~= nil and not (s[name] > 0) then
+      return nil, errors.validation(name, "must be a positive number")
+    end
+  end
+  return s
+end
+
+--- Creates a client. Returns the client, or nil and a validation error.
+function client.new(opts)
+  opts = check.table(opts == nil and {} or opts, "flowservice.new: options", 3)
+  check.fields(opts, OPTIONS, "flowservice.new", 3)
+  for name, expected in pairs(OPTIONS) do
+    if expected ~= "any" then check.optional(opts[name], expected, "flowservice.new: " .. name, 3) end
+  end
+  local s, err = settings_from(opts)
+  if not s then return nil, err end
+
+  local session_opts = {
+    timeout = s.timeout, connect_timeout = s.connect_timeout,
+    max_response_size = s.max_response_size and math.tointeger(s.max_response_size),
+    user_agent = s.user_agent,
+  }
+  if s.max_response_size and not session_opts.max_response_size then
+    return nil, errors.validation("max_response_size", "must be a whole number of bytes")
+  end
+
+  local self = setmetatable({
+    -- Non-secret settings, readable by callers.
+    config = {
+      base_url = s.base_url, ims_url = s.ims_url, client_id = s.client_id, org_id = s.org_id,
+      sandbox = s.sandbox, scopes = s.scopes,
+    },
+  }, Client)
+  private[self] = {
+    session = core.session(session_opts),
+    client_secret = s.client_secret,
+    api_key = s.api_key,
+    static_token = s.access_token,
+  }
+  -- Resource namespaces: client.connections, later client.flows, ...
+  self.connections = require("flowservice.connections").new(self)
+  return self
+end
+
+function Client:__tostring()
+  return string.format("flowservice.client (org %s, sandbox %s, %s)%s", self.config.org_id,
+    self.config.sandbox, self.config.base_url, private[self].session and "" or " (closed)")
+end
+
+local function state(self)
+  local p = private[self]
+  if not p or not p.session then error("attempt to use a closed flowservice client", 3) end
+  return p
+end
+
+--- Closes the client's connections. Idempotent; the client cannot be used afterwards.
+function Client:close()
+  local p = private[self]
+  if p and p.session then
+    p.session:close()
+    p.session = nil
+    p.token, p.client_secret, p.static_token = nil, nil, nil
+  end
+end
+Client.__close = Client.close
+
+-- Sends one request with the C core; returns status, headers, decoded body, or nil, err.
+local function send(p, method, target, headers, body)
+  local status, resp_headers, raw = p.session:request {
+    method = method, url = target, headers = headers, body = body,
+  }
+  if not status then
+    return nil, errors.transport(resp_headers, raw)
+  end
+  local decoded
+  local ctype = resp_headers["content-type"] or ""
+  if raw ~= "" and ctype:find("json", 1, true) then
+    local err
+    decoded, err = json.decode(raw)
+    if err and status >= 200 and status < 300 then
+      return nil, errors.decode(status, err, resp_headers["x-request-id"])
+    end
+  end
+  return status, resp_headers, decoded
+end
+
+-- The clock used for token expiry; specs replace client.clock to test refresh.
+client.clock = os.time
+local function now()
+  return client.clock()
+end
+
+-- Returns a valid access token, fetching one from IMS when there is none or it is about to
+-- expire. Returns nil, err when IMS refuses.
+local function access_token(self, p)
+  if p.static_token then return p.static_token end
+  if p.token and now() < p.token_refresh_at then return p.token end
+  local form = url.form {
+    { "grant_type", "client_credentials" },
+    { "client_id", self.config.client_id },
+    { "client_secret", p.client_secret },
+    { "scope", self.config.scopes },
+  }
+  local status, headers, body = send(p, "POST", self.config.ims_url .. IMS_TOKEN_PATH, {
+    ["Content-Type"] = "application/x-www-form-urlencoded",
+    ["Accept"] = "application/json",
+  }, form)
+  if not status then return nil, headers end
+  if status ~= 200 then
+    return nil, errors.from_response(status, headers, body, "auth")
+  end
+  local token, ttl = type(body) == "table" and body.access_token, type(body) == "table" and body.expires_in
+  if type(token) ~= "string" or token == "" or token:find("[%z\1-\31\127]")
+      or type(ttl) ~= "number" or ttl <= 0 then
+    return nil, errors.new {
+      kind = "auth", status = status, request_id = headers["x-request-id"],
+      message = "IMS answered without a usable access_token and expires_in",
+    }
+  end
+  p.token = token
+  p.token_refresh_at = now() + ttl - math.min(REFRESH_MARGIN, ttl / 10)
+  return token
+end
+
+--- Makes sure an access token is at hand (fetching one from IMS if needed).
+-- Returns a table { expires_in = seconds or nil (given token) } without the token itself.
+function Client:authenticate()
+  local p = state(self)
+  local token, err = access_token(self, p)
+  if not token then return nil, err end
+  return { expires_in = p.token_refresh_at and math.max(0, p.token_refresh_at - now()) or nil }
+end
+
+-- Query values are strings, booleans or whole numbers; a float like 10000.0 (what a decoded
+-- JSON number used to be) is written as 10000, never "10000.0".
+local function query_value(name, value)
+  local t = type(value)
+  if t == "string" then return value end
+  if t == "boolean" then return tostring(value) end
+  if t == "number" and math.tointeger(value) then return string.format("%d", math.tointeger(value)) end
+  error("request.query." .. tostring(name) .. ": expected a string, boolean or whole number", 3)
+end
+
+local REQUEST_FIELDS = { method = "string", path = "string", query = "table", body = "any" }
+local METHODS = { GET = true, POST = true, PUT = true, PATCH = true, DELETE = true }
+
+--- Low-level call to any Flow Service endpoint.
+-- req = { method = "GET", path = "/connections/..." (relative to the Flow Service base),
+--         query = { name = value, ... } (optional), body = Lua value (optional, sent as JSON) }
+-- Returns the decoded response body (true when there is none) and a response table
+-- { status, headers, request_id }, or nil and an error.
+function Client:request(req)
+  local p = state(self)
+  check.table(req, "request", 3)
+  for name, expected in pairs(REQUEST_FIELDS) do
+    if expected ~= "any" then check.optional(req[name], expected, "request." .. name, 3) end
+  end
+  check.fields(req, REQUEST_FIELDS, "request", 3)
+  if not METHODS[req.method] then
+    error("request.method: expected one of GET, POST, PUT, PATCH, DELETE", 2)
+  end
+  if not req.path or req.path:sub(1, 1) ~= "/" then
+    error("request.path: expected a path starting with '/'", 2)
+  end
+
+  -- Everything that can be refused is refused before the token call or the request.
+  local body
+  if req.body ~= nil then
+    local err
+    body, err = json.encode(req.body)
+    if not body then return nil, errors.validation("body", err) end
+  end
+  local target = self.config.base_url .. FLOW_PATH .. req.path
+  if req.query then
+    local names = {}
+    for name in pairs(req.query) do names[#names + 1] = name end
+    table.sort(names)
+    local pairs_list = {}
+    for i, name in ipairs(names) do pairs_list[i] = { name, query_value(name, req.query[name]) } end
+    target = target .. "?" .. url.form(pairs_list)
+  end
+
+  local token, err = access_token(self, p)
+  if not token then return nil, err end
+  local headers = {
+    ["Authorization"] = "Bearer " .. token,
+    ["x-api-key"] = p.api_key,
+    ["x-gw-ims-org-id"] = self.config.org_id,
+    ["x-sandbox-name"] = self.config.sandbox,
+    ["Accept"] = "application/json",
+    ["Content-Type"] = body and "application/json" or nil,
+  }
+  local status, resp_headers, decoded = send(p, req.method, target, headers, body)
+  if not status then return nil, resp_headers end
+  if status < 200 or status >= 300 then
+    return nil, errors.from_response(status, resp_headers, decoded)
+  end
+  if decoded == nil then decoded = true end
+  return decoded, { status = status, headers = resp_headers, request_id = resp_headers["x-request-id"] }
+end
+
+return client

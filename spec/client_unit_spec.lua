@@ -1,0 +1,443 @@
+-- Unit specs of the Lua layer with a fake C core that records every request instead of
+-- sending it: option and param validation, "nothing was sent", the token cache, error mapping.
+local cjson = require "cjson"
+
+local SECRET = "SENTINEL-unit-client-secret-91ab"
+local PASSWORD = "SENTINEL-unit-password-c0ffee"
+local TOKEN = "SENTINEL-unit-token-5d2e"
+
+-- A fake flowservice.core: responder(req) returns what session:request would.
+local function fake_core(responder)
+  local sent = {}
+  local core = {}
+  function core.json_encode(v)
+    local ok, s = pcall(cjson.encode, v)
+    if ok then return s end
+    return nil, "cannot encode"
+  end
+  function core.session()
+    return {
+      request = function(_, req)
+        sent[#sent + 1] = req
+        return responder(req)
+      end,
+      close = function() end,
+    }
+  end
+  return core, sent
+end
+
+local JSON = { ["content-type"] = "application/json" }
+
+-- IMS gives a token; Flow Service creates and reads connections.
+local function happy(req)
+  if req.url:find("/ims/token/v3", 1, true) then
+    return 200, JSON, cjson.encode { access_token = TOKEN, token_type = "bearer", expires_in = 86399 }
+  elseif req.method == "POST" then
+    return 201, JSON, [[{"id":"4b1c7e0a-0000-4000-8000-000000000001","etag":"\"0a00\""}]]
+  end
+  return 200, JSON, [[{"items":[{"id":"4b1c7e0a-0000-4000-8000-000000000001","createdAt":1700000000000}]}]]
+end
+
+local flowservice, sent, client_module
+
+local function load(responder)
+  for name in pairs(package.loaded) do
+    if name:match("^flowservice") then package.loaded[name] = nil end
+  end
+  local core
+  core, sent = fake_core(responder or happy)
+  package.loaded["flowservice.core"] = core
+  flowservice = require "flowservice"
+  client_module = require "flowservice.client"
+end
+
+local function new_client(extra)
+  local opts = {
+    env = false, client_id = "unit-client", client_secret = SECRET,
+    org_id = "UNITORG@AdobeOrg", sandbox = "prod",
+  }
+  for k, v in pairs(extra or {}) do opts[k] = v end
+  return flowservice.new(opts)
+end
+
+local OSC = {
+  name = "Base connection for Oracle Service Cloud",
+  spec = "oracle-service-cloud",
+  auth = { host = "example.custhelp.com", username = "svc-user", password = PASSWORD },
+}
+
+local NONE = {} -- marks a field to leave out
+
+local function with(overrides)
+  local t = {}
+  for k, v in pairs(OSC) do t[k] = v end
+  for k, v in pairs(overrides) do
+    if v == NONE then t[k] = nil else t[k] = v end
+  end
+  return t
+end
+
+local function auth_with(overrides, remove)
+  local a = {}
+  for k, v in pairs(OSC.auth) do a[k] = v end
+  for k, v in pairs(overrides) do a[k] = v end
+  if remove then a[remove] = nil end
+  return with { auth = a }
+end
+
+describe("flowservice.new", function()
+  before_each(function() load() end)
+
+  it("raises at the caller's line on an unknown option name", function()
+    local ok, err = pcall(flowservice.new, { timout = 5 })
+    assert.is_false(ok)
+    assert.matches("unknown option 'timout'", err)
+    assert.matches("timeout", err) -- lists the valid names
+    local _, err2 = pcall(function() flowservice.new { timout = 5 } end)
+    assert.matches("client_unit_spec.lua:%d+:", err2)
+  end)
+
+  it("raises on an option of the wrong Lua type", function()
+    assert.has_error(function() new_client { timeout = "5" } end,
+      "flowservice.new: timeout: expected number, got string")
+    assert.has_error(function() flowservice.new("prod") end)
+  end)
+
+  it("returns a validation error naming a missing org_id", function()
+    local c, err = flowservice.new { env = false, client_id = "a", client_secret = "b" }
+    assert.is_nil(c)
+    assert.equals("validation", err.kind)
+    assert.equals("org_id", err.field)
+    assert.matches("AEP_ORG_ID", tostring(err))
+  end)
+
+  it("falls back to the environment and prefers explicit options", function()
+    local env = {
+      AEP_CLIENT_ID = "env-client", AEP_CLIENT_SECRET = SECRET, AEP_ORG_ID = "ENV@AdobeOrg",
+      AEP_SANDBOX = "dev-1", AEP_BASE_URL = "http://127.0.0.1:1",
+    }
+    local c = assert(flowservice.new { env = env, sandbox = "prod" })
+    assert.equals("env-client", c.config.client_id)
+    assert.equals("ENV@AdobeOrg", c.config.org_id)
+    assert.equals("prod", c.config.sandbox)
+    assert.equals("http://127.0.0.1:1", c.config.base_url)
+    assert.equals("https://ims-na1.adobelogin.com", c.config.ims_url)
+  end)
+
+  it("ignores the environment with env = false", function()
+    local c, err = flowservice.new { env = false }
+    assert.is_nil(c)
+    assert.equals("validation", err.kind)
+  end)
+
+  it("refuses plain http except to a loopback address", function()
+    local _, err = new_client { base_url = "http://platform.adobe.io" }
+    assert.equals("base_url", err.field)
+    assert.matches("https", err.message)
+    assert.truthy(new_client { base_url = "http://localhost:8080" })
+    assert.truthy(new_client { base_url = "http://127.0.0.1:8080/" })
+    local _, err2 = new_client { ims_url = "ims-na1.adobelogin.com" }
+    assert.equals("ims_url", err2.field)
+  end)
+
+  it("refuses a sandbox name that is not all-lowercase, and does not change it", function()
+    local _, err = new_client { sandbox = "Prod" }
+    assert.equals("sandbox", err.field)
+    assert.matches("lowercase", err.message)
+  end)
+
+  it("refuses header values with control characters", function()
+    local _, err = new_client { client_id = "abc\r\nX-Injected: 1" }
+    assert.equals("client_id", err.field)
+    local _, err2 = new_client { access_token = "tok\n", client_secret = nil }
+    assert.equals("access_token", err2.field)
+  end)
+
+  it("needs a client secret or an access token", function()
+    local _, err = flowservice.new { env = false, client_id = "a", org_id = "O@AdobeOrg" }
+    assert.equals("client_secret", err.field)
+    assert.truthy(flowservice.new { env = false, client_id = "a", org_id = "O@AdobeOrg",
+      access_token = TOKEN })
+    local _, err2 = flowservice.new { env = false, org_id = "O@AdobeOrg", access_token = TOKEN }
+    assert.equals("api_key", err2.field)
+  end)
+
+  it("never shows secrets in tostring or in its fields", function()
+    local c = assert(new_client { access_token = TOKEN })
+    local seen = {}
+    local function walk(v, depth)
+      if depth > 6 or seen[v] then return end
+      if type(v) == "string" then
+        assert.is_nil(v:find("SENTINEL", 1, true))
+      elseif type(v) == "table" then
+        seen[v] = true
+        for k, x in pairs(v) do walk(k, depth + 1); walk(x, depth + 1) end
+      end
+    end
+    walk(c, 0)
+    assert.is_nil(tostring(c):find("SENTINEL", 1, true))
+    assert.matches("UNITORG@AdobeOrg", tostring(c))
+  end)
+
+  it("closes idempotently and refuses use after close", function()
+    local c = assert(new_client())
+    c:close()
+    c:close()
+    assert.matches("%(closed%)", tostring(c))
+    assert.has_error(function() c.connections:create(OSC) end)
+  end)
+end)
+
+describe("connections:create", function()
+  before_each(function() load() end)
+
+  it("sends the documented body and headers", function()
+    local c = assert(new_client())
+    local conn = assert(c.connections:create(with { description = "d" }))
+    assert.equals("4b1c7e0a-0000-4000-8000-000000000001", conn.id)
+    assert.equals('"0a00"', conn.etag)
+    assert.equals(2, #sent)
+    local ims, post = sent[1], sent[2]
+    assert.equals("https://ims-na1.adobelogin.com/ims/token/v3", ims.url)
+    assert.equals("application/x-www-form-urlencoded", ims.headers["Content-Type"])
+    assert.matches("grant_type=client_credentials", ims.body)
+    assert.matches("client_id=unit%-client", ims.body)
+    assert.equals("POST", post.method)
+    assert.equals("https://platform.adobe.io/data/foundation/flowservice/connections", post.url)
+    assert.same({
+      ["Authorization"] = "Bearer " .. TOKEN, ["x-api-key"] = "unit-client",
+      ["x-gw-ims-org-id"] = "UNITORG@AdobeOrg", ["x-sandbox-name"] = "prod",
+      ["Accept"] = "application/json", ["Content-Type"] = "application/json",
+    }, post.headers)
+    assert.same({
+      name = OSC.name, description = "d",
+      auth = { specName = "Basic Authentication", params = OSC.auth },
+      connectionSpec = { id = "ba5126ec-c9ac-11eb-b8bc-0242ac130003", version = "1.0" },
+    }, cjson.decode(post.body))
+  end)
+
+  it("accepts the connection spec id instead of the alias", function()
+    local c = assert(new_client())
+    assert(c.connections:create(with { spec = "ba5126ec-c9ac-11eb-b8bc-0242ac130003" }))
+    assert.equals("ba5126ec-c9ac-11eb-b8bc-0242ac130003",
+      cjson.decode(sent[2].body).connectionSpec.id)
+  end)
+
+  it("sends an unknown spec id as given, with auth_spec", function()
+    local c = assert(new_client())
+    local id = "0a27232b-2c6e-4396-b8c6-c9fc24e37ba4"
+    assert(c.connections:create {
+      name = "z", spec = id, auth_spec = "OAuth2 Refresh Code",
+      auth = { subdomain = "s", accessToken = "t" },
+    })
+    local body = cjson.decode(sent[2].body)
+    assert.same({ id = id, version = "1.0" }, body.connectionSpec)
+    assert.same({ specName = "OAuth2 Refresh Code", params = { subdomain = "s", accessToken = "t" } },
+      body.auth)
+  end)
+
+  it("does not change the caller's table", function()
+    local c = assert(new_client())
+    local input = with {}
+    local auth = input.auth
+    assert(c.connections:create(input))
+    assert.equals(auth, input.auth)
+    assert.same(OSC.auth, auth)
+    assert.is_nil(getmetatable(auth))
+  end)
+
+  -- Each bad input: the error names the field, and nothing at all was sent (not even IMS).
+  local cases = {
+    { "missing name", with { name = "" }, "name", "required" },
+    { "missing spec", with { spec = NONE }, "spec", "required" },
+    { "unknown alias", with { spec = "oracle-cloud" }, "spec", "unknown connection spec" },
+    { "missing auth", with { auth = NONE }, "auth", "required" },
+    { "missing host", auth_with({}, "host"), "auth.host", "required" },
+    { "missing password", auth_with({}, "password"), "auth.password", "required" },
+    { "mistyped username", auth_with { username = 42 }, "auth.username", "must be a string" },
+    { "empty host", auth_with { host = "" }, "auth.host", "must not be empty" },
+    { "unknown param", auth_with { passwrd = "x" }, "auth.passwrd", "not a parameter" },
+    { "wrong auth spec", with { auth_spec = "OAuth 2" }, "auth_spec", "Basic Authentication" },
+    { "unknown id without auth_spec", with { spec = "0a27232b-2c6e-4396-b8c6-c9fc24e37ba4" },
+      "auth_spec", "required" },
+  }
+  for _, case in ipairs(cases) do
+    it("refuses " .. case[1] .. " before sending anything", function()
+      local c = assert(new_client())
+      local conn, err = c.connections:create(case[2])
+      assert.is_nil(conn)
+      assert.equals("validation", err.kind)
+      assert.equals(case[3], err.field)
+      assert.matches(case[4], err.message, 1, true)
+      assert.equals(0, #sent)
+      assert.is_nil(tostring(err):find(PASSWORD, 1, true))
+    end)
+  end
+
+  it("raises on unknown fields and wrong Lua types", function()
+    local c = assert(new_client())
+    assert.has_error(function() c.connections:create(with { nmae = "x" }) end)
+    assert.has_error(function() c.connections:create(with { auth = "secret" }) end)
+    assert.has_error(function() c.connections:create("x") end)
+    assert.has_error(function() c.connections.create(OSC) end,
+      "call it as a method: resources:create(...)")
+    assert.equals(0, #sent)
+  end)
+
+  it("refuses a body the encoder rejects, before the token call", function()
+    local c = assert(new_client())
+    local _, err = c:request { method = "POST", path = "/connections", body = { x = function() end } }
+    assert.equals("validation", err.kind)
+    assert.equals("body", err.field)
+    assert.equals(0, #sent)
+  end)
+end)
+
+describe("connections:get", function()
+  before_each(function() load() end)
+
+  it("unwraps the items envelope and returns integers", function()
+    local c = assert(new_client())
+    local item = assert(c.connections:get("4b1c7e0a-0000-4000-8000-000000000001"))
+    assert.equals("4b1c7e0a-0000-4000-8000-000000000001", item.id)
+    assert.equals("integer", math.type(item.createdAt))
+  end)
+
+  it("percent-encodes the id and refuses ids that would change the route", function()
+    local c = assert(new_client())
+    c.connections:get("a/b ?#%")
+    assert.equals("https://platform.adobe.io/data/foundation/flowservice/connections/a%2Fb%20%3F%23%25",
+      sent[#sent].url)
+    local n = #sent
+    for _, bad in ipairs { "", ".", ".." } do
+      local item, err = c.connections:get(bad)
+      assert.is_nil(item)
+      assert.equals("id", err.field)
+    end
+    assert.equals(n, #sent)
+    assert.has_error(function() c.connections:get(42) end)
+  end)
+end)
+
+describe("the token cache", function()
+  local clock
+  before_each(function()
+    load()
+    clock = 1000
+    client_module.clock = function() return clock end
+  end)
+  after_each(function() client_module.clock = os.time end)
+
+  local function ims_calls()
+    local n = 0
+    for _, r in ipairs(sent) do
+      if r.url:find("/ims/", 1, true) then n = n + 1 end
+    end
+    return n
+  end
+
+  it("fetches one token for many calls and refreshes it before expiry", function()
+    local c = assert(new_client())
+    assert(c.connections:create(OSC))
+    assert(c.connections:get("x1"))
+    assert.equals(1, ims_calls())
+    clock = clock + 86399 - 301 -- still outside the 300 s margin
+    assert(c.connections:get("x1"))
+    assert.equals(1, ims_calls())
+    clock = clock + 2 -- inside the margin: refresh
+    assert(c.connections:get("x1"))
+    assert.equals(2, ims_calls())
+  end)
+
+  it("uses a given access_token and never calls IMS", function()
+    local c = assert(new_client { access_token = TOKEN, client_secret = nil })
+    assert(c.connections:create(OSC))
+    assert.equals(0, ims_calls())
+    assert.equals("Bearer " .. TOKEN, sent[1].headers.Authorization)
+  end)
+
+  it("turns an IMS refusal into an auth error without the secret", function()
+    load(function()
+      return 401, JSON, [[{"error":"invalid_client","error_description":"invalid client_secret parameter"}]]
+    end)
+    local c = assert(new_client())
+    local conn, err = c.connections:create(OSC)
+    assert.is_nil(conn)
+    assert.equals("auth", err.kind)
+    assert.equals(401, err.status)
+    assert.equals("invalid_client", err.code)
+    assert.equals(1, #sent) -- the create itself was never sent
+    assert.is_nil(tostring(err):find(SECRET, 1, true))
+  end)
+end)
+
+describe("errors", function()
+  local errors
+  before_each(function()
+    load()
+    errors = require "flowservice.errors"
+  end)
+
+  it("reads the gateway shape", function()
+    local err = errors.from_response(403, { ["x-request-id"] = "r1" },
+      { error_code = "403010", message = "Oauth token is missing." })
+    assert.same({ "http", 403, "403010", "Oauth token is missing.", "r1" },
+      { err.kind, err.status, err.code, err.title, err.request_id })
+    assert.equals("flowservice: http error 403 403010: Oauth token is missing. (request id r1)",
+      tostring(err))
+  end)
+
+  it("reads the Flow Service problem shape", function()
+    local err = errors.from_response(404, {}, {
+      type = "https://ns.adobe.com/aep/errors/FLOW-1439-404", title = "Resource not found",
+      status = 404, report = { ["detailed-message"] = "Connection x not found", ["request-id"] = "r2" },
+    })
+    assert.same({ "FLOW-1439-404", "Resource not found", "Connection x not found", "r2" },
+      { err.code, err.title, err.detail, err.request_id })
+    assert.matches("404 FLOW%-1439%-404: Resource not found: Connection x not found", tostring(err))
+  end)
+
+  it("reads the generic problem shape and the etag message shape", function()
+    local err = errors.from_response(400, {}, { type = "/placeholder/type/uri", status = 400,
+      title = "BadRequestError", detail = "A valid content-type must be specified" })
+    assert.is_nil(err.code)
+    assert.equals("BadRequestError", err.title)
+    assert.equals("A valid content-type must be specified", err.detail)
+    local err2 = errors.from_response(412, {}, { errorMessage = "Supplied version=[1] does not match" })
+    assert.equals("Precondition Failed", err2.title)
+    assert.equals("Supplied version=[1] does not match", err2.detail)
+  end)
+
+  it("names the target of a redirect it did not follow", function()
+    local err = errors.from_response(302, { location = "https://elsewhere.example/x" }, nil)
+    assert.equals("https://elsewhere.example/x", err.location)
+    assert.matches("redirect", tostring(err))
+  end)
+
+  it("copes with a body that is not an error shape", function()
+    local err = errors.from_response(500, {}, nil)
+    assert.equals("flowservice: http error 500: Internal Server Error", tostring(err))
+    assert.equals("Service Unavailable", errors.from_response(503, {}, { 1, 2 }).title)
+  end)
+
+  it("maps transport failures and keeps libcurl's name", function()
+    load(function() return nil, "CURLE_COULDNT_CONNECT: Couldn't connect to server", "CURLE_COULDNT_CONNECT" end)
+    local c = assert(new_client())
+    local _, err = c.connections:create(OSC)
+    assert.equals("transport", err.kind)
+    assert.equals("CURLE_COULDNT_CONNECT", err.curl_code)
+    assert.matches("^flowservice: transport error: CURLE_COULDNT_CONNECT", tostring(err))
+  end)
+
+  it("reports a 2xx body that is not JSON as a decode error", function()
+    load(function(req)
+      if req.url:find("/ims/", 1, true) then return happy(req) end
+      return 201, JSON, "{not json"
+    end)
+    local c = assert(new_client())
+    local _, err = c.connections:create(OSC)
+    assert.equals("decode", err.kind)
+    assert.equals(201, err.status)
+  end)
+end)

@@ -1,0 +1,78 @@
+-- Shared by every spec: starts the emulator as a separate process on a port the OS picks.
+local helper = {}
+
+helper.LUA = os.getenv("FLOWSERVICE_LUA") or "lua5.4"
+
+-- Credentials the emulator knows in the specs. The secret is a sentinel: specs grep every
+-- output for it.
+helper.CLIENT_ID = "spec-client-id"
+helper.CLIENT_SECRET = "SENTINEL-client-secret-7f3a9c"
+helper.ORG_ID = "SPECORG0123456789@AdobeOrg"
+
+local function shell_quote(s)
+  return "'" .. tostring(s):gsub("'", [['\'']]) .. "'"
+end
+helper.shell_quote = shell_quote
+
+-- Starts bin/flowservice-emulator. Returns an object with url, pid, log_path and stop().
+-- opts.args: extra command-line arguments (list); opts.env: extra environment (table).
+function helper.start_emulator(opts)
+  opts = opts or {}
+  local log_path = os.tmpname()
+  local env = {
+    FLOWSERVICE_EMULATOR_CLIENT_SECRET = helper.CLIENT_SECRET,
+    LUA_PATH = "./lua/?.lua;./lua/?/init.lua;;",
+  }
+  for k, v in pairs(opts.env or {}) do env[k] = v end
+  local parts = {}
+  for k, v in pairs(env) do parts[#parts + 1] = k .. "=" .. shell_quote(v) end
+  local args = { "--port", "0", "--client-id", helper.CLIENT_ID, "--org-id", helper.ORG_ID }
+  for _, a in ipairs(opts.args or {}) do args[#args + 1] = a end
+  for i, a in ipairs(args) do args[i] = shell_quote(a) end
+  -- The shell prints its PID, then execs the emulator, which prints its URL.
+  local cmd = string.format("echo $$; exec env %s %s bin/flowservice-emulator %s 2>%s",
+    table.concat(parts, " "), helper.LUA, table.concat(args, " "), shell_quote(log_path))
+  local pipe = assert(io.popen(cmd, "r"))
+  local pid = tonumber(pipe:read("l"))
+  local url = pipe:read("l")
+  if not (pid and url and url:match("^https?://")) then
+    pipe:close()
+    local f = io.open(log_path)
+    local log = f and f:read("a") or ""
+    if f then f:close() end
+    error("emulator did not start: " .. tostring(url) .. "\n" .. log, 2)
+  end
+  local emu = { url = url, pid = pid, log_path = log_path }
+  function emu.stop()
+    if emu.stopped then return end
+    emu.stopped = true
+    os.execute("kill " .. pid .. " 2>/dev/null")
+    pipe:close()
+  end
+  function emu.log()
+    local f = io.open(log_path)
+    if not f then return "" end
+    local s = f:read("a")
+    f:close()
+    return s
+  end
+  return emu
+end
+
+-- A TCP port on 127.0.0.1 that nothing listens on (bound by the OS, then released).
+function helper.closed_port()
+  local socket = require "socket"
+  local s = assert(socket.bind("127.0.0.1", 0))
+  local _, port = s:getsockname()
+  s:close()
+  return tonumber(port)
+end
+
+function helper.read_file(path)
+  local f = assert(io.open(path, "rb"))
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+return helper
