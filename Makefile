@@ -24,6 +24,7 @@ OBJS        := $(SRCS:src/%.c=$(BUILD)/obj/%.o)
 CORE        := $(BUILD)/flowservice/core.so
 
 BUSTED      := busted --lua=$(LUA)
+BUSTED_FLAGS ?=
 DEBIAN_PKGS := lua5.4 liblua5.4-dev lua-cjson lua-socket lua-busted luarocks \
                libcurl4-openssl-dev pkg-config gcc make
 
@@ -52,7 +53,7 @@ deps:
 
 test: deps
 	$(MAKE) all
-	FLOWSERVICE_LUA=$(LUA) $(BUSTED)
+	FLOWSERVICE_LUA=$(LUA) $(BUSTED) $(BUSTED_FLAGS)
 
 demo: deps
 	$(MAKE) all

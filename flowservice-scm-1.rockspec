@@ -1,0 +1,57 @@
+rockspec_format = "3.0"
+package = "flowservice"
+version = "scm-1"
+source = {
+  url = "git+file:///dev/null", -- no public repository yet; build from a checkout with `luarocks make`
+}
+description = {
+  summary = "Adobe Experience Platform Flow Service API client: Lua on a thin libcurl core",
+  detailed = [[
+Creates and manages Flow Service resources (base connections first: Oracle Service Cloud and
+any other connection spec) with IMS OAuth server-to-server tokens, structured errors, secrets
+kept out of every message, and a local emulator of Flow Service and IMS for tests.
+]],
+  license = "MIT",
+  labels = { "adobe", "aep", "http", "libcurl" },
+}
+dependencies = {
+  "lua >= 5.4",
+  "lua-cjson >= 2.1.0",
+}
+-- The emulator (bin/flowservice-emulator) also needs luasocket; it is not needed by the client.
+external_dependencies = {
+  CURL = { header = "curl/curl.h", library = "curl" },
+}
+test_dependencies = { "busted" }
+test = { type = "busted" }
+build = {
+  type = "builtin",
+  modules = {
+    ["flowservice.core"] = {
+      sources = { "src/core.c", "src/session.c", "src/buffer.c", "src/json_encode.c" },
+      libraries = { "curl" },
+      incdirs = { "$(CURL_INCDIR)" },
+      libdirs = { "$(CURL_LIBDIR)" },
+      -- Must match VERSION in lua/flowservice/init.lua (a spec checks that they agree).
+      defines = { 'FLOWSERVICE_VERSION="0.1.0"' },
+    },
+    ["flowservice"] = "lua/flowservice/init.lua",
+    ["flowservice.check"] = "lua/flowservice/check.lua",
+    ["flowservice.client"] = "lua/flowservice/client.lua",
+    ["flowservice.connections"] = "lua/flowservice/connections.lua",
+    ["flowservice.errors"] = "lua/flowservice/errors.lua",
+    ["flowservice.json"] = "lua/flowservice/json.lua",
+    ["flowservice.resource"] = "lua/flowservice/resource.lua",
+    ["flowservice.specs"] = "lua/flowservice/specs.lua",
+    ["flowservice.url"] = "lua/flowservice/url.lua",
+    ["flowservice.emulator"] = "lua/flowservice/emulator/init.lua",
+    ["flowservice.emulator.catalog"] = "lua/flowservice/emulator/catalog.lua",
+    ["flowservice.emulator.flow"] = "lua/flowservice/emulator/flow.lua",
+    ["flowservice.emulator.gateway"] = "lua/flowservice/emulator/gateway.lua",
+    ["flowservice.emulator.http"] = "lua/flowservice/emulator/http.lua",
+    ["flowservice.emulator.ims"] = "lua/flowservice/emulator/ims.lua",
+  },
+  install = {
+    bin = { ["flowservice-emulator"] = "bin/flowservice-emulator" },
+  },
+}
