@@ -50,6 +50,8 @@ build = {
     ["flowservice.emulator.gateway"] = "lua/flowservice/emulator/gateway.lua",
     ["flowservice.emulator.http"] = "lua/flowservice/emulator/http.lua",
     ["flowservice.emulator.ims"] = "lua/flowservice/emulator/ims.lua",
+    ["flowservice.emulator.schema"] = "lua/flowservice/emulator/schema.lua",
+    ["flowservice.emulator.util"] = "lua/flowservice/emulator/util.lua",
   },
   install = {
     bin = { ["flowservice-emulator"] = "bin/flowservice-emulator" },

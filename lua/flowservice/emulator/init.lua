@@ -1,0 +1,66 @@
+-- Local emulator of Adobe IMS (token endpoint) and the Flow Service API, on one port.
+--
+--   local emulator = require "flowservice.emulator"
+--   local server = assert(emulator.new{ client_id = "id", client_secret = "secret",
+--                                       org_id = "ORG@AdobeOrg" })
+--   print(server.url)     -- http://127.0.0.1:<port>
+--   server:run()          -- or server:step(timeout) from a test loop
+--
+-- Options (unknown names raise): host ("127.0.0.1"), port (0 = the OS picks), client_id,
+-- client_secret, org_id (all three required), token_ttl (seconds, default 86399, as IMS),
+-- log (file handle for the access log, default io.stderr), limits / timeouts (tables overriding
+-- http.lua's defaults).
+local flow = require "flowservice.emulator.flow"
+local http = require "flowservice.emulator.http"
+local ims = require "flowservice.emulator.ims"
+
+local emulator = {}
+
+emulator.DEFAULT_TOKEN_TTL = 86399
+
+local OPTIONS = {
+  host = "string", port = "number", client_id = "string", client_secret = "string",
+  org_id = "string", token_ttl = "number", log = "userdata", limits = "table", timeouts = "table",
+}
+
+local function check_options(opts)
+  if type(opts) ~= "table" then error("emulator.new expects an option table", 3) end
+  for name, value in pairs(opts) do
+    local expected = OPTIONS[name]
+    if not expected then error("unknown option '" .. tostring(name) .. "'", 3) end
+    if type(value) ~= expected then
+      error(("option '%s' must be a %s"):format(name, expected), 3)
+    end
+  end
+  for _, name in ipairs { "client_id", "client_secret", "org_id" } do
+    if not opts[name] or opts[name] == "" then error("option '" .. name .. "' is required", 3) end
+  end
+  if opts.port and (math.type(opts.port) ~= "integer" or opts.port < 0 or opts.port > 65535) then
+    error("option 'port' must be an integer between 0 and 65535", 3)
+  end
+  if opts.token_ttl and not (math.type(opts.token_ttl) == "integer" and opts.token_ttl > 0) then
+    error("option 'token_ttl' must be a positive integer (seconds)", 3)
+  end
+end
+
+-- Returns a server with .url, :run(), :step(timeout), :stop(), :close(); or nil and a message
+-- when the port cannot be bound.
+function emulator.new(opts)
+  check_options(opts)
+  local state = {
+    clients = { [opts.client_id] = { secret = opts.client_secret, org_id = opts.org_id } },
+    tokens = {},
+    token_ttl = opts.token_ttl or emulator.DEFAULT_TOKEN_TTL,
+    connections = {},
+    sandbox_ids = {},
+  }
+  local router = http.router()
+  ims.register(router, state)
+  flow.register(router, state)
+  return http.server {
+    host = opts.host, port = opts.port, router = router, log = opts.log,
+    limits = opts.limits, timeouts = opts.timeouts,
+  }
+end
+
+return emulator

@@ -1,0 +1,412 @@
+-- flowservice.core sessions against real server processes (spec/fixtures/http_server.lua),
+-- each bound to a port the OS picks.
+local core = require "flowservice.core"
+local helper = require "helper"
+local socket = require "socket"
+local cjson = require "cjson"
+
+local SECRET = "SENTINEL-token-4b1d"
+
+-- Starts the fixture server in `mode`; returns { url, port, stop }.
+local function start_fixture(mode)
+  -- LD_PRELOAD is dropped so the server never runs under `make check`'s ASan runtime.
+  local cmd = string.format("echo $$; exec env -u LD_PRELOAD %s spec/fixtures/http_server.lua %s",
+    helper.LUA, mode)
+  local pipe = assert(io.popen(cmd, "r"))
+  local pid = tonumber(pipe:read("l"))
+  local port = tonumber(pipe:read("l"))
+  assert(pid and port, "fixture server did not start")
+  local fx = { port = port, url = "http://127.0.0.1:" .. port }
+  function fx.stop()
+    if fx.stopped then return end
+    fx.stopped = true
+    os.execute("kill " .. pid .. " 2>/dev/null")
+    pipe:close()
+  end
+  return fx
+end
+
+local function count(s, url)
+  local status, _, body = s:request { url = url .. "/count" }
+  assert.equal(200, status)
+  return tonumber(body)
+end
+
+local function echo(s, req)
+  local status, headers, body, info = s:request(req)
+  assert.equal(200, status, tostring(headers))
+  return cjson.decode(body), headers, info
+end
+
+describe("flowservice.core", function()
+  describe("module", function()
+    it("exposes version, curl_version and features", function()
+      assert.matches("^%d+%.%d+%.%d+", core.version)
+      assert.matches("^libcurl/%d", core.curl_version)
+      for _, k in ipairs { "ssl", "asynchdns", "http2", "threadsafe" } do
+        assert.is_boolean(core.features[k])
+      end
+      assert.is_function(core.session)
+      assert.is_function(core.json_encode)
+    end)
+
+    it("type() tells sessions, closed sessions and other values apart", function()
+      local s = core.session()
+      assert.equal("session", core.type(s))
+      s:close()
+      assert.equal("closed session", core.type(s))
+      assert.is_nil(core.type({}))
+      assert.is_nil(core.type(io.stdout))
+      assert.is_nil(core.type(nil))
+    end)
+  end)
+
+  describe("session options", function()
+    it("accept the whitelisted options", function()
+      local s = core.session { connect_timeout = 0.5, timeout = 2, max_response_size = 1024,
+        user_agent = "spec/1" }
+      assert.equal("session", core.type(s))
+      s:close()
+      core.session():close()
+      core.session(nil):close()
+    end)
+
+    it("refuse unknown names, naming the typo and the valid names", function()
+      local ok, err = pcall(core.session, { timout = 5 })
+      assert.is_false(ok)
+      assert.matches("unknown option 'timout'", err, 1, true)
+      assert.matches("connect_timeout, max_response_size, timeout, user_agent", err, 1, true)
+      assert.has_error(function() core.session { [1] = true } end)
+    end)
+
+    it("refuse wrong types and ranges, naming the option", function()
+      local bad = {
+        { connect_timeout = "5" }, { connect_timeout = 0 }, { connect_timeout = -1 },
+        { connect_timeout = 0 / 0 }, { connect_timeout = math.huge }, { timeout = true },
+        { timeout = 0 }, { timeout = 1e12 }, { max_response_size = 0 },
+        { max_response_size = -1 }, { max_response_size = 1.5 }, { max_response_size = "10" },
+        { user_agent = 5 }, { user_agent = "a\r\nX-Injected: 1" }, { user_agent = "a\0b" },
+      }
+      for _, opts in ipairs(bad) do
+        local name = next(opts)
+        local ok, err = pcall(core.session, opts)
+        assert.is_false(ok, name)
+        assert.matches("'" .. name .. "'", err, 1, true)
+      end
+      assert.has_error(function() core.session(5) end)
+      assert.has_error(function() core.session("timeout=1") end)
+    end)
+  end)
+
+  describe("lifecycle", function()
+    it("shows its state in tostring", function()
+      local s = core.session()
+      assert.matches("^flowservice%.core%.session %(0x%x+%)$", tostring(s))
+      s:close()
+      assert.equal("flowservice.core.session (closed)", tostring(s))
+    end)
+
+    it("close, __close and __gc are idempotent", function()
+      local s = core.session()
+      s:close()
+      s:close()
+      local kept
+      do
+        local t <close> = core.session()
+        kept = t
+        assert.equal("session", core.type(t))
+      end
+      assert.equal("closed session", core.type(kept))
+      kept:close()
+      getmetatable(kept).__gc(kept)
+      for _ = 1, 50 do core.session() end
+      s, kept = nil, nil
+      collectgarbage()
+      collectgarbage()
+    end)
+
+    it("methods on a closed session raise", function()
+      local s = core.session()
+      s:close()
+      local ok, err = pcall(s.request, s, { url = "http://127.0.0.1:1/" })
+      assert.is_false(ok)
+      assert.matches("attempt to use a closed session", err, 1, true)
+    end)
+
+    it("keeps methods apart from metamethods", function()
+      local mt = getmetatable(core.session())
+      assert.is_table(mt.__index)
+      assert.is_function(mt.__index.request)
+      assert.is_function(mt.__index.close)
+      assert.is_nil(mt.__index.__gc)
+      assert.equal("flowservice.core.session", mt.__name)
+    end)
+  end)
+
+  describe("against a local server", function()
+    local fx, url
+
+    setup(function()
+      fx = start_fixture("http")
+      url = fx.url
+    end)
+
+    teardown(function() fx.stop() end)
+
+    it("returns status, lower-cased headers, body and info", function()
+      local s = core.session()
+      local status, headers, body, info = s:request { url = url .. "/headers" }
+      assert.equal(200, status)
+      assert.equal("ok", body)
+      assert.equal("Value", headers["x-mixed-case"])
+      assert.equal("one, two", headers["x-repeat"])
+      assert.equal("", headers["x-empty"])
+      assert.equal("padded", headers["x-spaces"])
+      assert.equal("2", headers["content-length"])
+      for k in pairs(headers) do assert.equal(k:lower(), k) end
+      assert.equal(1, info.connects)
+      assert.equal("float", math.type(info.total_time))
+      assert.is_true(info.total_time >= 0)
+      s:close()
+    end)
+
+    it("returns 4xx/5xx statuses as data and an empty body as ''", function()
+      local s = core.session()
+      local status, _, body = s:request { url = url .. "/status/404" }
+      assert.equal(404, status)
+      assert.equal("status 404", body)
+      status, _, body = s:request { url = url .. "/status/500" }
+      assert.equal(500, status)
+      status, _, body = s:request { url = url .. "/status/204" }
+      assert.equal(204, status)
+      assert.equal("", body)
+    end)
+
+    it("reuses the connection (keep-alive)", function()
+      local s = core.session()
+      local _, _, info = echo(s, { url = url .. "/echo" })
+      assert.equal(1, info.connects)
+      _, _, info = echo(s, { url = url .. "/echo" })
+      assert.equal(0, info.connects)
+      _, _, info = echo(s, { method = "POST", url = url .. "/echo", body = "x" })
+      assert.equal(0, info.connects)
+      -- the server closes: the next request has to reconnect
+      local status = s:request { url = url .. "/close" }
+      assert.equal(200, status)
+      _, _, info = echo(s, { url = url .. "/echo" })
+      assert.equal(1, info.connects)
+      s:close()
+    end)
+
+    it("discards interim 1xx responses", function()
+      local s = core.session()
+      local status, headers, body = s:request { url = url .. "/continue" }
+      assert.equal(200, status)
+      assert.equal("final", body)
+      assert.equal("yes", headers["x-final"])
+      assert.is_nil(headers["x-interim"])
+    end)
+
+    it("does not follow redirects", function()
+      local s = core.session()
+      local status, headers, body = s:request { url = url .. "/redirect", headers = { Authorization = SECRET } }
+      assert.equal(302, status)
+      assert.equal("/echo", headers.location)
+      assert.equal("moved", body)
+    end)
+
+    it("sends method, headers and body; nothing carries over to the next request", function()
+      local s = core.session()
+      local e = echo(s, { method = "POST", url = url .. "/echo", body = '{"a":1}',
+        headers = { ["Content-Type"] = "application/json", ["X-Api-Key"] = "k", ["X-Empty"] = "" } })
+      assert.equal("POST", e.method)
+      assert.equal('{"a":1}', e.body)
+      assert.equal("application/json", e.headers["content-type"])
+      assert.equal("k", e.headers["x-api-key"])
+      assert.equal("", e.headers["x-empty"])
+      assert.equal("flowservice/" .. core.version, e.headers["user-agent"])
+
+      e = echo(s, { url = url .. "/echo" })
+      assert.equal("GET", e.method)
+      assert.equal("", e.body)
+      assert.is_nil(e.headers["content-length"])
+      assert.is_nil(e.headers["content-type"])
+      assert.is_nil(e.headers["x-api-key"])
+
+      local status, _, body = s:request { method = "HEAD", url = url .. "/echo" }
+      assert.equal(200, status)
+      assert.equal("", body)
+
+      e = echo(s, { method = "GET", url = url .. "/echo" })
+      assert.equal("GET", e.method)
+
+      e = echo(s, { method = "PUT", url = url .. "/echo", body = "put-body" })
+      assert.equal("PUT", e.method)
+      assert.equal("put-body", e.body)
+
+      e = echo(s, { method = "DELETE", url = url .. "/echo" })
+      assert.equal("DELETE", e.method)
+      assert.equal("", e.body)
+      assert.is_nil(e.headers["content-length"])
+
+      e = echo(s, { method = "PATCH", url = url .. "/echo" })
+      assert.equal("PATCH", e.method)
+      assert.equal("0", e.headers["content-length"])
+
+      e = echo(s, { method = "DELETE", url = url .. "/echo", body = "del" })
+      assert.equal("DELETE", e.method)
+      assert.equal("del", e.body)
+
+      e = echo(s, { url = url .. "/echo" })
+      assert.equal("GET", e.method)
+      assert.equal("", e.body)
+      s:close()
+    end)
+
+    it("adds no form Content-Type or Expect of its own, and sends bodies byte for byte", function()
+      local s = core.session { user_agent = "custom-agent/2" }
+      local body = "a\0b" .. string.rep("z", 2 * 1024 * 1024)
+      local e = echo(s, { method = "POST", url = url .. "/echo", body = body })
+      assert.is_nil(e.headers["content-type"])
+      assert.is_nil(e.headers["expect"])
+      assert.equal(tostring(#body), e.headers["content-length"])
+      assert.equal(body, e.body)
+      assert.equal("custom-agent/2", e.headers["user-agent"])
+    end)
+
+    it("refuses a body with GET and HEAD", function()
+      local s = core.session()
+      assert.has_error(function() s:request { url = url .. "/echo", body = "x" } end)
+      assert.has_error(function() s:request { method = "HEAD", url = url .. "/echo", body = "" } end)
+    end)
+
+    it("refuses header injection and bad names before anything is sent", function()
+      local s = core.session()
+      local before = count(s, url)
+      local bad = {
+        { ["X-Token"] = SECRET .. "\r\nX-Injected: yes" },
+        { ["X-Token"] = SECRET .. "\nX-Injected: yes" },
+        { ["X-Token"] = SECRET .. "\rX" },
+        { ["X-Token"] = SECRET .. "\0" },
+        { Authorization = "Bearer " .. SECRET .. "\r\n" },
+        { ["X-Injected: yes\r\nX-Token"] = SECRET },
+        { ["Bad Name"] = SECRET },
+        { ["Bad:Name"] = SECRET },
+        { ["Bad\0Name"] = SECRET },
+        { [""] = SECRET },
+        { ["Naïve"] = SECRET },
+        { ["X-Number"] = 5 },
+        { [1] = SECRET },
+      }
+      for i, headers in ipairs(bad) do
+        local ok, err = pcall(s.request, s, { method = "POST", url = url .. "/echo", headers = headers, body = "b" })
+        assert.is_false(ok, "case " .. i)
+        assert.matches("field 'headers'", err, 1, true)
+        assert.is_nil(err:find(SECRET, 1, true), "error shows a header value: " .. err)
+      end
+      -- one more request (the count itself) and nothing else reached the server
+      assert.equal(before + 1, count(s, url))
+    end)
+
+    it("refuses bad request tables before anything is sent", function()
+      local s = core.session()
+      local before = count(s, url)
+      local bad = {
+        { url = url .. "/echo", method = "FETCH" },
+        { url = url .. "/echo", method = "get" },
+        { url = url .. "/echo", method = 1 },
+        { url = 5 },
+        {},
+        { url = url .. "/echo x" },
+        { url = url .. "/echo\r\nX: y" },
+        { url = url .. "/echo\0" },
+        { url = url .. "/echo", headers = "X: y" },
+        { url = url .. "/echo", method = "POST", body = 5 },
+        { url = url .. "/echo", bodyy = "x" },
+      }
+      for i, req in ipairs(bad) do
+        assert.is_false(pcall(s.request, s, req), "case " .. i)
+      end
+      local ok, err = pcall(s.request, s, { url = url, bodyy = "x" })
+      assert.is_false(ok)
+      assert.matches("unknown field 'bodyy'", err, 1, true)
+      assert.has_error(function() s:request() end)
+      assert.has_error(function() s:request(url) end)
+      assert.equal(before + 1, count(s, url))
+    end)
+
+    it("stops a chunked body larger than max_response_size", function()
+      local s = core.session { max_response_size = 64 * 1024 }
+      local status, msg, name = s:request { url = url .. "/chunked/" .. 8 * 1024 * 1024 }
+      assert.is_nil(status)
+      assert.equal("CURLE_FILESIZE_EXCEEDED", name)
+      assert.equal("CURLE_FILESIZE_EXCEEDED: response body larger than 65536 bytes", msg)
+      -- exactly at the limit is fine; the session stays usable
+      local st, _, body = s:request { url = url .. "/chunked/65536" }
+      assert.equal(200, st)
+      assert.equal(65536, #body)
+      assert.is_nil((s:request { url = url .. "/chunked/65537" }))
+      st, _, body = s:request { url = url .. "/length/65536" }
+      assert.equal(200, st)
+      assert.equal(65536, #body)
+    end)
+
+    it("stops a Content-Length body larger than max_response_size", function()
+      local s = core.session { max_response_size = 1000 }
+      local status, msg, name = s:request { url = url .. "/length/1001" }
+      assert.is_nil(status)
+      assert.equal("CURLE_FILESIZE_EXCEEDED", name)
+      assert.equal("CURLE_FILESIZE_EXCEEDED: response body larger than 1000 bytes", msg)
+    end)
+
+    it("caps the number and size of response headers", function()
+      local s = core.session()
+      local status, headers = s:request { url = url .. "/many-headers/90" }
+      assert.equal(200, status)
+      assert.equal("v", headers["x-h90"])
+      local st, msg, name = s:request { url = url .. "/many-headers/150" }
+      assert.is_nil(st)
+      assert.equal("CURLE_FILESIZE_EXCEEDED", name)
+      assert.matches("response headers larger than 100 fields or 65536 bytes", msg, 1, true)
+      st, msg, name = s:request { url = url .. "/big-headers/20" }
+      assert.is_nil(st)
+      assert.equal("CURLE_FILESIZE_EXCEEDED", name)
+      assert.equal(200, (s:request { url = url .. "/echo" }))
+    end)
+  end)
+
+  describe("transport errors", function()
+    it("name connection refused CURLE_COULDNT_CONNECT, without header values", function()
+      local s = core.session()
+      local status, msg, name = s:request { url = "http://127.0.0.1:" .. helper.closed_port() .. "/",
+        headers = { Authorization = "Bearer " .. SECRET } }
+      assert.is_nil(status)
+      assert.equal("CURLE_COULDNT_CONNECT", name)
+      assert.matches("^CURLE_COULDNT_CONNECT: ", msg)
+      assert.is_nil(msg:find(SECRET, 1, true))
+    end)
+
+    it("refuse protocols other than http and https", function()
+      local s = core.session()
+      for _, u in ipairs { "ftp://127.0.0.1:1/", "file:///etc/passwd", "gopher://127.0.0.1:1/" } do
+        local status, msg, name = s:request { url = u }
+        assert.is_nil(status)
+        assert.equal("CURLE_UNSUPPORTED_PROTOCOL", name)
+        assert.matches("^CURLE_UNSUPPORTED_PROTOCOL: ", msg)
+      end
+    end)
+
+    it("time out on a server that never answers", function()
+      local fx = start_fixture("blackhole")
+      finally(fx.stop)
+      local s = core.session { timeout = 1 }
+      local t0 = socket.gettime()
+      local status, msg, name = s:request { url = fx.url .. "/" }
+      local elapsed = socket.gettime() - t0
+      assert.is_nil(status)
+      assert.equal("CURLE_OPERATION_TIMEDOUT", name)
+      assert.matches("^CURLE_OPERATION_TIMEDOUT: ", msg)
+      assert.is_true(elapsed >= 0.9 and elapsed < 2.5, "elapsed " .. elapsed)
+    end)
+  end)
+end)

@@ -1,0 +1,278 @@
+-- core.json_encode: the rules in docs/DESIGN.md ("C core"), checked value by value.
+local core = require "flowservice.core"
+local cjson = require "cjson"
+
+local encode = core.json_encode
+
+local function refused(value)
+  local out, msg = encode(value)
+  assert.is_nil(out)
+  assert.is_string(msg)
+  return msg
+end
+
+local function array(t) return setmetatable(t or {}, { __jsontype = "array" }) end
+local function object(t) return setmetatable(t or {}, { __jsontype = "object" }) end
+
+describe("core.json_encode", function()
+  describe("integers", function()
+    it("are written exactly around 2^53 and at the 64-bit limits", function()
+      local p53 = math.tointeger(2 ^ 53)
+      for _, v in ipairs { 0, 1, -1, p53, p53 - 1, p53 + 1, -p53, -p53 - 1, -p53 + 1,
+        math.maxinteger, math.mininteger, math.maxinteger - 1, math.mininteger + 1 } do
+        assert.equal(string.format("%d", v), encode(v))
+      end
+      assert.equal("9223372036854775807", encode(math.maxinteger))
+      assert.equal("-9223372036854775808", encode(math.mininteger))
+      assert.equal("9007199254740993", encode(p53 + 1))
+      assert.equal('{"n":-9007199254740993}', encode { n = -p53 - 1 })
+    end)
+  end)
+
+  describe("floats", function()
+    it("use the shortest form that reads back as the same double", function()
+      assert.equal("0.1", encode(0.1))
+      assert.equal("0.3", encode(0.3))
+      assert.equal("0.3333333333333333", encode(1 / 3))
+      assert.equal("1e+300", encode(1e300))
+      assert.equal("5e-324", encode(5e-324))
+      assert.equal("2.2250738585072014e-308", encode(2.2250738585072014e-308))
+      assert.equal("9007199254740992.0", encode(2.0 ^ 53))
+    end)
+
+    it("always contain a '.' or an exponent", function()
+      assert.equal("1.0", encode(1.0))
+      assert.equal("-0.0", encode(-0.0))
+      assert.equal("100.0", encode(100.0))
+      assert.equal("-3.0", encode(-3.0))
+      assert.equal("1e+21", encode(1e21))
+    end)
+
+    it("round-trip", function()
+      for _, v in ipairs { 0.1, 1e300, 5e-324, -0.0, 1.0, 1 / 3, 2.0 ^ 53, 2.0 ^ 63, -1.5e-7,
+        123.456, 1e21, 1.7976931348623157e308, 4.9e-322, math.pi, -math.pi * 1e-200 } do
+        local s = encode(v)
+        assert.truthy(s:find("[%.e]"), s)
+        local back = tonumber(s)
+        assert.equal("float", math.type(back))
+        assert.equal(v, back)
+        assert.equal(1 / v, 1 / back) -- keeps the sign of zero
+      end
+    end)
+
+    it("refuse NaN and infinities, naming the path", function()
+      assert.equal("cannot encode NaN or infinity at $", refused(0 / 0))
+      assert.equal("cannot encode NaN or infinity at $", refused(math.huge))
+      assert.equal("cannot encode NaN or infinity at $", refused(-math.huge))
+      assert.equal("cannot encode NaN or infinity at $.auth.params.port",
+        refused { auth = { params = { port = 0 / 0, host = "h" } } })
+      assert.equal("cannot encode NaN or infinity at $.items[2]", refused { items = { 1, math.huge } })
+      assert.equal('cannot encode NaN or infinity at $["a b"].x', refused { ["a b"] = { x = -math.huge } })
+      assert.equal('cannot encode NaN or infinity at $["a\\"b"]', refused { ['a"b'] = 0 / 0 })
+    end)
+  end)
+
+  describe("strings", function()
+    it("escape quotes, backslashes and control characters, but not '/'", function()
+      assert.equal([["\"\\/\b\f\n\r\t\u0000\u0001\u001f]] .. "\127" .. '"',
+        encode('"\\/\b\f\n\r\t\0\1\31\127'))
+      assert.equal('"plain text"', encode("plain text"))
+      assert.equal('""', encode(""))
+    end)
+
+    it("keep valid multibyte UTF-8 as is", function()
+      for _, s in ipairs { "é", "€", "😀", "\u{7FF}", "\u{800}", "\u{D7FF}", "\u{E000}", "\u{FFFF}",
+        "\u{10000}", "\u{10FFFF}", "naïve café ☕ 𝄞" } do
+        assert.equal('"' .. s .. '"', encode(s))
+      end
+    end)
+
+    it("refuse invalid UTF-8 with the byte offset and path", function()
+      local bad = {
+        lone_continuation = "\x80",
+        continuation_after_ascii = "ab\xBF",
+        overlong_2 = "\xC0\xAF",
+        overlong_2b = "\xC1\xBF",
+        overlong_3 = "\xE0\x80\xAF",
+        overlong_4 = "\xF0\x80\x80\xAF",
+        surrogate_high = "\xED\xA0\x80",
+        surrogate_low = "\xED\xBF\xBF",
+        above_10FFFF = "\xF4\x90\x80\x80",
+        f5 = "\xF5\x80\x80\x80",
+        ff = "\xFF",
+        truncated_2 = "\xC3",
+        truncated_3 = "x\xE2\x82",
+        truncated_4 = "\xF0\x9F\x98",
+        bad_continuation = "\xE2\x28\xA1",
+      }
+      for name, s in pairs(bad) do
+        local msg = refused(s)
+        assert.matches("^cannot encode string with invalid UTF%-8 %(byte %d+%) at %$$", msg)
+        assert.is_string(name)
+      end
+      assert.equal("cannot encode string with invalid UTF-8 (byte 3) at $", refused("ab\xBF"))
+      assert.equal("cannot encode string with invalid UTF-8 (byte 1) at $.a[2]", refused { a = { "ok", "\xC3" } })
+    end)
+
+    it("refuse object keys with invalid UTF-8", function()
+      assert.equal('cannot encode object key with invalid UTF-8 at $.a["\\xff"]', refused { a = { ["\xff"] = 1 } })
+    end)
+
+    it("handle long strings that need many escapes", function()
+      local s = string.rep("\n\"", 50000)
+      local out = encode(s)
+      assert.equal(#s * 2 + 2, #out)
+      assert.equal(s, cjson.decode(out))
+    end)
+  end)
+
+  describe("tables", function()
+    it("write {} as an object and marked empty tables as their kind", function()
+      assert.equal("{}", encode {})
+      assert.equal("[]", encode(array()))
+      assert.equal("{}", encode(object()))
+      assert.equal("[1,2]", encode(array { 1, 2 }))
+      assert.equal('{"a":1}', encode(object { a = 1 }))
+    end)
+
+    it("write keys 1..n as arrays", function()
+      assert.equal("[1,2,3]", encode { 1, 2, 3 })
+      assert.equal('["a",true,false,null]', encode { "a", true, false, cjson.null })
+      local big = {}
+      for i = 1, 1000 do big[i] = i end
+      assert.equal("[" .. table.concat(big, ",") .. "]", encode(big))
+    end)
+
+    it("sort object keys bytewise", function()
+      assert.equal('{"A":5,"a":2,"aa":4,"b":1,"c":3}', encode { b = 1, a = 2, c = 3, aa = 4, A = 5 })
+      assert.equal('{"":0,"a":1,"é":2}', encode { ["é"] = 2, a = 1, [""] = 0 })
+      -- more keys than the insertion-sort cutoff
+      local t, keys = {}, {}
+      for i = 100, 1, -1 do
+        local k = string.format("k%03d", i)
+        t[k] = i
+      end
+      for i = 1, 100 do keys[i] = string.format('"k%03d":%d', i, i) end
+      assert.equal("{" .. table.concat(keys, ",") .. "}", encode(t))
+    end)
+
+    it("nest", function()
+      assert.equal('{"a":{"b":{"c":[1,{"d":true}]}},"n":null}',
+        encode { a = { b = { c = { 1, { d = true } } } }, n = cjson.null })
+      assert.equal('[[],{},[[]]]', encode { array(), {}, { array() } })
+    end)
+
+    it("refuse sparse arrays", function()
+      local sparse = "cannot encode sparse array (keys must be exactly 1..n) at $"
+      assert.equal(sparse, refused { 1, nil, 3 })
+      assert.equal(sparse, refused { [2] = 1 })
+      assert.equal(sparse, refused { [0] = 1, [1] = 2 })
+      assert.equal(sparse, refused { [-1] = 1 })
+      assert.equal(sparse, refused(array { [1] = 1, [3] = 3 }))
+      assert.equal("cannot encode sparse array (keys must be exactly 1..n) at $.list",
+        refused { list = { [1] = "a", [5] = "b" } })
+    end)
+
+    it("refuse mixed and non-string keys", function()
+      assert.equal("cannot encode table with mixed integer and string keys at $", refused { 1, a = 2 })
+      assert.equal("cannot encode table with mixed integer and string keys at $.x",
+        refused { x = { a = 1, [1] = 2 } })
+      assert.matches("float key", refused { [1.5] = 1 })
+      assert.matches("boolean key", refused { [true] = 1 })
+      assert.matches("non%-string key", refused { [{}] = 1 })
+      assert.matches("array with a string key", refused(array { a = 1 }))
+      assert.matches("object with an integer key", refused(object { 1 }))
+      assert.matches('__jsontype is not "array" or "object"',
+        refused(setmetatable({}, { __jsontype = "list" })))
+      assert.matches('__jsontype is not "array" or "object"',
+        refused(setmetatable({}, { __jsontype = true })))
+    end)
+
+    it("read __jsontype raw, without running metamethods", function()
+      local mt = setmetatable({}, { __index = function() error("must not run") end })
+      assert.equal('{"a":1}', encode(setmetatable({ a = 1 }, mt)))
+      local t = setmetatable({ 1 }, { __jsontype = "array", __index = function() error("no") end,
+        __pairs = function() error("no") end, __len = function() error("no") end })
+      assert.equal("[1]", encode(t))
+    end)
+
+    it("allow 100 levels of nesting and refuse 101", function()
+      local function nest(n)
+        local t = array()
+        for _ = 2, n do t = { t } end
+        return t
+      end
+      assert.equal(string.rep("[", 100) .. string.rep("]", 100), encode(nest(100)))
+      assert.matches("^cannot encode table nested deeper than 100 levels", refused(nest(101)))
+    end)
+
+    it("refuse cycles", function()
+      local t = {}
+      t.self = t
+      assert.matches("^cannot encode table nested deeper than 100 levels %(cyclic reference%?%) at %$%.self%.self",
+        refused(t))
+      local a = {}
+      a[1] = { a }
+      assert.matches("nested deeper than 100", refused(a))
+    end)
+  end)
+
+  describe("other values", function()
+    it("write nil, booleans and NULL lightuserdata", function()
+      assert.equal("null", encode(nil))
+      assert.equal("null", encode(cjson.null))
+      assert.equal("true", encode(true))
+      assert.equal("false", encode(false))
+      assert.equal('{"a":null}', encode { a = cjson.null })
+    end)
+
+    it("refuse functions, userdata and threads without raising", function()
+      assert.equal("cannot encode a function at $", refused(print))
+      assert.equal("cannot encode a function at $.f", refused { f = function() end })
+      assert.equal("cannot encode a userdata at $[1]", refused { io.stdout })
+      assert.equal("cannot encode a thread at $.co", refused { co = coroutine.create(print) })
+    end)
+
+    it("raises only when called without a value", function()
+      assert.has_error(function() encode() end)
+    end)
+  end)
+
+  describe("state between calls", function()
+    it("is reset after a refusal", function()
+      refused { a = { b = { 0 / 0 } } }
+      assert.equal("[1]", encode { 1 })
+      refused { string.rep("x", 100000), "\xff" }
+      assert.equal('"ok"', encode("ok"))
+    end)
+
+    it("survives a re-entrant call from a finalizer", function()
+      -- finalizers can run during any allocation; ours must not share a buffer with
+      -- the call in progress
+      local results = {}
+      for i = 1, 200 do
+        setmetatable({}, { __gc = function() results[#results + 1] = encode { gc = i } end })
+      end
+      local big = {}
+      for i = 1, 2000 do big[i] = { id = i, name = "n" .. i } end
+      for _ = 1, 5 do
+        local s = encode(big)
+        assert.equal(big[2000].name, cjson.decode(s)[2000].name)
+      end
+      collectgarbage()
+      for _, r in ipairs(results) do assert.matches('^{"gc":%d+}$', r) end
+    end)
+  end)
+
+  describe("output", function()
+    it("round-trips through cjson", function()
+      local v = {
+        name = "flow \"1\"", n = 42, f = 0.5, neg = -7, list = { 1, 2, 3 },
+        nested = { deep = { s = "é\n\t/", empty = {} } }, t = true, f2 = false,
+        items = { { id = "a" }, { id = "b" } },
+      }
+      local decoded = cjson.decode(encode(v))
+      assert.same(v, decoded)
+    end)
+  end)
+end)

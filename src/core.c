@@ -1,0 +1,57 @@
+/* flowservice.core: the C core (contract: docs/DESIGN.md, "C core"). */
+#include <curl/curl.h>
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "json.h"
+#include "session.h"
+
+#ifndef FLOWSERVICE_VERSION
+#error "build with -DFLOWSERVICE_VERSION='\"x.y.z\"' (the Makefile takes it from lua/flowservice/init.lua)"
+#endif
+
+/* Exported for Lua only. */
+LUAMOD_API int luaopen_flowservice_core(lua_State *L);
+
+static void set_feature(lua_State *L, const char *name, int on) {
+  lua_pushboolean(L, on);
+  lua_setfield(L, -2, name);
+}
+
+static const luaL_Reg core_functions[] = {
+    {"session", fs_session_new},
+    {"type", fs_session_type},
+    {NULL, NULL},
+};
+
+LUAMOD_API int luaopen_flowservice_core(lua_State *L) {
+  /* Once per process and never cleaned up: other Lua states (or the host) may
+   * still use libcurl. Safe to race from 7.84 on when libcurl is threadsafe. */
+  static int curl_ready = 0;
+  const curl_version_info_data *info;
+  if (!curl_ready) {
+    CURLcode rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (rc != CURLE_OK) return luaL_error(L, "curl_global_init failed: %s", curl_easy_strerror(rc));
+    curl_ready = 1;
+  }
+  fs_session_register(L);
+  luaL_newlib(L, core_functions);
+  fs_json_push_encode(L);
+  lua_setfield(L, -2, "json_encode");
+  lua_pushliteral(L, FLOWSERVICE_VERSION);
+  lua_setfield(L, -2, "version");
+  lua_pushstring(L, curl_version());
+  lua_setfield(L, -2, "curl_version");
+  info = curl_version_info(CURLVERSION_NOW);
+  lua_createtable(L, 0, 4);
+  set_feature(L, "ssl", (info->features & CURL_VERSION_SSL) != 0);
+  set_feature(L, "asynchdns", (info->features & CURL_VERSION_ASYNCHDNS) != 0);
+  set_feature(L, "http2", (info->features & CURL_VERSION_HTTP2) != 0);
+#ifdef CURL_VERSION_THREADSAFE
+  set_feature(L, "threadsafe", (info->features & CURL_VERSION_THREADSAFE) != 0);
+#else
+  set_feature(L, "threadsafe", 0);
+#endif
+  lua_setfield(L, -2, "features");
+  return 1;
+}
