@@ -30,36 +30,36 @@ end
 -- value -> string, or nil and a message naming the path and the rule.
 json.encode = core.json_encode
 
--- Largest magnitude below which every integral float is exactly one integer.
+-- Below 2^53 every integral float is exactly the integer the text said; at 2^53 and above
+-- the text may have been rounded (9007199254740993 reads as 2^53), so such numbers stay floats.
 local EXACT = 2 ^ 53
+local HUGE = math.huge
 
-local function integers(value)
-  if type(value) == "table" then
-    for k, v in pairs(value) do
-      local t = type(v)
-      if t == "number" then
-        if v == math.floor(v) and v >= -EXACT and v <= EXACT then
-          value[k] = math.tointeger(v)
-        end
-      elseif t == "table" then
-        integers(v)
-      end
+-- Converts integral numbers in place; returns false for a number out of range (1e400 -> inf).
+local function integers(t)
+  for k, v in pairs(t) do
+    local kind = type(v)
+    if kind == "number" then
+      if v == HUGE or v == -HUGE then return false end
+      if v > -EXACT and v < EXACT and v == math.floor(v) then t[k] = math.tointeger(v) end
+    elseif kind == "table" then
+      if not integers(v) then return false end
     end
-    return value
-  elseif type(value) == "number" and value == math.floor(value) and value >= -EXACT and value <= EXACT then
-    return math.tointeger(value)
   end
-  return value
+  return true
 end
 
--- string -> value, or nil and a message (invalid UTF-8, syntax, invalid numbers, depth).
+-- string -> value, or nil and a message (invalid UTF-8, syntax, invalid or huge numbers, depth).
 function json.decode(text)
   if not utf8.len(text) then
     return nil, "invalid UTF-8"
   end
   local value, err = cjson.decode(text)
   if err then return nil, err end
-  return integers(value)
+  -- The root may be a bare number.
+  local box = { value }
+  if not integers(box) then return nil, "number out of range" end
+  return box[1]
 end
 
 return json
