@@ -696,3 +696,50 @@ describe("emulator JSON Schema subset", function()
     assert.has_error(function() schema.compile { type = "string", pattern = "^(a|b)$" } end)
   end)
 end)
+
+describe("emulator module in-process", function()
+  local emulator = require "flowservice.emulator"
+
+  local function quiet_server(extra)
+    local opts = { client_id = "c", client_secret = "s", org_id = "O@AdobeOrg",
+      log = assert(io.open("/dev/null", "w")) }
+    for k, v in pairs(extra or {}) do opts[k] = v end
+    return assert(emulator.new(opts))
+  end
+
+  -- Drives the server until the client has received everything up to the close.
+  local function drive_until_closed(server, client, seconds)
+    local parts, deadline = {}, socket.gettime() + seconds
+    client:settimeout(0)
+    while socket.gettime() < deadline do
+      server:step(0.02)
+      local data, err, partial = client:receive(4096)
+      parts[#parts + 1] = data or partial
+      if err == "closed" then return table.concat(parts) end
+    end
+    return table.concat(parts)
+  end
+
+  it("refuses unknown options", function()
+    assert.has_error(function() emulator.new { client_id = "c", client_secret = "s",
+      org_id = "O", bogus = 1 } end)
+    assert.has_error(function() emulator.new { client_id = "c", org_id = "O" } end)
+  end)
+
+  it("answers 408 to a request that does not arrive in time", function()
+    local server = quiet_server { timeouts = { request = 0.2 } }
+    assert.matches("^http://127%.0%.0%.1:%d+$", server.url)
+    local client = socket.tcp()
+    client:settimeout(0)
+    client:connect("127.0.0.1", server.port)
+    server:step(0.1)                         -- accept
+    client:settimeout(1)
+    assert(client:send("GET /ims/token/v3 HTTP/1.1\r\nHost: x\r\n"))   -- head never ends
+    local started = socket.gettime()
+    local response = drive_until_closed(server, client, 3)
+    assert.matches("^HTTP/1%.1 408 ", response)
+    assert.is_true(socket.gettime() - started < 2)
+    client:close()
+    server:close()
+  end)
+end)

@@ -100,7 +100,7 @@ local function sandbox_id(state, org, name)
   return id
 end
 
--- Wraps a route handler: gateway checks, then sandbox check, then handler(req, ctx) with
+-- Wraps a route handler: gateway checks, then sandbox check, then handler(state, req, ctx) with
 -- ctx = {client_id, org_id, sandbox_name, sandbox_id}.
 local function guarded(state, handler)
   return function(req)
@@ -119,14 +119,23 @@ end
 -- Connection store: per org + sandbox
 ---------------------------------------------------------------------------------------------------
 
-local function connections_of(state, ctx)
-  local key = ctx.org_id .. "\0" .. ctx.sandbox_name
+local function store_key(ctx)
+  return ctx.org_id .. "\0" .. ctx.sandbox_name
+end
+
+local function store_connection(state, ctx, record)
+  local key = store_key(ctx)
   local bucket = state.connections[key]
   if not bucket then
     bucket = {}
     state.connections[key] = bucket
   end
-  return bucket
+  bucket[record.id] = record
+end
+
+local function find_connection(state, ctx, id)
+  local bucket = state.connections[store_key(ctx)]
+  return bucket and bucket[id]
 end
 
 -- An etag in Adobe's style, literal quotes included.
@@ -156,7 +165,8 @@ local function check_envelope(req, body)
   if type(body.name) ~= "string" or body.name == "" then
     return nil, invalid_request(req, "The field name is required and must be a non-empty string.")
   end
-  if body.description ~= nil and type(body.description) ~= "string" then
+  local description = body.description
+  if description ~= nil and description ~= util.null and type(description) ~= "string" then
     return nil, invalid_request(req, "The field description must be a string.")
   end
   local cs = body.connectionSpec
@@ -215,17 +225,18 @@ local function create_connection(state, req, ctx)
 
   local now, etag, id = util.now_ms(), new_etag(), util.uuid4()
   local who = ctx.client_id .. "@techacct.adobe.com"
-  connections_of(state, ctx)[id] = {
+  store_connection(state, ctx, {
     id = id, createdAt = now, updatedAt = now, createdBy = who, updatedBy = who,
     createdClient = ctx.client_id, updatedClient = ctx.client_id,
     sandboxId = ctx.sandbox_id, sandboxName = ctx.sandbox_name, imsOrgId = ctx.org_id,
-    name = body.name, description = body.description,
+    name = body.name,
+    description = body.description ~= util.null and body.description or nil,
     connectionSpec = { id = spec.public.id, version = spec.public.version },
     state = "enabled",
     auth = body.auth and { specName = body.auth.specName, params = body.auth.params or {} },
     secrets = auth_entry.secrets or {},
     etag = etag,
-  }
+  })
   return http.json(201, { id = id, etag = etag })
 end
 
@@ -262,7 +273,7 @@ end
 
 local function get_connection(state, req, ctx)
   local id = req.params[1]
-  local record = connections_of(state, ctx)[id]
+  local record = find_connection(state, ctx, id)
   if not record then
     local shown = util.safe_label(id)
     local detail = ("The requested connections resource %s is not found. Verify the resource ID "
