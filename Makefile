@@ -26,7 +26,7 @@ CORE        := $(BUILD)/flowservice/core.so
 BUSTED      := busted --lua=$(LUA)
 BUSTED_FLAGS ?=
 DEBIAN_PKGS := lua5.4 liblua5.4-dev lua-cjson lua-socket lua-busted luarocks \
-               libcurl4-openssl-dev pkg-config gcc make
+               libcurl4-openssl-dev pkg-config gcc make valgrind
 
 .PHONY: all deps test demo check install clean
 
@@ -59,6 +59,27 @@ demo: deps
 	$(MAKE) all
 	LUA=$(LUA) sh examples/demo.sh
 
+# Every spec twice: against an ASan+UBSan build of the core (build-asan/), then against
+# the normal build under valgrind. lua5.4 itself is not instrumented, so the ASan
+# runtime is preloaded; processes the specs start (fixture servers, the emulator) need
+# not be checked. Leak checks are on in both runs and need no suppressions.
+# SPECS="spec/core_spec.lua ..." limits the run.
+ASAN_BUILD  ?= build-asan
+SAN_FLAGS   := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+SPECS       ?=
+VALGRIND    ?= valgrind --error-exitcode=1 --leak-check=full --keep-debuginfo=yes \
+               --errors-for-leak-kinds=definite,indirect,possible \
+               --show-leak-kinds=definite,indirect,possible --num-callers=30
+
+check: deps
+	$(MAKE) all
+	$(MAKE) BUILD=$(ASAN_BUILD) CFLAGS='-O1 -g $(SAN_FLAGS)' LDFLAGS='$(SAN_FLAGS)' all
+	LD_PRELOAD="$$($(CC) -print-file-name=libasan.so)" \
+	  ASAN_OPTIONS=detect_leaks=1:detect_stack_use_after_return=1:strict_string_checks=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  FLOWSERVICE_LUA=$(LUA) $(LUA) "$$(command -v busted)" --cpath='./$(ASAN_BUILD)/?.so' $(BUSTED_FLAGS) $(SPECS)
+	FLOWSERVICE_LUA=$(LUA) $(VALGRIND) $(LUA) "$$(command -v busted)" $(BUSTED_FLAGS) $(SPECS)
+
 install: all
 	install -d $(DESTDIR)$(INST_LIBDIR)/flowservice $(DESTDIR)$(INST_LUADIR)/flowservice/emulator $(DESTDIR)$(INST_BINDIR)
 	install -m 0755 $(CORE) $(DESTDIR)$(INST_LIBDIR)/flowservice/core.so
@@ -67,4 +88,4 @@ install: all
 	install -m 0755 bin/flowservice-emulator $(DESTDIR)$(INST_BINDIR)/flowservice-emulator
 
 clean:
-	rm -rf $(BUILD) luarocks-tree
+	rm -rf $(BUILD) $(ASAN_BUILD) luarocks-tree

@@ -207,6 +207,13 @@ describe("flowservice.core", function()
       assert.is_nil(headers["x-interim"])
     end)
 
+    it("unfolds obsolete line folding into one value", function()
+      local s = core.session()
+      local status, headers = s:request { url = url .. "/folded" }
+      assert.equal(200, status)
+      assert.equal("first second third", headers["x-folded"])
+    end)
+
     it("does not follow redirects", function()
       local s = core.session()
       local status, headers, body = s:request { url = url .. "/redirect", headers = { Authorization = SECRET } }
@@ -260,6 +267,37 @@ describe("flowservice.core", function()
       e = echo(s, { url = url .. "/echo" })
       assert.equal("GET", e.method)
       assert.equal("", e.body)
+      s:close()
+    end)
+
+    it("starts every request clean, whatever came before (all method pairs)", function()
+      local s = core.session()
+      local with_body = { POST = true, PUT = true, PATCH = true, DELETE = true }
+      local methods = { "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD" }
+      local function run(m, tag)
+        local req = { method = m, url = url .. "/echo",
+          headers = { ["X-Tag"] = tag, ["Content-Type"] = m == "PUT" and "text/plain" or nil } }
+        if with_body[m] then req.body = "body-" .. tag end
+        local status, headers, body = s:request(req)
+        assert.equal(200, status)
+        if m == "HEAD" then
+          assert.equal("", body)
+          assert.is_string(headers["content-length"])
+          return
+        end
+        local e = cjson.decode(body)
+        assert.equal(m, e.method)
+        assert.equal(tag, e.headers["x-tag"])
+        assert.equal(req.body or "", e.body)
+        assert.equal(req.body and tostring(#req.body) or nil, e.headers["content-length"])
+        assert.equal(m == "PUT" and "text/plain" or nil, e.headers["content-type"])
+      end
+      for _, a in ipairs(methods) do
+        for _, b in ipairs(methods) do
+          run(a, a .. "-then-" .. b)
+          run(b, b .. "-after-" .. a)
+        end
+      end
       s:close()
     end)
 

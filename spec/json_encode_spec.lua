@@ -60,6 +60,33 @@ describe("core.json_encode", function()
       end
     end)
 
+    it("match the reference rule (first of %.14g..%.17g that reads back) on random doubles", function()
+      local function reference(v)
+        local s
+        local start = (v ~= 0 and math.abs(v) < 2.2250738585072014e-308) and 1 or 14
+        for p = start, 17 do
+          s = string.format("%." .. p .. "g", v)
+          if tonumber(s) == v then break end
+        end
+        if not s:find("[%.e]") then s = s .. ".0" end
+        return s
+      end
+      math.randomseed(20240601)
+      for _ = 1, 5000 do
+        local k = math.random(0, 8)
+        for _, v in ipairs {
+          math.random(-10 ^ 9, 10 ^ 9) / 10 ^ k,
+          (math.random() - 0.5) * 10 ^ math.random(-8, 12),
+          math.random(-100000, 100000) + 0.0,
+          (string.unpack("d", string.pack("i8", math.random(math.mininteger, math.maxinteger)))),
+        } do
+          if v == v and v ~= math.huge and v ~= -math.huge then
+            assert.equal(reference(v), encode(v))
+          end
+        end
+      end
+    end)
+
     it("refuse NaN and infinities, naming the path", function()
       assert.equal("cannot encode NaN or infinity at $", refused(0 / 0))
       assert.equal("cannot encode NaN or infinity at $", refused(math.huge))

@@ -11,6 +11,7 @@
  * re-enters json_encode (from the final lua_pushlstring) gets a fresh state. */
 #include <float.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,7 +37,7 @@ typedef struct path_item {
 } path_item;
 
 typedef struct key_item {
-  const char *s; /* the key string; anchored at stack slot idx */
+  const char *s; /* the key string, at stack slot idx; its value is at idx + 1 */
   size_t len;
   int idx;
 } key_item;
@@ -165,9 +166,9 @@ static int putc_(enc *e, char c) {
   return rc == FS_BUF_OK ? 0 : out_error(e, rc);
 }
 
-static int put_integer(enc *e, lua_Integer v) {
-  char buf[24];
-  char *p = buf + sizeof buf;
+/* Writes the decimal digits of v ending at end; returns the start. */
+static char *format_integer(char *end, lua_Integer v) {
+  char *p = end;
   /* negate in unsigned arithmetic: -math.mininteger overflows lua_Integer */
   lua_Unsigned u = v < 0 ? (lua_Unsigned)0 - (lua_Unsigned)v : (lua_Unsigned)v;
   do {
@@ -175,6 +176,12 @@ static int put_integer(enc *e, lua_Integer v) {
     u /= 10;
   } while (u != 0);
   if (v < 0) *--p = '-';
+  return p;
+}
+
+static int put_integer(enc *e, lua_Integer v) {
+  char buf[24];
+  char *p = format_integer(buf + sizeof buf, v);
   return put(e, p, (size_t)(buf + sizeof buf - p));
 }
 
@@ -184,6 +191,36 @@ static int put_float(enc *e, double d, int depth) {
   char buf[48], out[48];
   int prec, n = 0, i, o = 0, has_mark = 0;
   if (isnan(d) || isinf(d)) return fail(e, depth, "NaN or infinity");
+  if (d > -1e9 && d < 1e9 && (d >= 1e-4 || d <= -1e-4 || d == 0) && !(d == 0 && signbit(d))) {
+    /* Fast path (snprintf is ~2k instructions) for values %.14g writes in plain
+     * positional form: the fewest k <= 6 fractional digits such that the decimal
+     * M / 10^k reads back as d. M and 10^k are exact doubles, so M / 10^k rounds
+     * like strtod does; if some k-digit decimal reads back as d, it is M, the
+     * nearest one to d * 10^k (|d * 10^k| < 1e15 < 2^53: the product is off by
+     * at most 1/16, so nearbyint finds M). Same text as the general path. */
+    static const double pow10[] = {1, 10, 100, 1e3, 1e4, 1e5, 1e6};
+    int k;
+    for (k = 0; k <= 6; k++) {
+      double m = nearbyint(d * pow10[k]);
+      if (m / pow10[k] == d) {
+        char *end = buf + sizeof buf, *p;
+        long long im = (long long)m, u = im < 0 ? -im : im;
+        int j;
+        if (k == 0) {
+          *--end = '0';
+          *--end = '.';
+        }
+        for (j = 0; j < k; j++) {
+          *--end = (char)('0' + (int)(u % 10));
+          u /= 10;
+        }
+        if (k > 0) *--end = '.';
+        p = format_integer(end, (lua_Integer)u);
+        if (im < 0) *--p = '-';
+        return put(e, p, (size_t)(buf + sizeof buf - p));
+      }
+    }
+  }
   /* For normal doubles a shortest form of <= 14 digits is what %.14g prints (its
    * rounding error is far below 1e-14), so start there; subnormals carry fewer
    * significant digits (5e-324), so search them from 1. */
@@ -236,54 +273,74 @@ static size_t utf8_sequence(const unsigned char *s, size_t n) {
   return 0;
 }
 
+/* Length of the leading run of bytes that are copied as is (printable ASCII other
+ * than '"' and '\\'), tested 8 at a time: a word passes when no byte is < 0x20,
+ * == '"', == '\\' or >= 0x80 (the "has a zero / less-than byte" bit tricks, exact
+ * for "any byte"). */
+static size_t plain_run(const unsigned char *s, size_t len) {
+  const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+  size_t i = 0;
+  uint64_t w, q, b;
+#define PLAIN_WORD(at)                                                             \
+  (memcpy(&w, s + (at), 8), q = w ^ (ones * '"'), b = w ^ (ones * '\\'),          \
+   ((((w - ones * 0x20) & ~w) | ((q - ones) & ~q) | ((b - ones) & ~b) | w) & highs) == 0)
+  while (len - i >= 8 && PLAIN_WORD(i)) i += 8;
+  /* a tail of 1..7 bytes: one more (overlapping) word instead of a byte loop */
+  if (i < len && len >= 8 && len - i < 8 && PLAIN_WORD(len - 8)) return len;
+#undef PLAIN_WORD
+  while (i < len && byte_class[s[i]] == 0) i++;
+  return i;
+}
+
 /* Writes s as a JSON string. Returns 0, -1 (write failed), or 1 for invalid UTF-8
  * (*bad = byte offset). Runs of plain bytes are copied with one memcpy. */
 static int put_string(enc *e, const char *str, size_t len, size_t *bad) {
   const unsigned char *s = (const unsigned char *)str;
-  size_t i = 0, run = 0;
+  size_t i, run = 0;
   fs_buffer *b = &e->st->out;
-  int rc = fs_buffer_reserve(b, len + 2);
+  int rc = fs_buffer_reserve(b, len + 2); /* exact unless something is escaped */
   if (rc != FS_BUF_OK) return out_error(e, rc);
   b->data[b->len++] = '"';
+  i = plain_run(s, len);
+  if (i == len) { /* the common case: nothing to escape or validate */
+    if (len > 0) memcpy(b->data + b->len, s, len);
+    b->len += len;
+    b->data[b->len++] = '"';
+    return 0;
+  }
   while (i < len) {
     unsigned char c = s[i];
-    switch (byte_class[c]) {
-      case 0:
-        i++;
-        break;
-      case 2: {
-        size_t k = utf8_sequence(s + i, len - i);
-        if (k == 0) {
-          *bad = i;
-          return 1;
-        }
-        i += k;
-        break;
+    if (byte_class[c] == 2) {
+      size_t k = utf8_sequence(s + i, len - i);
+      if (k == 0) {
+        *bad = i;
+        return 1;
       }
-      default: { /* escape */
-        char esc[6];
-        size_t m = 2;
-        esc[0] = '\\';
-        switch (c) {
-          case '"': esc[1] = '"'; break;
-          case '\\': esc[1] = '\\'; break;
-          case '\b': esc[1] = 'b'; break;
-          case '\f': esc[1] = 'f'; break;
-          case '\n': esc[1] = 'n'; break;
-          case '\r': esc[1] = 'r'; break;
-          case '\t': esc[1] = 't'; break;
-          default:
-            esc[1] = 'u';
-            esc[2] = '0';
-            esc[3] = '0';
-            esc[4] = hex_digits[c >> 4];
-            esc[5] = hex_digits[c & 15];
-            m = 6;
-        }
-        if (put(e, (const char *)s + run, i - run) || put(e, esc, m)) return -1;
-        run = ++i;
+      i += k;
+    } else {
+      char esc[6];
+      size_t m = 2;
+      esc[0] = '\\';
+      switch (c) {
+        case '"': esc[1] = '"'; break;
+        case '\\': esc[1] = '\\'; break;
+        case '\b': esc[1] = 'b'; break;
+        case '\f': esc[1] = 'f'; break;
+        case '\n': esc[1] = 'n'; break;
+        case '\r': esc[1] = 'r'; break;
+        case '\t': esc[1] = 't'; break;
+        default:
+          esc[1] = 'u';
+          esc[2] = '0';
+          esc[3] = '0';
+          esc[4] = hex_digits[c >> 4];
+          esc[5] = hex_digits[c & 15];
+          m = 6;
       }
+      if (put(e, (const char *)s + run, i - run) || put(e, esc, m)) return -1;
+      run = ++i;
     }
+    i += plain_run(s + i, len - i);
   }
   if (put(e, (const char *)s + run, len - run) || putc_(e, '"')) return -1;
   return 0;
@@ -294,8 +351,11 @@ static int put_string(enc *e, const char *str, size_t len, size_t *bad) {
 static int encode(enc *e, int idx, int depth);
 
 static int key_less(const key_item *a, const key_item *b) {
-  size_t n = a->len < b->len ? a->len : b->len;
-  int c = memcmp(a->s, b->s, n);
+  size_t n;
+  int c = (int)(unsigned char)a->s[0] - (int)(unsigned char)b->s[0]; /* "" ends in '\0' */
+  if (c != 0) return c < 0;
+  n = a->len < b->len ? a->len : b->len;
+  c = memcmp(a->s, b->s, n);
   return c < 0 || (c == 0 && a->len < b->len);
 }
 
@@ -360,39 +420,47 @@ static int encode_table(enc *e, int t, int depth) {
   const size_t kbase = st->nkeys;
   size_t nint = 0, nstr = 0, i;
   lua_Integer maxk = 0;
-  int nonpositive = 0, rc = -1, kind;
+  int nonpositive = 0, rc = -1, kind, room;
   const char *err = NULL;
 
   if (depth >= FS_JSON_MAX_DEPTH)
     return fail(e, depth, "table nested deeper than 100 levels (cyclic reference?)");
   if (!lua_checkstack(L, 8)) return fail(e, depth, "table: Lua stack exhausted");
+  room = 8 - 3; /* slots for string keys and values; 3 stay for the metatable,
+                 * lua_next and the child's own check */
   kind = table_kind(L, t);
   if (kind < 0) return fail(e, depth, "table whose __jsontype is not \"array\" or \"object\"");
 
-  /* One pass over the keys: classify them and keep string keys on the stack
-   * (each slot anchors the string its key_item points to). */
+  /* One pass over the keys: classify them, and keep each string key with its
+   * value on the stack (the slots anchor the strings key_items point to, and the
+   * values need no second lookup). */
   lua_pushnil(L);
   while (lua_next(L, t)) {
-    lua_pop(L, 1); /* the value; fetched again in key order below */
-    if (lua_type(L, -1) == LUA_TSTRING) {
+    int kt = lua_type(L, -2);
+    if (kt == LUA_TSTRING) {
       size_t len;
-      const char *s = lua_tolstring(L, -1, &len);
+      const char *s = lua_tolstring(L, -2, &len);
       if (kind == KIND_ARRAY) { err = "array with a string key (__jsontype \"array\" needs keys 1..n)"; goto done; }
       if (nint) { err = "table with mixed integer and string keys"; goto done; }
-      if (!lua_checkstack(L, 2)) { err = "table with too many keys"; goto done; }
-      if (push_key(e, s, len, lua_gettop(L))) goto done;
-      lua_pushvalue(L, -1); /* the copy is consumed by lua_next; the original stays */
+      if (room < 3) { /* grow in batches: lua_checkstack per key is measurable */
+        if (!lua_checkstack(L, 64)) { err = "table with too many keys"; goto done; }
+        room = 64;
+      }
+      room -= 2;
+      if (push_key(e, s, len, lua_gettop(L) - 1)) goto done;
+      lua_pushvalue(L, -2); /* lua_next consumes the copy; key and value stay */
       nstr++;
-    } else if (lua_isinteger(L, -1)) {
-      lua_Integer k = lua_tointeger(L, -1);
+    } else if (kt == LUA_TNUMBER && lua_isinteger(L, -2)) {
+      lua_Integer k = lua_tointeger(L, -2);
       if (kind == KIND_OBJECT) { err = "object with an integer key (__jsontype \"object\" needs string keys)"; goto done; }
       if (nstr) { err = "table with mixed integer and string keys"; goto done; }
       if (k < 1) nonpositive = 1;
       else if (k > maxk) maxk = k;
       nint++;
+      lua_pop(L, 1); /* the value; read again in order below */
     } else {
-      err = lua_type(L, -1) == LUA_TNUMBER ? "table with a float key (keys must be strings or 1..n)"
-          : lua_type(L, -1) == LUA_TBOOLEAN ? "table with a boolean key (keys must be strings or 1..n)"
+      err = kt == LUA_TNUMBER ? "table with a float key (keys must be strings or 1..n)"
+          : kt == LUA_TBOOLEAN ? "table with a boolean key (keys must be strings or 1..n)"
           : "table with a non-string key (keys must be strings or 1..n)";
       goto done;
     }
@@ -430,10 +498,7 @@ static int encode_table(enc *e, int t, int depth) {
         goto done;
       }
       if (r < 0 || putc_(e, ':')) goto done;
-      lua_pushvalue(L, k->idx);
-      lua_rawget(L, t);
-      if (encode(e, lua_gettop(L), depth + 1)) goto done;
-      lua_pop(L, 1);
+      if (encode(e, k->idx + 1, depth + 1)) goto done;
     }
     if (putc_(e, '}')) goto done;
   } else {

@@ -12,6 +12,7 @@
 #include <limits.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,6 +29,8 @@
 #define MAX_SECONDS 2147483.0 /* keeps milliseconds within a 32-bit long */
 #define MAX_HEADER_LINE (64 * 1024)
 #define KEEP_BODY ((size_t)256 * 1024) /* body buffer kept between requests */
+#define KEEP_REQ_HEADERS ((size_t)16 * 1024)
+#define REQ_HEADERS_MAX ((size_t)(FS_MAX_REQUEST_HEADERS + 2) * (MAX_HEADER_LINE + 64))
 
 #define SESSION_OPTIONS "connect_timeout, max_response_size, timeout, user_agent"
 #define REQUEST_FIELDS "body, headers, method, url"
@@ -39,12 +42,10 @@ typedef struct header_item {
 } header_item;
 
 typedef struct fs_session {
-  CURL *curl; /* NULL once closed */
-  struct curl_slist *req_headers;
-  char *user_agent;
-  fs_buffer body;     /* response body, capped at max_response_size */
-  fs_buffer hdr_data; /* response header names (lower-cased) and values */
-  fs_buffer line;     /* scratch for "Name: value" request lines */
+  CURL *curl;            /* NULL once closed */
+  fs_buffer req_headers; /* the request's curl_slist, laid out by build_headers */
+  fs_buffer body;        /* response body, capped at max_response_size */
+  fs_buffer hdr_data;    /* response header names (lower-cased) and values */
   header_item hdrs[FS_MAX_RESPONSE_HEADERS];
   unsigned nhdrs;
   size_t hdr_bytes; /* raw header bytes received for this request, 1xx included */
@@ -77,8 +78,10 @@ static size_t header_cb(char *ptr, size_t size, size_t nitems, void *ud) {
   header_item *h;
   size_t i;
 
+  int rc = FS_BUF_FULL;
+
   s->hdr_bytes += n;
-  if (s->hdr_bytes > FS_MAX_RESPONSE_HEADER_BYTES) goto too_large;
+  if (s->hdr_bytes > FS_MAX_RESPONSE_HEADER_BYTES) goto failed;
   while (len > 0 && (ptr[len - 1] == '\n' || ptr[len - 1] == '\r')) len--;
   if (len >= 5 && memcmp(ptr, "HTTP/", 5) == 0) {
     /* a new status line: drop headers of an interim (1xx) response */
@@ -90,11 +93,13 @@ static size_t header_cb(char *ptr, size_t size, size_t nitems, void *ud) {
   if (is_ows(ptr[0])) {   /* obsolete line folding: continues the last value */
     if (s->nhdrs == 0) return n;
     for (vstart = 0; vstart < len && is_ows(ptr[vstart]); vstart++) {}
+    while (len > vstart && is_ows(ptr[len - 1])) len--;
     if (vstart == len) return n;
     h = &s->hdrs[s->nhdrs - 1]; /* its value is the last thing in hdr_data */
-    if (fs_buffer_putc(d, ' ') != FS_BUF_OK ||
-        fs_buffer_append(d, ptr + vstart, len - vstart) != FS_BUF_OK)
-      goto too_large;
+    if ((rc = fs_buffer_reserve(d, 1 + len - vstart)) != FS_BUF_OK) goto failed;
+    d->data[d->len++] = ' ';
+    memcpy(d->data + d->len, ptr + vstart, len - vstart);
+    d->len += len - vstart;
     h->value_len += 1 + len - vstart;
     return n;
   }
@@ -105,8 +110,8 @@ static size_t header_cb(char *ptr, size_t size, size_t nitems, void *ud) {
   vend = len;
   while (vstart < vend && is_ows(ptr[vstart])) vstart++;
   while (vend > vstart && is_ows(ptr[vend - 1])) vend--;
-  if (s->nhdrs == FS_MAX_RESPONSE_HEADERS) goto too_large;
-  if (fs_buffer_reserve(d, name_len + (vend - vstart)) != FS_BUF_OK) goto too_large;
+  if (s->nhdrs == FS_MAX_RESPONSE_HEADERS) goto failed;
+  if ((rc = fs_buffer_reserve(d, name_len + (vend - vstart))) != FS_BUF_OK) goto failed;
   h = &s->hdrs[s->nhdrs++];
   h->name_off = d->len;
   h->name_len = name_len;
@@ -120,8 +125,8 @@ static size_t header_cb(char *ptr, size_t size, size_t nitems, void *ud) {
   d->len += h->value_len;
   return n;
 
-too_large: /* (hdr_data is capped at FS_MAX_RESPONSE_HEADER_BYTES too) */
-  s->failure = FAIL_HEADERS;
+failed: /* too many or too large (hdr_data is capped too), or out of memory */
+  s->failure = rc == FS_BUF_NOMEM ? FAIL_NOMEM : FAIL_HEADERS;
   return 0;
 }
 
@@ -194,13 +199,9 @@ static int session_close(lua_State *L) {
     curl_easy_cleanup(s->curl); /* also closes the kept-alive connection */
     s->curl = NULL;
   }
-  curl_slist_free_all(s->req_headers);
-  s->req_headers = NULL;
-  free(s->user_agent);
-  s->user_agent = NULL;
   fs_buffer_free(&s->body);
   fs_buffer_free(&s->hdr_data);
-  fs_buffer_free(&s->line);
+  fs_buffer_free(&s->req_headers);
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -226,53 +227,109 @@ int fs_session_type(lua_State *L) {
 
 /* ---- option tables ---------------------------------------------------------------- */
 
-/* Raises unless every key of the table at t is one of names (a NULL-terminated list). */
-static void check_fields(lua_State *L, int t, int arg, const char *const names[],
-                         const char *what, const char *valid) {
+typedef struct field {
+  const char *name;
+  size_t len;
+} field;
+
+#define FIELD(s) {s, sizeof(s) - 1}
+
+/* One raw pass over the table at t: the value of names[i] goes to stack slot
+ * top + 1 + i (nil when absent); any other key raises, naming it. */
+static void read_fields(lua_State *L, int t, int arg, const field *names, int n, const char *what,
+                        const char *valid) {
+  int first = lua_gettop(L) + 1, i;
+  luaL_checkstack(L, n + 3, NULL);
+  for (i = 0; i < n; i++) lua_pushnil(L);
   lua_pushnil(L);
   while (lua_next(L, t)) {
-    int i, found = 0;
-    lua_pop(L, 1);
-    if (lua_type(L, -1) != LUA_TSTRING)
+    size_t len;
+    const char *k;
+    if (lua_type(L, -2) != LUA_TSTRING)
       luaL_argerror(L, arg, lua_pushfstring(L, "%s names must be strings, got a %s key", what,
-                                            luaL_typename(L, -1)));
-    for (i = 0; names[i] != NULL && !found; i++) found = strcmp(lua_tostring(L, -1), names[i]) == 0;
-    if (!found)
-      luaL_argerror(L, arg, lua_pushfstring(L, "unknown %s '%s' (valid: %s)", what,
-                                            lua_tostring(L, -1), valid));
+                                            luaL_typename(L, -2)));
+    k = lua_tolstring(L, -2, &len);
+    for (i = 0; i < n && !(names[i].len == len && memcmp(names[i].name, k, len) == 0); i++) {}
+    if (i == n)
+      luaL_argerror(L, arg, lua_pushfstring(L, "unknown %s '%s' (valid: %s)", what, k, valid));
+    lua_replace(L, first + i); /* pops the value */
   }
 }
 
-static const char *type_error(lua_State *L, const char *name, const char *expected) {
-  return lua_pushfstring(L, "option '%s' must be %s, got %s", name, expected, luaL_typename(L, -1));
+static const char *option_error(lua_State *L, int idx, const char *name, const char *expected) {
+  return lua_pushfstring(L, "option '%s' must be %s, got %s", name, expected, luaL_typename(L, idx));
 }
 
-static long opt_milliseconds(lua_State *L, int t, const char *name, double def) {
+static long opt_milliseconds(lua_State *L, int idx, const char *name, double def) {
   double v = def;
-  int tp = lua_getfield(L, t, name);
-  if (tp != LUA_TNIL) {
-    if (tp != LUA_TNUMBER) luaL_argerror(L, 1, type_error(L, name, "a number of seconds"));
-    v = (double)lua_tonumber(L, -1);
+  if (!lua_isnil(L, idx)) {
+    if (lua_type(L, idx) != LUA_TNUMBER) luaL_argerror(L, 1, option_error(L, idx, name, "a number of seconds"));
+    v = (double)lua_tonumber(L, idx);
     if (!(v > 0 && v <= MAX_SECONDS)) /* also refuses NaN */
       luaL_argerror(L, 1, lua_pushfstring(L, "option '%s' must be > 0 and <= %d seconds", name,
                                           (int)MAX_SECONDS));
   }
-  lua_pop(L, 1);
   return (long)ceil(v * 1000.0);
 }
 
+/* Any CR, LF or NUL in s? 8 bytes at a time ("has a zero byte" trick, exact for
+ * "any"): header values are checked on every request. */
 static int has_ctl(const char *s, size_t len) {
-  return memchr(s, '\r', len) || memchr(s, '\n', len) || memchr(s, '\0', len);
+  const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+  size_t i = 0;
+  for (; len - i >= 8; i += 8) {
+    uint64_t w, r, n;
+    memcpy(&w, s + i, 8);
+    r = w ^ (ones * '\r');
+    n = w ^ (ones * '\n');
+    if ((((w - ones) & ~w) | ((r - ones) & ~r) | ((n - ones) & ~n)) & highs) return 1;
+  }
+  for (; i < len; i++)
+    if (s[i] == '\r' || s[i] == '\n' || s[i] == '\0') return 1;
+  return 0;
+}
+
+/* Options that never change for the life of the handle. Per-request options are
+ * overwritten by set_request_options. */
+static CURLcode set_base_options(fs_session *s, const char *user_agent) {
+  CURL *c = s->curl;
+  CURLcode rc = CURLE_OK;
+#define SET(opt, val) \
+  if (rc == CURLE_OK) rc = curl_easy_setopt(c, opt, val)
+  SET(CURLOPT_NOSIGNAL, 1L); /* no SIGALRM for DNS timeouts; threaded resolver */
+  SET(CURLOPT_CONNECTTIMEOUT_MS, s->connect_timeout_ms);
+  SET(CURLOPT_TIMEOUT_MS, s->timeout_ms);
+  SET(CURLOPT_FOLLOWLOCATION, 0L); /* redirects would carry x-api-key etc. elsewhere */
+  SET(CURLOPT_PROTOCOLS_STR, "http,https");
+  SET(CURLOPT_REDIR_PROTOCOLS_STR, "https");
+  SET(CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2); /* 7.88 still allows 1.0 */
+  SET(CURLOPT_SSL_VERIFYPEER, 1L);
+  SET(CURLOPT_SSL_VERIFYHOST, 2L);
+  SET(CURLOPT_NETRC, (long)CURL_NETRC_IGNORED);
+  SET(CURLOPT_UNRESTRICTED_AUTH, 0L);
+  SET(CURLOPT_ACCEPT_ENCODING, ""); /* decoded bytes count against max_response_size */
+  SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)s->max_response_size);
+  SET(CURLOPT_USERAGENT, user_agent); /* copied by libcurl */
+  SET(CURLOPT_ERRORBUFFER, s->errbuf);
+  SET(CURLOPT_WRITEFUNCTION, write_cb);
+  SET(CURLOPT_WRITEDATA, (void *)s); /* Lua never moves a userdata */
+  SET(CURLOPT_HEADERFUNCTION, header_cb);
+  SET(CURLOPT_HEADERDATA, (void *)s);
+#undef SET
+  return rc;
 }
 
 int fs_session_new(lua_State *L) {
-  long connect_ms = (long)(DEFAULT_CONNECT_TIMEOUT * 1000), total_ms = (long)(DEFAULT_TIMEOUT * 1000);
+  static const field options[] = {FIELD("connect_timeout"), FIELD("max_response_size"),
+                                   FIELD("timeout"), FIELD("user_agent")};
+  enum { O_CONNECT = 2, O_MAX, O_TIMEOUT, O_UA }; /* stack slots from read_fields */
+  long connect_ms, total_ms;
   lua_Integer max_size = DEFAULT_MAX_RESPONSE;
   const char *ua = "flowservice/" FLOWSERVICE_VERSION;
   size_t ua_len = strlen(ua);
   fs_session *s;
-  static const char *const options[] = {"connect_timeout", "max_response_size", "timeout",
-                                        "user_agent", NULL};
+  CURLcode rc;
+  char namebuf[32];
 
   /* 1. validate (may raise; nothing allocated yet) */
   if (lua_isnoneornil(L, 1)) {
@@ -281,25 +338,23 @@ int fs_session_new(lua_State *L) {
   }
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_settop(L, 1);
-  check_fields(L, 1, 1, options, "option", SESSION_OPTIONS);
-  connect_ms = opt_milliseconds(L, 1, "connect_timeout", DEFAULT_CONNECT_TIMEOUT);
-  total_ms = opt_milliseconds(L, 1, "timeout", DEFAULT_TIMEOUT);
-  switch (lua_getfield(L, 1, "max_response_size")) {
+  read_fields(L, 1, 1, options, 4, "option", SESSION_OPTIONS);
+  connect_ms = opt_milliseconds(L, O_CONNECT, "connect_timeout", DEFAULT_CONNECT_TIMEOUT);
+  total_ms = opt_milliseconds(L, O_TIMEOUT, "timeout", DEFAULT_TIMEOUT);
+  switch (lua_type(L, O_MAX)) {
     case LUA_TNIL: break;
     case LUA_TNUMBER: {
       int isint;
-      max_size = lua_tointegerx(L, -1, &isint);
+      max_size = lua_tointegerx(L, O_MAX, &isint);
       if (isint && max_size > 0 && (lua_Unsigned)max_size <= SIZE_MAX / 2) break;
     } /* fallthrough */
     default:
-      luaL_argerror(L, 1, type_error(L, "max_response_size", "an integer number of bytes > 0"));
+      luaL_argerror(L, 1, option_error(L, O_MAX, "max_response_size", "an integer number of bytes > 0"));
   }
-  if (lua_getfield(L, 1, "user_agent") != LUA_TNIL) {
-    if (lua_type(L, -1) != LUA_TSTRING)
-      luaL_argerror(L, 1, type_error(L, "user_agent", "a string"));
-    ua = lua_tolstring(L, -1, &ua_len); /* stays on the stack until copied */
-    if (has_ctl(ua, ua_len))
-      luaL_argerror(L, 1, "option 'user_agent' must not contain CR, LF or NUL");
+  if (!lua_isnil(L, O_UA)) {
+    if (lua_type(L, O_UA) != LUA_TSTRING) luaL_argerror(L, 1, option_error(L, O_UA, "user_agent", "a string"));
+    ua = lua_tolstring(L, O_UA, &ua_len);
+    if (has_ctl(ua, ua_len)) luaL_argerror(L, 1, "option 'user_agent' must not contain CR, LF or NUL");
   }
 
   /* 2. a closed session first, so its __gc owns whatever follows */
@@ -307,18 +362,19 @@ int fs_session_new(lua_State *L) {
   memset(s, 0, sizeof *s);
   fs_buffer_init(&s->body, (size_t)max_size);
   fs_buffer_init(&s->hdr_data, FS_MAX_RESPONSE_HEADER_BYTES);
-  fs_buffer_init(&s->line, MAX_HEADER_LINE + 4);
+  fs_buffer_init(&s->req_headers, REQ_HEADERS_MAX);
   s->connect_timeout_ms = connect_ms;
   s->timeout_ms = total_ms;
   s->max_response_size = (size_t)max_size;
   luaL_setmetatable(L, FS_SESSION_MT);
 
   /* 3. allocate */
-  s->user_agent = malloc(ua_len + 1);
-  if (s->user_agent == NULL) return luaL_error(L, "not enough memory");
-  memcpy(s->user_agent, ua, ua_len + 1);
   s->curl = curl_easy_init();
   if (s->curl == NULL) return luaL_error(L, "cannot create a libcurl easy handle");
+  rc = set_base_options(s, ua);
+  if (rc != CURLE_OK) /* e.g. a libcurl older than 7.85 (PROTOCOLS_STR) */
+    return luaL_error(L, "cannot configure libcurl: %s (%s)", curl_easy_strerror(rc),
+                      curl_code_name(rc, namebuf, sizeof namebuf));
   return 1;
 }
 
@@ -333,9 +389,9 @@ static int is_tchar(unsigned char c) {
   return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
 }
 
-static int ieq(const char *a, size_t alen, const char *b) {
+static int ieq(const char *a, size_t alen, const char *b, size_t blen) {
   size_t i;
-  if (alen != strlen(b)) return 0;
+  if (alen != blen) return 0;
   for (i = 0; i < alen; i++) {
     char c = a[i];
     if (c >= 'A' && c <= 'Z') c = (char)(c - 'A' + 'a');
@@ -366,20 +422,29 @@ static const char *show_name(lua_State *L, const char *s, size_t len) {
   return lua_tostring(L, -1);
 }
 
+typedef struct header_ref { /* points into the (anchored) headers table */
+  const char *name, *value;
+  size_t name_len, value_len;
+} header_ref;
+
 typedef struct request {
   int method;
   const char *url;
   const char *body; /* NULL: no body */
   size_t body_len;
   int has_content_type, has_expect;
+  int nheaders;
+  header_ref headers[FS_MAX_REQUEST_HEADERS];
 } request;
 
-/* Validates the headers table at index h; raises on the first violation. */
+/* Validates the headers table at index h into r->headers; raises on the first
+ * violation. Messages may name a header, never show a value. */
 static void check_headers(lua_State *L, int h, request *r) {
   lua_pushnil(L);
   while (lua_next(L, h)) {
     size_t nlen, vlen, i;
     const char *name, *value;
+    header_ref *ref;
     if (lua_type(L, -2) != LUA_TSTRING)
       luaL_argerror(L, 2, lua_pushfstring(L, "field 'headers': names must be strings, got a %s key",
                                           luaL_typename(L, -2)));
@@ -392,97 +457,97 @@ static void check_headers(lua_State *L, int h, request *r) {
       luaL_argerror(L, 2, lua_pushfstring(L, "field 'headers': value of '%s' must be a string, got %s",
                                           name, luaL_typename(L, -1)));
     value = lua_tolstring(L, -1, &vlen);
-    if (has_ctl(value, vlen)) /* never echo the value: it may be a token */
+    if (has_ctl(value, vlen))
       luaL_argerror(L, 2, lua_pushfstring(L, "field 'headers': value of '%s' contains CR, LF or NUL", name));
     if (nlen + vlen > MAX_HEADER_LINE)
       luaL_argerror(L, 2, lua_pushfstring(L, "field 'headers': '%s' is longer than %d bytes", name,
                                           MAX_HEADER_LINE));
-    if (ieq(name, nlen, "content-type")) r->has_content_type = 1;
-    if (ieq(name, nlen, "expect")) r->has_expect = 1;
+    if (r->nheaders == FS_MAX_REQUEST_HEADERS)
+      luaL_argerror(L, 2, lua_pushfstring(L, "field 'headers': more than %d headers", FS_MAX_REQUEST_HEADERS));
+    if (ieq(name, nlen, "content-type", 12)) r->has_content_type = 1;
+    if (ieq(name, nlen, "expect", 6)) r->has_expect = 1;
+    ref = &r->headers[r->nheaders++];
+    ref->name = name;
+    ref->name_len = nlen;
+    ref->value = value;
+    ref->value_len = vlen;
     lua_pop(L, 1);
   }
 }
 
-static int append_header(fs_session *s, const char *name, size_t nlen, const char *value, size_t vlen) {
-  struct curl_slist *l;
-  fs_buffer *b = &s->line;
-  b->len = 0;
-  /* "Name;" is libcurl's spelling of a header with an empty value ("Name:" would
-   * remove the header instead). */
-  if (fs_buffer_append(b, name, nlen) || fs_buffer_append(b, vlen ? ": " : ";", vlen ? 2 : 1) ||
-      fs_buffer_append(b, value, vlen) || fs_buffer_putc(b, '\0'))
-    return -1;
-  l = curl_slist_append(s->req_headers, b->data);
-  if (l == NULL) return -1;
-  s->req_headers = l;
-  return 0;
-}
-
-static int append_raw(fs_session *s, const char *line) {
-  struct curl_slist *l = curl_slist_append(s->req_headers, line);
-  if (l == NULL) return -1;
-  s->req_headers = l;
-  return 0;
-}
-
-/* Builds s->req_headers from the (validated) table at h. */
-static int build_headers(lua_State *L, fs_session *s, int h, const request *r) {
-  if (h != 0) {
-    lua_pushnil(L);
-    while (lua_next(L, h)) {
-      size_t nlen, vlen;
-      const char *name = lua_tolstring(L, -2, &nlen), *value = lua_tolstring(L, -1, &vlen);
-      lua_pop(L, 1);
-      if (append_header(s, name, nlen, value, vlen)) {
-        lua_pop(L, 1);
-        return -1;
-      }
-    }
-  }
-  /* Remove headers libcurl would add on its own ("Name:" deletes one): a form
+/* Lays out the request header list in s->req_headers (nodes, then the lines):
+ * one buffer owned by the session, reused across requests, so there is nothing to
+ * leak and no allocation per header. libcurl only reads the list during perform. */
+static int build_headers(fs_session *s, const request *r, struct curl_slist **list) {
+  /* Lines libcurl would add on its own are removed ("Name:" deletes one): a form
    * Content-Type on bodies, and Expect: 100-continue on large bodies (a 1 s stall
    * on servers that ignore it). */
-  if (r->body != NULL && !r->has_content_type && append_raw(s, "Content-Type:")) return -1;
-  if (r->body != NULL && !r->has_expect && append_raw(s, "Expect:")) return -1;
+  const char *extra[2];
+  int nextra = 0, n, i;
+  size_t size, len;
+  struct curl_slist *nodes;
+  char *p;
+  fs_buffer *b = &s->req_headers;
+  if (r->body != NULL && !r->has_content_type) extra[nextra++] = "Content-Type:";
+  if (r->body != NULL && !r->has_expect) extra[nextra++] = "Expect:";
+  n = r->nheaders + nextra;
+  *list = NULL;
+  if (n == 0) return 0;
+  size = (size_t)n * sizeof *nodes;
+  for (i = 0; i < r->nheaders; i++) size += r->headers[i].name_len + r->headers[i].value_len + 3;
+  for (i = 0; i < nextra; i++) size += strlen(extra[i]) + 1;
+  b->len = 0;
+  if (fs_buffer_reserve(b, size) != FS_BUF_OK) return -1;
+  nodes = (struct curl_slist *)(void *)b->data; /* malloc'd, so aligned */
+  p = b->data + (size_t)n * sizeof *nodes;
+  for (i = 0; i < n; i++) {
+    nodes[i].data = p;
+    nodes[i].next = i + 1 < n ? &nodes[i + 1] : NULL;
+    if (i < r->nheaders) {
+      const header_ref *h = &r->headers[i];
+      memcpy(p, h->name, h->name_len);
+      p += h->name_len;
+      if (h->value_len > 0) {
+        *p++ = ':';
+        *p++ = ' ';
+        memcpy(p, h->value, h->value_len);
+        p += h->value_len;
+      } else {
+        *p++ = ';'; /* libcurl's spelling of an empty value ("Name:" would delete it) */
+      }
+      *p++ = '\0';
+    } else {
+      len = strlen(extra[i - r->nheaders]) + 1;
+      memcpy(p, extra[i - r->nheaders], len);
+      p += len;
+    }
+  }
+  b->len = (size_t)(p - b->data);
+  *list = nodes;
   return 0;
 }
 
-static CURLcode setup_transfer(fs_session *s, const request *r) {
+/* Overwrites every option a request sets, so nothing (POSTFIELDS, CUSTOMREQUEST,
+ * NOBODY...) carries over; cheaper than curl_easy_reset plus the base options.
+ * Order matters: setting POSTFIELDS, even to NULL, selects POST; HTTPGET then
+ * selects GET and clears NOBODY and UPLOAD. */
+static CURLcode set_request_options(fs_session *s, const request *r, struct curl_slist *headers) {
   CURL *c = s->curl;
   CURLcode rc = CURLE_OK;
 #define SET(opt, val) \
   if (rc == CURLE_OK) rc = curl_easy_setopt(c, opt, val)
-  /* A clean slate per request, so nothing (POSTFIELDS, CUSTOMREQUEST, NOBODY...)
-   * carries over; the reset keeps live connections, DNS and TLS session caches. */
-  curl_easy_reset(c);
-  SET(CURLOPT_NOSIGNAL, 1L);
-  SET(CURLOPT_CONNECTTIMEOUT_MS, s->connect_timeout_ms);
-  SET(CURLOPT_TIMEOUT_MS, s->timeout_ms);
-  SET(CURLOPT_FOLLOWLOCATION, 0L);
-  SET(CURLOPT_PROTOCOLS_STR, "http,https");
-  SET(CURLOPT_REDIR_PROTOCOLS_STR, "https");
-  SET(CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
-  SET(CURLOPT_SSL_VERIFYPEER, 1L);
-  SET(CURLOPT_SSL_VERIFYHOST, 2L);
-  SET(CURLOPT_NETRC, (long)CURL_NETRC_IGNORED);
-  SET(CURLOPT_UNRESTRICTED_AUTH, 0L);
-  SET(CURLOPT_ACCEPT_ENCODING, ""); /* decoded bytes count against max_response_size */
-  SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)s->max_response_size);
-  SET(CURLOPT_USERAGENT, s->user_agent);
-  SET(CURLOPT_ERRORBUFFER, s->errbuf);
-  SET(CURLOPT_WRITEFUNCTION, write_cb);
-  SET(CURLOPT_WRITEDATA, (void *)s);
-  SET(CURLOPT_HEADERFUNCTION, header_cb);
-  SET(CURLOPT_HEADERDATA, (void *)s);
+  SET(CURLOPT_POSTFIELDS, (char *)NULL);
+  SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)-1);
+  SET(CURLOPT_CUSTOMREQUEST, (char *)NULL);
+  SET(CURLOPT_HTTPGET, 1L);
   SET(CURLOPT_URL, r->url);
-  SET(CURLOPT_HTTPHEADER, s->req_headers);
+  SET(CURLOPT_HTTPHEADER, headers);
   switch (r->method) {
     case M_HEAD: SET(CURLOPT_NOBODY, 1L); break;
-    case M_POST: SET(CURLOPT_POST, 1L); break;
     case M_PUT: SET(CURLOPT_CUSTOMREQUEST, "PUT"); break;
     case M_PATCH: SET(CURLOPT_CUSTOMREQUEST, "PATCH"); break;
     case M_DELETE: SET(CURLOPT_CUSTOMREQUEST, "DELETE"); break;
-    default: SET(CURLOPT_HTTPGET, 1L); break;
+    default: break; /* GET; POST comes from POSTFIELDS */
   }
   if (r->body != NULL) {
     /* libcurl reads the Lua string in place; it stays on the stack through perform */
@@ -493,12 +558,11 @@ static CURLcode setup_transfer(fs_session *s, const request *r) {
   return rc;
 }
 
-/* Drops everything that pointed into this request's Lua values. */
+/* Drops everything that pointed into this request's Lua values and buffers. */
 static void end_transfer(fs_session *s) {
   curl_easy_setopt(s->curl, CURLOPT_POSTFIELDS, (char *)NULL);
   curl_easy_setopt(s->curl, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL);
-  curl_slist_free_all(s->req_headers);
-  s->req_headers = NULL;
+  fs_buffer_clear(&s->req_headers, KEEP_REQ_HEADERS);
 }
 
 static void push_headers(lua_State *L, fs_session *s) {
@@ -521,45 +585,50 @@ static void push_headers(lua_State *L, fs_session *s) {
 }
 
 static int session_request(lua_State *L) {
+  static const field fields[] = {FIELD("body"), FIELD("headers"), FIELD("method"), FIELD("url")};
+  enum { F_BODY = 3, F_HEADERS, F_METHOD, F_URL }; /* stack slots from read_fields */
   fs_session *s = check_session(L);
-  static const char *const fields[] = {"body", "headers", "method", "url", NULL};
   request r;
-  int hidx = 0;
+  struct curl_slist *headers;
   size_t url_len, i;
   CURLcode rc;
   long status = 0, connects = 0;
   double total_time = 0;
 
   /* 1. validate everything; raises leave nothing behind */
-  memset(&r, 0, sizeof r);
+  r.has_content_type = r.has_expect = r.nheaders = 0;
+  r.body = NULL;
+  r.body_len = 0;
   luaL_checktype(L, 2, LUA_TTABLE);
   lua_settop(L, 2);
-  check_fields(L, 2, 2, fields, "field", REQUEST_FIELDS);
-  lua_getfield(L, 2, "method"); /* 3 */
-  if (lua_isnil(L, 3)) r.method = M_GET;
-  else if (lua_type(L, 3) != LUA_TSTRING)
-    return luaL_argerror(L, 2, lua_pushfstring(L, "field 'method' must be a string, got %s", luaL_typename(L, 3)));
-  else {
-    const char *m = lua_tostring(L, 3);
-    for (r.method = 0; methods[r.method] && strcmp(methods[r.method], m) != 0; r.method++) {}
-    if (methods[r.method] == NULL)
-      return luaL_argerror(L, 2, lua_pushfstring(L, "field 'method' must be one of GET, POST, PUT, PATCH, DELETE, HEAD, got '%s'", m));
+  read_fields(L, 2, 2, fields, 4, "field", REQUEST_FIELDS); /* the slots anchor the strings */
+  switch (lua_type(L, F_METHOD)) {
+    case LUA_TNIL: r.method = M_GET; break;
+    case LUA_TSTRING: {
+      const char *m = lua_tostring(L, F_METHOD);
+      for (r.method = 0; methods[r.method] && strcmp(methods[r.method], m) != 0; r.method++) {}
+      if (methods[r.method] == NULL)
+        return luaL_argerror(L, 2, lua_pushfstring(L, "field 'method' must be one of GET, POST, PUT, PATCH, DELETE, HEAD, got '%s'", m));
+      break;
+    }
+    default:
+      return luaL_argerror(L, 2, lua_pushfstring(L, "field 'method' must be a string, got %s", luaL_typename(L, F_METHOD)));
   }
-  if (lua_getfield(L, 2, "url") != LUA_TSTRING) /* 4 */
-    return luaL_argerror(L, 2, lua_pushfstring(L, "field 'url' must be a string, got %s", luaL_typename(L, 4)));
-  r.url = lua_tolstring(L, 4, &url_len);
+  if (lua_type(L, F_URL) != LUA_TSTRING)
+    return luaL_argerror(L, 2, lua_pushfstring(L, "field 'url' must be a string, got %s", luaL_typename(L, F_URL)));
+  r.url = lua_tolstring(L, F_URL, &url_len);
   for (i = 0; i < url_len; i++) {
     unsigned char c = (unsigned char)r.url[i];
     if (c <= 0x20 || c == 0x7f)
       return luaL_argerror(L, 2, "field 'url' must not contain spaces or control characters");
   }
-  switch (lua_getfield(L, 2, "headers")) { /* 5 */
+  switch (lua_type(L, F_HEADERS)) {
     case LUA_TNIL: break;
-    case LUA_TTABLE: hidx = 5; check_headers(L, 5, &r); break;
+    case LUA_TTABLE: check_headers(L, F_HEADERS, &r); break;
     default:
-      return luaL_argerror(L, 2, lua_pushfstring(L, "field 'headers' must be a table, got %s", luaL_typename(L, 5)));
+      return luaL_argerror(L, 2, lua_pushfstring(L, "field 'headers' must be a table, got %s", luaL_typename(L, F_HEADERS)));
   }
-  switch (lua_getfield(L, 2, "body")) { /* 6: anchors the body string during perform */
+  switch (lua_type(L, F_BODY)) {
     case LUA_TNIL:
       /* POST, PUT and PATCH always carry a body, so libcurl sends Content-Length: 0 */
       if (r.method == M_POST || r.method == M_PUT || r.method == M_PATCH) r.body = "";
@@ -567,20 +636,14 @@ static int session_request(lua_State *L) {
     case LUA_TSTRING:
       if (r.method == M_GET || r.method == M_HEAD)
         return luaL_argerror(L, 2, lua_pushfstring(L, "field 'body' is not allowed with %s", methods[r.method]));
-      r.body = lua_tolstring(L, 6, &r.body_len);
+      r.body = lua_tolstring(L, F_BODY, &r.body_len);
       break;
     default:
-      return luaL_argerror(L, 2, lua_pushfstring(L, "field 'body' must be a string, got %s", luaL_typename(L, 6)));
+      return luaL_argerror(L, 2, lua_pushfstring(L, "field 'body' must be a string, got %s", luaL_typename(L, F_BODY)));
   }
 
-  /* 2. allocate: the list hangs off the session, so a raise cannot leak it */
-  curl_slist_free_all(s->req_headers);
-  s->req_headers = NULL;
-  if (build_headers(L, s, hidx, &r) != 0) {
-    curl_slist_free_all(s->req_headers);
-    s->req_headers = NULL;
-    return luaL_error(L, "not enough memory");
-  }
+  /* 2. allocate (into buffers the session owns) */
+  if (build_headers(s, &r, &headers) != 0) return luaL_error(L, "not enough memory");
 
   /* 3. transfer: no Lua calls until curl_easy_perform returns */
   s->body.len = 0;
@@ -589,7 +652,7 @@ static int session_request(lua_State *L) {
   s->hdr_bytes = 0;
   s->failure = FAIL_NONE;
   s->errbuf[0] = '\0';
-  rc = setup_transfer(s, &r);
+  rc = set_request_options(s, &r, headers);
   if (rc == CURLE_OK) rc = curl_easy_perform(s->curl);
   end_transfer(s);
 

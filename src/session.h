@@ -9,6 +9,8 @@
 /* Response limits: body size is per session (max_response_size); these are fixed. */
 #define FS_MAX_RESPONSE_HEADERS 100
 #define FS_MAX_RESPONSE_HEADER_BYTES (64 * 1024)
+/* Request limit: headers per request. */
+#define FS_MAX_REQUEST_HEADERS 64
 
 /* Creates the session metatable (once per Lua state); leaves the stack unchanged. */
 void fs_session_register(lua_State *L);

@@ -23,7 +23,7 @@ local DEFAULT_LIMITS = {
   request_line = 8 * 1024,       -- bytes in the request line
   header_bytes = 32 * 1024,      -- bytes in the whole header section
   header_count = 100,
-  body_bytes = 1024 * 1024,      -- decoded body, Content-Length or chunked
+  body_bytes = 4 * 1024 * 1024,  -- decoded body, Content-Length or chunked
   chunk_line = 1024,             -- chunk-size line or trailer line
   max_connections = 512,         -- stays below select()'s FD_SETSIZE
 }
