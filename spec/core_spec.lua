@@ -9,20 +9,9 @@ local SECRET = "SENTINEL-token-4b1d"
 
 -- Starts the fixture server in `mode`; returns { url, port, stop }.
 local function start_fixture(mode)
-  -- LD_PRELOAD is dropped so the server never runs under `make check`'s ASan runtime.
-  local cmd = string.format("echo $$; exec env -u LD_PRELOAD %s spec/fixtures/http_server.lua %s",
-    helper.LUA, mode)
-  local pipe = assert(io.popen(cmd, "r"))
-  local pid = tonumber(pipe:read("l"))
-  local port = tonumber(pipe:read("l"))
-  assert(pid and port, "fixture server did not start")
-  local fx = { port = port, url = "http://127.0.0.1:" .. port }
-  function fx.stop()
-    if fx.stopped then return end
-    fx.stopped = true
-    os.execute("kill " .. pid .. " 2>/dev/null")
-    pipe:close()
-  end
+  local fx = helper.spawn(helper.LUA .. " spec/fixtures/http_server.lua " .. mode)
+  fx.port = assert(tonumber(fx.first_line), "fixture server did not start")
+  fx.url = "http://127.0.0.1:" .. fx.port
   return fx
 end
 

@@ -14,7 +14,22 @@ local function shell_quote(s)
 end
 helper.shell_quote = shell_quote
 
--- Starts bin/flowservice-emulator. Returns an object with url, pid, log_path and stop().
+-- Starts `command` (a shell command line) as a separate process whose first line on stdout
+-- is read and returned as `proc.first_line`; proc.stop() kills it by its PID (idempotent).
+-- LD_PRELOAD is dropped so servers never run under `make check`'s ASan runtime.
+function helper.spawn(command)
+  local pipe = assert(io.popen("echo $$; exec env -u LD_PRELOAD " .. command, "r"))
+  local proc = { pid = tonumber(pipe:read("l")), first_line = pipe:read("l") }
+  function proc.stop()
+    if proc.stopped then return end
+    proc.stopped = true
+    if proc.pid then os.execute("kill " .. proc.pid .. " 2>/dev/null") end
+    pipe:close()
+  end
+  return proc
+end
+
+-- Starts bin/flowservice-emulator. Returns an object with url, pid, log_path, log() and stop().
 -- opts.args: extra command-line arguments (list); opts.env: extra environment (table).
 function helper.start_emulator(opts)
   opts = opts or {}
@@ -29,32 +44,19 @@ function helper.start_emulator(opts)
   local args = { "--port", "0", "--client-id", helper.CLIENT_ID, "--org-id", helper.ORG_ID }
   for _, a in ipairs(opts.args or {}) do args[#args + 1] = a end
   for i, a in ipairs(args) do args[i] = shell_quote(a) end
-  -- The shell prints its PID, then execs the emulator, which prints its URL.
-  local cmd = string.format("echo $$; exec env %s %s bin/flowservice-emulator %s 2>%s",
-    table.concat(parts, " "), helper.LUA, table.concat(args, " "), shell_quote(log_path))
-  local pipe = assert(io.popen(cmd, "r"))
-  local pid = tonumber(pipe:read("l"))
-  local url = pipe:read("l")
-  if not (pid and url and url:match("^https?://")) then
-    pipe:close()
-    local f = io.open(log_path)
-    local log = f and f:read("a") or ""
-    if f then f:close() end
-    error("emulator did not start: " .. tostring(url) .. "\n" .. log, 2)
-  end
-  local emu = { url = url, pid = pid, log_path = log_path }
-  function emu.stop()
-    if emu.stopped then return end
-    emu.stopped = true
-    os.execute("kill " .. pid .. " 2>/dev/null")
-    pipe:close()
-  end
+  local emu = helper.spawn(string.format("%s %s bin/flowservice-emulator %s 2>%s",
+    table.concat(parts, " "), helper.LUA, table.concat(args, " "), shell_quote(log_path)))
+  emu.url, emu.log_path = emu.first_line, log_path
   function emu.log()
     local f = io.open(log_path)
     if not f then return "" end
     local s = f:read("a")
     f:close()
     return s
+  end
+  if not (emu.pid and emu.url and emu.url:match("^https?://")) then
+    emu.stop()
+    error("emulator did not start: " .. tostring(emu.url) .. "\n" .. emu.log(), 2)
   end
   return emu
 end
