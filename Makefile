@@ -26,9 +26,9 @@ CORE        := $(BUILD)/flowservice/core.so
 BUSTED      := busted --lua=$(LUA)
 BUSTED_FLAGS ?=
 DEBIAN_PKGS := lua5.4 liblua5.4-dev lua-cjson lua-socket lua-busted luarocks \
-               libcurl4-openssl-dev pkg-config gcc make valgrind
+               libcurl4-openssl-dev pkg-config gcc make lua-check valgrind
 
-.PHONY: all deps test demo check install clean
+.PHONY: all deps test demo check lint install clean
 
 all: $(CORE)
 
@@ -79,6 +79,9 @@ check: deps
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  FLOWSERVICE_LUA=$(LUA) $(LUA) "$$(command -v busted)" --cpath='./$(ASAN_BUILD)/?.so' $(BUSTED_FLAGS) $(SPECS)
 	FLOWSERVICE_LUA=$(LUA) $(VALGRIND) $(LUA) "$$(command -v busted)" $(BUSTED_FLAGS) $(SPECS)
+
+lint: deps
+	luacheck lua spec bin/flowservice-emulator examples
 
 install: all
 	install -d $(DESTDIR)$(INST_LIBDIR)/flowservice $(DESTDIR)$(INST_LUADIR)/flowservice/emulator $(DESTDIR)$(INST_BINDIR)

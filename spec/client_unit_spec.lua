@@ -154,6 +154,16 @@ describe("flowservice.new", function()
     assert.equals("access_token", err2.field)
   end)
 
+  it("refuses timeouts and sizes that are not positive finite numbers", function()
+    for _, bad in ipairs { 0, -1, 0 / 0, math.huge } do
+      local c, err = new_client { timeout = bad }
+      assert.is_nil(c)
+      assert.equals("timeout", err.field)
+    end
+    local _, err = new_client { max_response_size = 1.5 }
+    assert.equals("max_response_size", err.field)
+  end)
+
   it("needs a client secret or an access token", function()
     local _, err = flowservice.new { env = false, client_id = "a", org_id = "O@AdobeOrg" }
     assert.equals("client_secret", err.field)

@@ -109,7 +109,7 @@ describe("flowservice.core", function()
       kept:close()
       getmetatable(kept).__gc(kept)
       for _ = 1, 50 do core.session() end
-      s, kept = nil, nil
+      s, kept = nil, nil -- luacheck: ignore (dropped so the collector finalizes them)
       collectgarbage()
       collectgarbage()
     end)
@@ -166,6 +166,7 @@ describe("flowservice.core", function()
       assert.equal("status 404", body)
       status, _, body = s:request { url = url .. "/status/500" }
       assert.equal(500, status)
+      assert.equal("status 500", body)
       status, _, body = s:request { url = url .. "/status/204" }
       assert.equal(204, status)
       assert.equal("", body)
@@ -398,6 +399,7 @@ describe("flowservice.core", function()
       st, msg, name = s:request { url = url .. "/big-headers/20" }
       assert.is_nil(st)
       assert.equal("CURLE_FILESIZE_EXCEEDED", name)
+      assert.matches("response headers larger than", msg, 1, true)
       assert.equal(200, (s:request { url = url .. "/echo" }))
     end)
   end)

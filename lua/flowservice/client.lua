@@ -135,7 +135,8 @@ local function settings_from(opts)
     end
   end
   for _, name in ipairs { "timeout", "connect_timeout", "max_response_size" } do
-    if s[name] ~= nil and not (s[name] > 0) then
+    local v = s[name]
+    if v ~= nil and (v ~= v or v <= 0 or v == math.huge) then -- NaN, zero, negative, infinite
       return nil, errors.validation(name, "must be a positive number")
     end
   end
