@@ -15,6 +15,7 @@ local function fake_core(responder)
     if ok then return s end
     return nil, "cannot encode"
   end
+  core.monotonic = os.clock
   function core.session()
     return {
       request = function(_, req)
@@ -337,7 +338,7 @@ describe("the token cache", function()
     clock = 1000
     client_module.clock = function() return clock end
   end)
-  after_each(function() client_module.clock = os.time end)
+  after_each(function() client_module.clock = require("flowservice.core").monotonic end)
 
   local function ims_calls()
     local n = 0

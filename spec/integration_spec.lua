@@ -106,6 +106,23 @@ describe("creating an Oracle Service Cloud base connection", function()
     assert(client.connections:create(osc()))
   end)
 
+  it("fetches a new token before the old one expires", function()
+    local short = helper.start_emulator { args = { "--token-ttl", "2" } }
+    local client = assert(flowservice.new {
+      env = false, base_url = short.url, ims_url = short.url, client_id = helper.CLIENT_ID,
+      client_secret = helper.CLIENT_SECRET, org_id = helper.ORG_ID,
+    })
+    local ok, err = pcall(function()
+      assert(client.connections:create(osc()))
+      require("socket").sleep(2.2) -- past the first token's expiry
+      assert(client.connections:create(osc()))
+      local tokens = select(2, short.log():gsub("/ims/token/v3", ""))
+      assert.equals(2, tokens)
+    end)
+    short.stop()
+    assert(ok, err)
+  end)
+
   it("keeps connections per sandbox", function()
     local prod = new_client()
     local conn = assert(prod.connections:create(osc()))

@@ -1,4 +1,6 @@
 /* flowservice.core: the C core (contract: docs/DESIGN.md, "C core"). */
+#include <time.h>
+
 #include <curl/curl.h>
 #include <lauxlib.h>
 #include <lua.h>
@@ -41,7 +43,17 @@ static void push_curl_version(lua_State *L, const curl_version_info_data *info) 
   luaL_pushresult(&b);
 }
 
+/* Seconds on a clock that never jumps (token expiry must not follow NTP or a user
+ * changing the wall clock), with sub-second resolution (os.time has whole seconds). */
+static int core_monotonic(lua_State *L) {
+  struct timespec ts;
+  if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0) return luaL_error(L, "clock_gettime failed");
+  lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec / 1e9);
+  return 1;
+}
+
 static const luaL_Reg core_functions[] = {
+    {"monotonic", core_monotonic},
     {"session", fs_session_new},
     {"type", fs_session_type},
     {NULL, NULL},

@@ -222,8 +222,8 @@ local function send(p, method, target, headers, body)
   return status, resp_headers, decoded
 end
 
--- The clock used for token expiry; specs replace client.clock to test refresh.
-client.clock = os.time
+-- The clock used for token expiry (monotonic seconds); specs replace client.clock to test refresh.
+client.clock = core.monotonic
 local function now()
   return client.clock()
 end
@@ -239,6 +239,7 @@ local function access_token(self, p)
     { "client_secret", p.client_secret },
     { "scope", self.config.scopes },
   }
+  local asked_at = now() -- the token's lifetime starts no later than the request
   local status, headers, body = send(p, "POST", self.config.ims_url .. IMS_TOKEN_PATH, {
     ["Content-Type"] = "application/x-www-form-urlencoded",
     ["Accept"] = "application/json",
@@ -256,7 +257,7 @@ local function access_token(self, p)
     }
   end
   p.token = token
-  p.token_refresh_at = now() + ttl - math.min(REFRESH_MARGIN, ttl / 10)
+  p.token_refresh_at = asked_at + ttl - math.min(REFRESH_MARGIN, ttl / 10)
   return token
 end
 
