@@ -29,6 +29,15 @@ function helper.spawn(command)
   return proc
 end
 
+-- Runs a shell command line (without make check's LD_PRELOAD, like spawn); returns its
+-- stdout and stderr together, and whether it exited with status 0.
+function helper.run(command)
+  local p = assert(io.popen("env -u LD_PRELOAD sh -c " .. shell_quote(command) .. " 2>&1", "r"))
+  local out = p:read("a")
+  local ok = p:close()
+  return out, ok == true
+end
+
 -- Starts bin/flowservice-emulator. Returns an object with url, pid, log_path, log() and stop().
 -- opts.args: extra command-line arguments (list); opts.env: extra environment (table).
 function helper.start_emulator(opts)

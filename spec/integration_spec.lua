@@ -325,11 +325,7 @@ describe("secrets", function()
         .. "OSC_HOST=example.custhelp.com OSC_USERNAME=svc-user OSC_PASSWORD=%s "
         .. "LUA_PATH='./lua/?.lua;./lua/?/init.lua;;' LUA_CPATH='./build/?.so;;'",
         emu.url, emu.url, helper.CLIENT_ID, helper.shell_quote(secret), helper.ORG_ID, PASSWORD)
-      local p = assert(io.popen("env " .. env .. " " .. helper.LUA
-        .. " examples/create_connection.lua 2>&1"))
-      local out = p:read("a")
-      local ok = p:close()
-      return out, ok
+      return helper.run("env " .. env .. " " .. helper.LUA .. " examples/create_connection.lua")
     end
     local out, ok = run_example(helper.CLIENT_SECRET)
     assert.is_true(ok)

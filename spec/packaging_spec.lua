@@ -4,9 +4,7 @@ local helper = require "helper"
 
 local function lines_of(cmd)
   local out = {}
-  local p = assert(io.popen(cmd))
-  for line in p:lines() do out[#out + 1] = line end
-  p:close()
+  for line in helper.run(cmd):gmatch("[^\n]+") do out[#out + 1] = line end
   return out
 end
 
@@ -29,6 +27,26 @@ describe("packaging", function()
     for _, path in ipairs(lines_of("find src -name '*.c' | sort")) do
       assert.is_true(listed[path], "rockspec lacks " .. path)
     end
+  end)
+
+  it("make install puts a loadable library and the emulator under DESTDIR", function()
+    local dest = os.tmpname()
+    os.remove(dest)
+    local out, ok = helper.run("make -s install DESTDIR=" .. dest)
+    assert.is_true(ok, out)
+    local init = lines_of("find " .. dest .. " -path '*/flowservice/init.lua'")[1]
+    local so = lines_of("find " .. dest .. " -path '*/flowservice/core.so'")[1]
+    local bin = lines_of("find " .. dest .. " -name flowservice-emulator -perm -u+x")[1]
+    assert.is_string(init)
+    assert.is_string(so)
+    assert.is_string(bin)
+    local lpath = init:gsub("flowservice/init%.lua$", "?.lua;") .. init:gsub("flowservice/init%.lua$", "?/init.lua") .. ";;"
+    local cpath = so:gsub("flowservice/core%.so$", "?.so") .. ";;"
+    local loaded = lines_of(string.format(
+      "cd /tmp && LUA_PATH='%s' LUA_CPATH='%s' %s -e 'print(package.searchpath(\"flowservice.core\", "
+      .. "package.cpath), require(\"flowservice\").VERSION)' 2>&1", lpath, cpath, helper.LUA))
+    assert.equals(so .. "\t" .. require("flowservice").VERSION, loaded[1])
+    os.execute("rm -rf " .. dest)
   end)
 
   it("gives the C core the Lua layer's version", function()

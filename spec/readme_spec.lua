@@ -30,9 +30,7 @@ describe("README.md", function()
         "AEP_ORG_ID=" .. helper.ORG_ID, "OSC_PASSWORD=SENTINEL-readme-password",
         "LUA_PATH='./lua/?.lua;./lua/?/init.lua;;'", "LUA_CPATH='./build/?.so;;'",
       }, " ")
-      local p = assert(io.popen("env " .. env .. " " .. helper.LUA .. " " .. path .. " 2>&1"))
-      local out = p:read("a")
-      local ok = p:close()
+      local out, ok = helper.run("env " .. env .. " " .. helper.LUA .. " " .. path)
       os.remove(path)
       assert.is_true(ok, out)
       -- Lines marked "--> text" in the example must appear in its output.
