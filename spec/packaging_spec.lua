@@ -40,7 +40,8 @@ describe("packaging", function()
     assert.is_string(init)
     assert.is_string(so)
     assert.is_string(bin)
-    local lpath = init:gsub("flowservice/init%.lua$", "?.lua;") .. init:gsub("flowservice/init%.lua$", "?/init.lua") .. ";;"
+    local lua_dir = init:gsub("flowservice/init%.lua$", "")
+    local lpath = lua_dir .. "?.lua;" .. lua_dir .. "?/init.lua;;"
     local cpath = so:gsub("flowservice/core%.so$", "?.so") .. ";;"
     local loaded = lines_of(string.format(
       "cd /tmp && LUA_PATH='%s' LUA_CPATH='%s' %s -e 'print(package.searchpath(\"flowservice.core\", "
