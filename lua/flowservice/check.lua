@@ -42,7 +42,7 @@ function check.options(tbl, spec, what, level)
   level = (level or 3) + 1
   check.fields(tbl, spec, what, level)
   for name, expected in pairs(spec) do
-    check.optional(tbl[name], expected, what .. "." .. name, level)
+    check.optional(tbl[name], expected, what .. ": " .. name, level)
   end
   return tbl
 end

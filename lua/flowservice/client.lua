@@ -185,10 +185,16 @@ function Client:__tostring()
     self.config.sandbox, self.config.base_url, private[self].session and "" or " (closed)")
 end
 
-local function state(self)
+-- Raises (at `level`, default the caller of the caller) when the client has been closed.
+local function state(self, level)
   local p = private[self]
-  if not p or not p.session then error("attempt to use a closed flowservice client", 3) end
+  if not p or not p.session then error("attempt to use a closed flowservice client", level or 3) end
   return p
+end
+
+-- For resources: the same check, raised at the caller of the resource method.
+function Client:_check_open()
+  state(self, 5) -- 1 state, 2 here, 3 check_self, 4 the resource method, 5 its caller
 end
 
 --- Closes the client's connections. Idempotent; the client cannot be used afterwards.

@@ -33,6 +33,7 @@ local function check_self(self, method)
   if type(self) ~= "table" or getmetatable(self) == nil or rawget(self, "client") == nil then
     error("call it as a method: resources:" .. method .. "(...)", 3)
   end
+  self.client:_check_open()
   return self.def
 end
 
