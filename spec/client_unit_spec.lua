@@ -302,6 +302,20 @@ describe("connections:create", function()
     assert.equals(0, #sent)
   end)
 
+  it("client:request raises on unknown fields, wrong types and bad methods or paths", function()
+    local c = assert(new_client())
+    assert.has_error(function() c:request { method = "GET", path = "/x", qeury = {} } end)
+    assert.has_error(function() c:request { method = "GET", path = 5 } end,
+      "request: path: expected string, got number")
+    assert.has_error(function() c:request { method = "GETS", path = "/x" } end,
+      "request: method: expected one of GET, POST, PUT, PATCH, DELETE")
+    assert.has_error(function() c:request { method = "GET", path = "x" } end,
+      "request: path: expected a path starting with '/'")
+    assert.has_error(function() c:request { method = "GET", path = "/x", query = { limit = 1.5 } } end,
+      "request: query.limit: expected a string, boolean or whole number")
+    assert.equals(0, #sent)
+  end)
+
   it("refuses a body the encoder rejects, before the token call", function()
     local c = assert(new_client())
     local _, err = c:request { method = "POST", path = "/connections", body = { x = function() end } }

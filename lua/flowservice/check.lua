@@ -37,12 +37,15 @@ function check.table(value, name, level)
   return value
 end
 
--- Checks an options table against `spec` (name -> Lua type): unknown names and wrong types raise.
+-- Checks an options table against `spec` (name -> Lua type, or "any" for no type check):
+-- unknown names and wrong types raise.
 function check.options(tbl, spec, what, level)
   level = (level or 3) + 1
   check.fields(tbl, spec, what, level)
   for name, expected in pairs(spec) do
-    check.optional(tbl[name], expected, what .. ": " .. name, level)
+    if expected ~= "any" then
+      check.optional(tbl[name], expected, what .. ": " .. name, level)
+    end
   end
   return tbl
 end

@@ -146,10 +146,7 @@ end
 --- Creates a client. Returns the client, or nil and a validation error.
 function client.new(opts)
   opts = check.table(opts == nil and {} or opts, "flowservice.new: options", 3)
-  check.fields(opts, OPTIONS, "flowservice.new", 3)
-  for name, expected in pairs(OPTIONS) do
-    if expected ~= "any" then check.optional(opts[name], expected, "flowservice.new: " .. name, 3) end
-  end
+  check.options(opts, OPTIONS, "flowservice.new", 3)
   local s, err = settings_from(opts)
   if not s then return nil, err end
 
@@ -283,7 +280,7 @@ local function query_value(name, value)
   if t == "string" then return value end
   if t == "boolean" then return tostring(value) end
   if t == "number" and math.tointeger(value) then return string.format("%d", math.tointeger(value)) end
-  error("request.query." .. tostring(name) .. ": expected a string, boolean or whole number", 3)
+  error("request: query." .. tostring(name) .. ": expected a string, boolean or whole number", 3)
 end
 
 local REQUEST_FIELDS = { method = "string", path = "string", query = "table", body = "any" }
@@ -297,15 +294,12 @@ local METHODS = { GET = true, POST = true, PUT = true, PATCH = true, DELETE = tr
 function Client:request(req)
   local p = state(self)
   check.table(req, "request", 3)
-  for name, expected in pairs(REQUEST_FIELDS) do
-    if expected ~= "any" then check.optional(req[name], expected, "request." .. name, 3) end
-  end
-  check.fields(req, REQUEST_FIELDS, "request", 3)
+  check.options(req, REQUEST_FIELDS, "request", 3)
   if not METHODS[req.method] then
-    error("request.method: expected one of GET, POST, PUT, PATCH, DELETE", 2)
+    error("request: method: expected one of GET, POST, PUT, PATCH, DELETE", 2)
   end
   if not req.path or req.path:sub(1, 1) ~= "/" then
-    error("request.path: expected a path starting with '/'", 2)
+    error("request: path: expected a path starting with '/'", 2)
   end
 
   -- Everything that can be refused is refused before the token call or the request.
