@@ -14,6 +14,13 @@ local function shell_quote(s)
 end
 helper.shell_quote = shell_quote
 
+-- NAME='value' words for `env`, from a table.
+local function env_words(vars)
+  local words = {}
+  for k, v in pairs(vars) do words[#words + 1] = k .. "=" .. shell_quote(v) end
+  return table.concat(words, " ")
+end
+
 -- Starts `command` (a shell command line) as a separate process whose first line on stdout
 -- is read and returned as `proc.first_line`; proc.stop() kills it by its PID (idempotent).
 -- LD_PRELOAD is dropped so servers never run under `make check`'s ASan runtime.
@@ -38,6 +45,18 @@ function helper.run(command)
   return out, ok == true
 end
 
+-- Runs a Lua script as a user would, configured for `emu` through the AEP_* variables, with
+-- the in-tree library; `env` adds or overrides variables. Returns its output and success.
+function helper.run_script(emu, script, env)
+  local vars = {
+    AEP_BASE_URL = emu.url, AEP_IMS_URL = emu.url, AEP_CLIENT_ID = helper.CLIENT_ID,
+    AEP_CLIENT_SECRET = helper.CLIENT_SECRET, AEP_ORG_ID = helper.ORG_ID,
+    LUA_PATH = "./lua/?.lua;./lua/?/init.lua;;", LUA_CPATH = "./build/?.so;;",
+  }
+  for k, v in pairs(env or {}) do vars[k] = v end
+  return helper.run("env " .. env_words(vars) .. " " .. helper.LUA .. " " .. shell_quote(script))
+end
+
 -- Starts bin/flowservice-emulator. Returns an object with url, pid, log_path, log() and stop().
 -- opts.args: extra command-line arguments (list); opts.env: extra environment (table).
 function helper.start_emulator(opts)
@@ -48,20 +67,14 @@ function helper.start_emulator(opts)
     LUA_PATH = "./lua/?.lua;./lua/?/init.lua;;",
   }
   for k, v in pairs(opts.env or {}) do env[k] = v end
-  local parts = {}
-  for k, v in pairs(env) do parts[#parts + 1] = k .. "=" .. shell_quote(v) end
   local args = { "--port", "0", "--client-id", helper.CLIENT_ID, "--org-id", helper.ORG_ID }
   for _, a in ipairs(opts.args or {}) do args[#args + 1] = a end
   for i, a in ipairs(args) do args[i] = shell_quote(a) end
   local emu = helper.spawn(string.format("%s %s bin/flowservice-emulator %s 2>%s",
-    table.concat(parts, " "), helper.LUA, table.concat(args, " "), shell_quote(log_path)))
+    env_words(env), helper.LUA, table.concat(args, " "), shell_quote(log_path)))
   emu.url, emu.log_path = emu.first_line, log_path
-  function emu.log()
-    local f = io.open(log_path)
-    if not f then return "" end
-    local s = f:read("a")
-    f:close()
-    return s
+  function emu.log() -- the shell created the file before starting the emulator
+    return helper.read_file(log_path)
   end
   if not (emu.pid and emu.url and emu.url:match("^https?://")) then
     emu.stop()

@@ -320,12 +320,10 @@ describe("secrets", function()
 
     -- The example script as a user runs it, once working and once with a wrong secret.
     local function run_example(secret)
-      local env = string.format(
-        "AEP_BASE_URL=%s AEP_IMS_URL=%s AEP_CLIENT_ID=%s AEP_CLIENT_SECRET=%s AEP_ORG_ID=%s "
-        .. "OSC_HOST=example.custhelp.com OSC_USERNAME=svc-user OSC_PASSWORD=%s "
-        .. "LUA_PATH='./lua/?.lua;./lua/?/init.lua;;' LUA_CPATH='./build/?.so;;'",
-        emu.url, emu.url, helper.CLIENT_ID, helper.shell_quote(secret), helper.ORG_ID, PASSWORD)
-      return helper.run("env " .. env .. " " .. helper.LUA .. " examples/create_connection.lua")
+      return helper.run_script(emu, "examples/create_connection.lua", {
+        AEP_CLIENT_SECRET = secret, OSC_HOST = "example.custhelp.com", OSC_USERNAME = "svc-user",
+        OSC_PASSWORD = PASSWORD,
+      })
     end
     local out, ok = run_example(helper.CLIENT_SECRET)
     assert.is_true(ok)

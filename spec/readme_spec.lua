@@ -24,13 +24,7 @@ describe("README.md", function()
       local f = assert(io.open(path, "w"))
       f:write(block)
       f:close()
-      local env = table.concat({
-        "AEP_BASE_URL=" .. emu.url, "AEP_IMS_URL=" .. emu.url,
-        "AEP_CLIENT_ID=" .. helper.CLIENT_ID, "AEP_CLIENT_SECRET=" .. helper.CLIENT_SECRET,
-        "AEP_ORG_ID=" .. helper.ORG_ID, "OSC_PASSWORD=SENTINEL-readme-password",
-        "LUA_PATH='./lua/?.lua;./lua/?/init.lua;;'", "LUA_CPATH='./build/?.so;;'",
-      }, " ")
-      local out, ok = helper.run("env " .. env .. " " .. helper.LUA .. " " .. path)
+      local out, ok = helper.run_script(emu, path, { OSC_PASSWORD = "SENTINEL-readme-password" })
       os.remove(path)
       assert.is_true(ok, out)
       -- Lines marked "--> text" in the example must appear in its output.
