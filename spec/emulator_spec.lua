@@ -9,124 +9,11 @@ local PASSWORD_SENTINEL = "SENTINEL-password-91c2e4"
 local UUID_V4 = "^%x%x%x%x%x%x%x%x%-%x%x%x%x%-4%x%x%x%-[89ab]%x%x%x%-%x%x%x%x%x%x%x%x%x%x%x%x$"
 local CONNECTIONS = "/data/foundation/flowservice/connections"
 
----------------------------------------------------------------------------------------------------
--- Raw HTTP client
----------------------------------------------------------------------------------------------------
-
-local function host_port(emu)
-  local host, port = emu.url:match("^http://([^:/]+):(%d+)$")
-  return host, tonumber(port)
-end
-
-local function connect(emu)
-  local sock = assert(socket.tcp())
-  sock:settimeout(10)
-  assert(sock:connect(host_port(emu)))
-  sock:setoption("tcp-nodelay", true)
-  return sock
-end
-
--- headers: list of {name, value} (order kept, repeats allowed) or a map name -> value.
-local function header_list(headers)
-  if headers == nil then return {} end
-  if headers[1] ~= nil or next(headers) == nil then return headers end
-  local list = {}
-  for name, value in pairs(headers) do list[#list + 1] = { name, value } end
-  return list
-end
-
--- The bytes of a request; adds Host, and Content-Length when there is a body and no framing.
-local function build_request(method, target, headers, body)
-  local lines = { method .. " " .. target .. " HTTP/1.1", "Host: 127.0.0.1" }
-  local framed = false
-  for _, h in ipairs(header_list(headers)) do
-    lines[#lines + 1] = h[1] .. ": " .. h[2]
-    local name = h[1]:lower()
-    if name == "content-length" or name == "transfer-encoding" then framed = true end
-  end
-  if body and not framed then lines[#lines + 1] = "Content-Length: " .. #body end
-  return table.concat(lines, "\r\n") .. "\r\n\r\n" .. (body or "")
-end
-
--- Reads one response (interim 1xx responses are returned as such, not skipped).
-local function read_response(sock)
-  local status_line = assert(sock:receive("*l"))
-  local status = tonumber(status_line:match("^HTTP/1%.1 (%d%d%d) "))
-  assert(status, "bad status line: " .. status_line)
-  local headers = {}
-  while true do
-    local line = assert(sock:receive("*l"))
-    if line == "" then break end
-    local name, value = line:match("^([^:]+):%s*(.-)%s*$")
-    headers[name:lower()] = value
-  end
-  local body = ""
-  if status >= 200 and status ~= 204 then
-    local length = tonumber(headers["content-length"])
-    assert(length, "response without Content-Length")
-    if length > 0 then body = assert(sock:receive(length)) end
-  end
-  return { status = status, headers = headers, body = body, json = cjson.decode(body) }
-end
-
--- One request on a fresh connection.
-local function request(emu, method, target, headers, body)
-  local sock = connect(emu)
-  assert(sock:send(build_request(method, target, headers, body)))
-  local res = read_response(sock)
-  sock:close()
-  return res
-end
-
-local function form(params)
-  local parts = {}
-  for _, p in ipairs(params) do
-    parts[#parts + 1] = p[1] .. "=" .. p[2]:gsub("[^%w%-%._~]", function(c)
-      return ("%%%02X"):format(c:byte())
-    end)
-  end
-  return table.concat(parts, "&")
-end
-
-local FORM = { { "Content-Type", "application/x-www-form-urlencoded" } }
-
-local function token_params(overrides)
-  local values = {
-    grant_type = "client_credentials", client_id = helper.CLIENT_ID,
-    client_secret = helper.CLIENT_SECRET, scope = "openid,AdobeID,read_organizations",
-  }
-  for k, v in pairs(overrides or {}) do values[k] = v end
-  local list = {}
-  for _, name in ipairs { "grant_type", "client_id", "client_secret", "scope" } do
-    if values[name] then list[#list + 1] = { name, values[name] } end
-  end
-  return form(list)
-end
-
-local function get_token(emu)
-  local res = request(emu, "POST", "/ims/token/v3", FORM, token_params())
-  assert.are.equal(200, res.status)
-  return res.json.access_token
-end
-
--- The four Platform headers; overrides: name -> value, or false to leave a header out.
-local function platform_headers(token, overrides)
-  local values = {
-    ["Authorization"] = "Bearer " .. token, ["x-api-key"] = helper.CLIENT_ID,
-    ["x-gw-ims-org-id"] = helper.ORG_ID, ["x-sandbox-name"] = "prod",
-  }
-  for k, v in pairs(overrides or {}) do values[k] = v or nil end
-  local list = {}
-  for _, name in ipairs { "Authorization", "x-api-key", "x-gw-ims-org-id", "x-sandbox-name" } do
-    if values[name] then list[#list + 1] = { name, values[name] } end
-  end
-  return list
-end
-
-local function with_json(headers)
-  headers[#headers + 1] = { "Content-Type", "application/json" }
-  return headers
-end
+local rawhttp = require "spec.rawhttp"
+local connect, build_request, read_response = rawhttp.connect, rawhttp.build_request, rawhttp.read_response
+local request, FORM, token_params = rawhttp.request, rawhttp.FORM, rawhttp.token_params
+local get_token, platform_headers, with_json = rawhttp.get_token, rawhttp.platform_headers, rawhttp.with_json
+local assert_gateway_error, assert_flow_problem = rawhttp.assert_gateway_error, rawhttp.assert_flow_problem
 
 local function osc_body(params, overrides)
   local body = {
@@ -138,24 +25,6 @@ local function osc_body(params, overrides)
   }
   for k, v in pairs(overrides or {}) do body[k] = v end
   return assert(cjson.encode(body))
-end
-
-local function assert_gateway_error(res, status, code, message)
-  assert.are.equal(status, res.status)
-  assert.are.equal("application/json", res.headers["content-type"])
-  assert.are.same({ error_code = code, message = message }, res.json)
-end
-
-local function assert_flow_problem(res, status, code)
-  assert.are.equal(status, res.status)
-  local p = res.json
-  assert.are.equal(("https://ns.adobe.com/aep/errors/FLOW-%s-%d"):format(code, status), p.type)
-  assert.are.equal(status, p.status)
-  assert.is_string(p.title)
-  assert.is_string(p.errorMessage)
-  assert.is_string(p.report["detailed-message"])
-  assert.are.equal(res.headers["x-request-id"], p.report["request-id"])
-  assert.matches('"status":' .. status .. '[,}]', res.body)   -- an exact integer
 end
 
 ---------------------------------------------------------------------------------------------------
