@@ -312,7 +312,7 @@ describe("connections:create", function()
     assert.has_error(function() c:request { method = "GET", path = "x" } end,
       "request: path: expected a path starting with '/'")
     assert.has_error(function() c:request { method = "GET", path = "/x", query = { limit = 1.5 } } end,
-      "request: query.limit: expected a string, boolean or whole number")
+      "request: query.limit: expected a string, boolean, whole number or a list of them")
     assert.equals(0, #sent)
   end)
 

@@ -1,4 +1,5 @@
 /* flowservice.core: the C core (contract: docs/DESIGN.md, "C core"). */
+#include <errno.h>
 #include <time.h>
 
 #include <curl/curl.h>
@@ -52,8 +53,24 @@ static int core_monotonic(lua_State *L) {
   return 1;
 }
 
+/* Blocks the calling thread for `seconds` (0 to 86400): runs:wait polls with it. A signal
+ * that interrupts the sleep does not cut it short. */
+static int core_sleep(lua_State *L) {
+  lua_Number seconds = luaL_checknumber(L, 1);
+  struct timespec ts;
+  luaL_argcheck(L, seconds >= 0 && seconds <= 86400, 1, "expected seconds between 0 and 86400");
+  ts.tv_sec = (time_t)seconds;
+  ts.tv_nsec = (long)((seconds - (lua_Number)ts.tv_sec) * 1e9);
+  if (ts.tv_nsec > 999999999L) ts.tv_nsec = 999999999L;
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    /* interrupted: ts now holds the time left */
+  }
+  return 0;
+}
+
 static const luaL_Reg core_functions[] = {
     {"monotonic", core_monotonic},
+    {"sleep", core_sleep},
     {"session", fs_session_new},
     {"type", fs_session_type},
     {NULL, NULL},

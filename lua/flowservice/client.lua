@@ -41,6 +41,17 @@ local REFRESH_MARGIN = 300
 -- serialising or iterating a client cannot show them.
 local private = setmetatable({}, { __mode = "k" })
 
+-- client.<field> -> module implementing that resource kind.
+local RESOURCES = {
+  connections = "flowservice.connections",
+  connection_specs = "flowservice.connection_specs",
+  source_connections = "flowservice.source_connections",
+  target_connections = "flowservice.target_connections",
+  flow_specs = "flowservice.flow_specs",
+  flows = "flowservice.flows",
+  runs = "flowservice.runs",
+}
+
 local Client = { __name = "flowservice.client" }
 Client.__index = Client
 
@@ -172,8 +183,13 @@ function client.new(opts)
     api_key = s.api_key,
     static_token = s.access_token,
   }
-  -- Resource namespaces: client.connections, later client.flows, ...
-  self.connections = require("flowservice.connections").new(self)
+  -- Connection specs read from the service (id -> item): connections:create validates auth
+  -- params against them rather than against the built-in catalogue.
+  self._seen_specs = {}
+  -- Resource namespaces.
+  for field, module in pairs(RESOURCES) do
+    self[field] = require(module).new(self)
+  end
   return self
 end
 
@@ -274,21 +290,82 @@ function Client:authenticate()
 end
 
 -- Query values are strings, booleans or whole numbers; a float like 10000.0 (what a decoded
--- JSON number used to be) is written as 10000, never "10000.0".
+-- JSON number used to be) is written as 10000, never "10000.0". A list repeats the name
+-- (several `property` filters).
 local function query_value(name, value)
   local t = type(value)
   if t == "string" then return value end
   if t == "boolean" then return tostring(value) end
   if t == "number" and math.tointeger(value) then return string.format("%d", math.tointeger(value)) end
-  error("request: query." .. tostring(name) .. ": expected a string, boolean or whole number", 3)
+  error("request: query." .. tostring(name) .. ": expected a string, boolean, whole number or a list "
+    .. "of them", 4)
 end
 
-local REQUEST_FIELDS = { method = "string", path = "string", query = "table", body = "any" }
+local function query_string(query)
+  local names = {}
+  for name in pairs(query) do
+    if type(name) ~= "string" then error("request: query: names must be strings", 3) end
+    names[#names + 1] = name
+  end
+  table.sort(names)
+  local pairs_list = {}
+  for _, name in ipairs(names) do
+    local value = query[name]
+    if type(value) == "table" then
+      for _, v in ipairs(value) do pairs_list[#pairs_list + 1] = { name, query_value(name, v) } end
+    else
+      pairs_list[#pairs_list + 1] = { name, query_value(name, value) }
+    end
+  end
+  return url.form(pairs_list)
+end
+
+-- Headers the client sets itself; `headers` in a request may not replace them.
+local RESERVED_HEADERS = {
+  ["authorization"] = true, ["x-api-key"] = true, ["x-gw-ims-org-id"] = true,
+  ["x-sandbox-name"] = true, ["content-type"] = true, ["content-length"] = true, ["host"] = true,
+}
+
+-- Extra request headers (e.g. If-Match): names are RFC 9110 tokens, values have no control
+-- characters. A value that came from a response (an etag) is data: a validation error.
+local function extra_headers(headers, into)
+  for name, value in pairs(headers) do
+    if type(name) ~= "string" or not name:match("^[!#$%%&'*+%-.^_`|~%w]+$") then
+      error("request: headers: names must be header tokens", 4)
+    end
+    if RESERVED_HEADERS[name:lower()] then
+      error("request: headers: " .. name .. " is set by the client", 4)
+    end
+    if type(value) ~= "string" then error("request: headers." .. name .. ": expected a string", 4) end
+    local _, bad = check_header_value("headers." .. name, value)
+    if bad then return nil, bad end
+    into[name] = value
+  end
+  return into
+end
+
+-- A link the service returned (`_links.next.href`): a path and query relative to the Flow
+-- Service base. Anything that could leave that base or split the request line is refused.
+local function check_href(href)
+  if href:sub(1, 1) ~= "/" or href:sub(1, 2) == "//" or href:find("[%z\1-\32\127#\\]")
+      or href:find("/%.%.?/") or href:find("/%.%.?$") or href:find("/%.%.?%?") then
+    return nil, errors.unexpected(nil, "a link that is not a path under the Flow Service base")
+  end
+  return href
+end
+
+local REQUEST_FIELDS = {
+  method = "string", path = "string", query = "table", body = "any", href = "string",
+  headers = "table",
+}
 local METHODS = { GET = true, POST = true, PUT = true, PATCH = true, DELETE = true }
 
 --- Low-level call to any Flow Service endpoint.
 -- req = { method = "GET", path = "/connections/..." (relative to the Flow Service base),
---         query = { name = value, ... } (optional), body = Lua value (optional, sent as JSON) }
+--         query = { name = value or {values...}, ... } (optional), body = Lua value (optional,
+--         sent as JSON), headers = { name = value } (optional extra headers such as If-Match),
+--         href = "/connections?continuationToken=..." (instead of path and query: a link the
+--         service returned) }
 -- Returns the decoded response body (true when there is none) and a response table
 -- { status, headers, request_id }, or nil and an error.
 function Client:request(req)
@@ -298,28 +375,36 @@ function Client:request(req)
   if not METHODS[req.method] then
     error("request: method: expected one of GET, POST, PUT, PATCH, DELETE", 2)
   end
-  if not req.path or req.path:sub(1, 1) ~= "/" then
+  if req.href then
+    if req.path or req.query then error("request: href: not together with path or query", 2) end
+  elseif not req.path or req.path:sub(1, 1) ~= "/" then
     error("request: path: expected a path starting with '/'", 2)
   end
 
   -- Everything that can be refused is refused before the token call or the request.
-  local body
+  local body, err
   if req.body ~= nil then
-    local err
     body, err = json.encode(req.body)
     if not body then return nil, errors.validation("body", err) end
   end
-  local target = self.config.base_url .. FLOW_PATH .. req.path
-  if req.query then
-    local names = {}
-    for name in pairs(req.query) do names[#names + 1] = name end
-    table.sort(names)
-    local pairs_list = {}
-    for i, name in ipairs(names) do pairs_list[i] = { name, query_value(name, req.query[name]) } end
-    target = target .. "?" .. url.form(pairs_list)
+  local target
+  if req.href then
+    local href
+    href, err = check_href(req.href)
+    if not href then return nil, err end
+    target = self.config.base_url .. FLOW_PATH .. href
+  else
+    target = self.config.base_url .. FLOW_PATH .. req.path
+    if req.query and next(req.query) ~= nil then target = target .. "?" .. query_string(req.query) end
+  end
+  local more_headers = {}
+  if req.headers then
+    more_headers, err = extra_headers(req.headers, more_headers)
+    if not more_headers then return nil, err end
   end
 
-  local token, err = access_token(self, p)
+  local token
+  token, err = access_token(self, p)
   if not token then return nil, err end
   local headers = {
     ["Authorization"] = "Bearer " .. token,
@@ -329,6 +414,7 @@ function Client:request(req)
     ["Accept"] = "application/json",
     ["Content-Type"] = body and "application/json" or nil,
   }
+  for name, value in pairs(more_headers) do headers[name] = value end
   local status, resp_headers, decoded = send(p, req.method, target, headers, body)
   if not status then return nil, resp_headers end
   if status < 200 or status >= 300 then

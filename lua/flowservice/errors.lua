@@ -12,12 +12,17 @@ Error.__index = Error
 -- Fields an error may carry; anything else is a bug.
 local FIELDS = {
   kind = true, message = true, status = true, code = true, title = true, detail = true,
-  request_id = true, field = true, curl_code = true, location = true,
+  request_id = true, field = true, curl_code = true, location = true, conflict = true,
 }
 
 -- kind: "validation" (nothing was sent), "transport" (libcurl failed), "http" (an error status),
--- "auth" (IMS refused or gave no usable token), "decode" (a response that is not valid JSON).
-local KINDS = { validation = true, transport = true, http = true, auth = true, decode = true }
+-- "auth" (IMS refused or gave no usable token), "decode" (a response that is not valid JSON or
+-- not the expected shape), "not_found" (a find by name matched nothing), "timeout" (a wait
+-- helper gave up; each request has its own transport timeouts).
+local KINDS = {
+  validation = true, transport = true, http = true, auth = true, decode = true,
+  not_found = true, timeout = true,
+}
 
 function errors.new(fields)
   assert(KINDS[fields.kind], "unknown error kind")
@@ -52,6 +57,14 @@ function errors.decode(status, why, request_id)
   return errors.new {
     kind = "decode", status = status, request_id = request_id,
     message = "response body is not valid JSON: " .. why,
+  }
+end
+
+-- A 2xx response whose JSON is valid but not the shape the API documents.
+function errors.unexpected(status, what, request_id)
+  return errors.new {
+    kind = "decode", status = status, request_id = request_id,
+    message = "unexpected response: " .. what,
   }
 end
 
@@ -106,6 +119,8 @@ function errors.from_response(status, headers, body, kind)
   return errors.new {
     kind = kind or "http", status = status, code = code, title = title, detail = detail,
     request_id = request_id, message = message,
+    -- 412: the etag sent with If-Match is stale (someone changed the resource): re-read it.
+    conflict = status == 412 or nil,
     location = status >= 300 and status < 400 and text(headers.location) or nil,
   }
 end

@@ -1,8 +1,11 @@
--- What every Flow Service resource kind has in common (create, get; later list, update,
--- delete), written once. A resource file only says what differs: its path and how a create
--- body is built from the caller's table.
+-- What every Flow Service resource kind has in common, written once: create, get, list (an
+-- iterator over every page), all, count, find, update (JSON Patch with If-Match) and delete.
+-- A resource file only says what differs: its path, how a create body is built, extra list
+-- options, and methods of its own.
 local check = require "flowservice.check"
 local errors = require "flowservice.errors"
+local filter = require "flowservice.filter"
+local json = require "flowservice.json"
 local url = require "flowservice.url"
 
 local resource = {}
@@ -10,20 +13,24 @@ local resource = {}
 local Resource = {}
 
 -- def = {
---   kind = "connection",             -- singular, for messages
---   path = "/connections",           -- relative to the Flow Service base
+--   kind = "connection",                 -- singular, for messages
+--   path = "/connections",               -- relative to the Flow Service base
+--   read_only = true,                    -- specs and runs: no create/update/delete
 --   create_fields = { name = "string", ... },   -- whitelist of create's table (name -> Lua type)
---   build_body = function(input) -> body | nil, err   -- value errors become validation errors
+--   build_body = function(input, client) -> body | nil, err
+--   list_shortcuts = { flow_id = "flowId" },    -- list options that become field == value filters
+--   on_item = function(client, item)             -- sees every item read (e.g. to cache specs)
 -- }
 function resource.define(def)
-  local class = { def = def, __name = "flowservice." .. def.kind .. "s" }
+  local name = "flowservice." .. def.kind .. "s"
+  local class = { def = def, __name = name }
   class.__index = class
   setmetatable(class, { __index = Resource })
   function class.new(client)
     return setmetatable({ client = client }, class)
   end
   function class.__tostring()
-    return "flowservice." .. def.kind .. "s"
+    return name
   end
   return class
 end
@@ -34,8 +41,37 @@ local function check_self(self, method)
     error("call it as a method: resources:" .. method .. "(...)", 3)
   end
   self.client:_check_open()
+  if self.def.read_only and (method == "create" or method == "update" or method == "delete") then
+    error(self.def.kind .. "s are read-only: there is no " .. method, 3)
+  end
   return self.def
 end
+
+-- The id as one encoded path segment; a non-string raises, an empty or dot id is refused.
+local function id_segment(def, method, id, level)
+  if type(id) ~= "string" then
+    error(def.kind .. "s:" .. method .. ": id: expected a string, got " .. type(id), level + 1)
+  end
+  local segment, rule = url.segment(id)
+  if not segment then return nil, errors.validation("id", rule) end
+  return segment
+end
+resource.id_segment = id_segment
+
+local function seen(self, item)
+  if self.def.on_item then self.def.on_item(self.client, item) end
+  return item
+end
+
+-- {id, etag} from a create, update or action response.
+local function id_and_etag(body, resp, what)
+  if type(body) ~= "table" or type(body.id) ~= "string" or type(body.etag) ~= "string" then
+    return nil, errors.unexpected(resp.status, "expected {id, etag} in the " .. what .. " response",
+      resp.request_id)
+  end
+  return { id = body.id, etag = body.etag }
+end
+resource.id_and_etag = id_and_etag
 
 --- Creates a resource. Returns { id = ..., etag = ... } or nil, err.
 function Resource:create(input)
@@ -43,32 +79,259 @@ function Resource:create(input)
   local what = def.kind .. "s:create"
   check.table(input, what, 3)
   check.options(input, def.create_fields, what, 3)
-  local body, err = def.build_body(input)
+  local body, err = def.build_body(input, self.client)
   if not body then return nil, err end
   local created, resp = self.client:request { method = "POST", path = def.path, body = body }
   if not created then return nil, resp end
-  if type(created) ~= "table" or type(created.id) ~= "string" or type(created.etag) ~= "string" then
-    return nil, errors.decode(resp.status, "expected {id, etag} in the create response",
-      resp.request_id)
-  end
-  return { id = created.id, etag = created.etag }
+  return id_and_etag(created, resp, "create")
 end
 
 --- Reads one resource by id; unwraps Flow Service's {"items": [ ... ]} envelope.
 function Resource:get(id)
   local def = check_self(self, "get")
-  if type(id) ~= "string" then
-    error(def.kind .. "s:get: id: expected a string, got " .. type(id), 2)
-  end
-  local segment, rule = url.segment(id)
-  if not segment then return nil, errors.validation("id", rule) end
+  local segment, err = id_segment(def, "get", id, 2)
+  if not segment then return nil, err end
   local body, resp = self.client:request { method = "GET", path = def.path .. "/" .. segment }
   if not body then return nil, resp end
   local item = type(body) == "table" and type(body.items) == "table" and body.items[1]
   if type(item) ~= "table" then
-    return nil, errors.decode(resp.status, "expected {items: [...]} with one item", resp.request_id)
+    return nil, errors.unexpected(resp.status, "expected {items: [...]} with one item", resp.request_id)
   end
-  return item
+  return seen(self, item)
+end
+
+local LIST_OPTIONS = { property = "any", orderby = "string", limit = "number" }
+
+-- The list options as a query table (property filters, orderby, limit) or nil, err.
+local function list_query(def, opts, what, level)
+  opts = opts == nil and {} or check.table(opts, what .. ": options", level + 1)
+  local allowed = LIST_OPTIONS
+  if def.list_shortcuts then
+    allowed = {}
+    for k, v in pairs(LIST_OPTIONS) do allowed[k] = v end
+    for k in pairs(def.list_shortcuts) do allowed[k] = "any" end
+  end
+  check.options(opts, allowed, what, level + 1)
+  local filters, field, rule = filter.build(opts.property)
+  if not filters then return nil, errors.validation(field, rule) end
+  for option, path in pairs(def.list_shortcuts or {}) do
+    if opts[option] ~= nil then
+      local s
+      s, rule = filter.build { { path, "==", opts[option] } }
+      if not s then return nil, errors.validation(option, rule) end
+      filters[#filters + 1] = s[1]
+    end
+  end
+  local query = {}
+  if #filters > 0 then query.property = filters end
+  if opts.orderby then
+    if not opts.orderby:match("^[+-]?[%w_%.]+$") then
+      return nil, errors.validation("orderby", "must be a field name, optionally prefixed by + or -")
+    end
+    query.orderby = opts.orderby
+  end
+  if opts.limit ~= nil then
+    local n = math.tointeger(opts.limit)
+    if not n or n < 1 then return nil, errors.validation("limit", "must be a positive whole number") end
+    query.limit = n
+  end
+  return query
+end
+
+-- One page: GET with the query (first page) or the href the service returned (later pages).
+-- Returns items, next_href (nil on the last page), or nil, err.
+local function fetch_page(self, request)
+  local body, resp = self.client:request(request)
+  if not body then return nil, resp end
+  if type(body) ~= "table" or (body.items ~= nil and type(body.items) ~= "table") then
+    return nil, errors.unexpected(resp.status, "expected {items: [...]} in a list", resp.request_id)
+  end
+  local links = type(body._links) == "table" and body._links or {}
+  local next_link = type(links.next) == "table" and links.next.href
+  if next_link == "" or type(next_link) ~= "string" then next_link = nil end
+  return body.items or {}, next_link
+end
+
+--- Iterates over every item, page after page, following _links.next.href.
+-- for item, err in resources:list{ property = ..., orderby = "-createdAt", limit = 50 } do
+--   if not item then (err is the failure; the loop ends after it) end
+-- end
+function Resource:list(opts)
+  local def = check_self(self, "list")
+  local query, err = list_query(def, opts, def.kind .. "s:list", 2)
+  local request = { method = "GET", path = def.path, query = query }
+  local items, index, done, seen_links = {}, 0, false, {}
+  return function()
+    if err then                                -- report the failure once, then end
+      local e = err
+      err, done = nil, true
+      return false, e
+    end
+    while not done do
+      index = index + 1
+      if items[index] ~= nil then return seen(self, items[index]) end
+      if not request then
+        done = true
+        break
+      end
+      local next_href
+      items, next_href = fetch_page(self, request)
+      index = 0
+      if not items then
+        done = true
+        return false, next_href
+      end
+      if next_href and seen_links[next_href] then  -- a service bug must not loop forever
+        done = true
+        return false, errors.unexpected(nil, "the next page link repeats an earlier one")
+      end
+      if next_href then seen_links[next_href] = true end
+      request = next_href and { method = "GET", href = next_href } or nil
+    end
+    return nil
+  end
+end
+
+--- Every item of every page in one table, or nil, err.
+function Resource:all(opts)
+  check_self(self, "all")
+  local out = {}
+  for item, err in self:list(opts) do
+    if not item then return nil, err end
+    out[#out + 1] = item
+  end
+  return out
+end
+
+--- The number of items matching the filters (the service's count=true), or nil, err.
+function Resource:count(opts)
+  local def = check_self(self, "count")
+  local query, err = list_query(def, opts, def.kind .. "s:count", 2)
+  if not query then return nil, err end
+  if query.limit then error(def.kind .. "s:count: limit: not allowed with count", 2) end
+  query.count = true
+  local body, resp = self.client:request { method = "GET", path = def.path, query = query }
+  if not body then return nil, resp end
+  local n = type(body) == "table" and math.tointeger(body.count)
+  if not n then
+    return nil, errors.unexpected(resp.status, "expected {count: N}", resp.request_id)
+  end
+  return n
+end
+
+--- The first item whose name is `name` (exact match, found with a property filter), or nil and
+-- an error of kind "not_found" when there is none. opts.property adds filters (AND-ed).
+function Resource:find(name, opts)
+  local def = check_self(self, "find")
+  if type(name) ~= "string" then error(def.kind .. "s:find: name: expected a string", 2) end
+  opts = opts == nil and {} or check.table(opts, def.kind .. "s:find: options", 3)
+  check.options(opts, { property = "any" }, def.kind .. "s:find", 3)
+  local extra, field, rule = filter.build(opts.property)
+  if not extra then return nil, errors.validation(field, rule) end
+  local property = { { "name", "==", name } }
+  for _, f in ipairs(extra) do property[#property + 1] = f end
+  for item, err in self:list { property = property } do
+    if not item then return nil, err end
+    if item.name == name then return item end
+  end
+  return nil, errors.new { kind = "not_found", field = "name",
+    message = "no " .. def.kind .. " named '" .. name .. "'" }
+end
+
+local PATCH_OPS = { add = true, replace = true, remove = true }
+
+-- Checks a JSON Patch (list of {op, path, value}) or turns a map {field = value} into "add"
+-- operations (add replaces an existing member). Returns the patch as a JSON array, or nil, err.
+local function patch_body(patch)
+  local ops = json.array()
+  if patch[1] == nil and next(patch) ~= nil then
+    local names = {}
+    for k in pairs(patch) do
+      if type(k) ~= "string" or k == "" then
+        return nil, errors.validation("patch", "map keys must be field names")
+      end
+      names[#names + 1] = k
+    end
+    table.sort(names)
+    for i, k in ipairs(names) do
+      ops[i] = { op = "add", path = "/" .. k:gsub("~", "~0"):gsub("/", "~1"), value = patch[k] }
+    end
+    return ops
+  end
+  if patch[1] == nil then return nil, errors.validation("patch", "must not be empty") end
+  for i, op in ipairs(patch) do
+    local field = "patch[" .. i .. "]"
+    if type(op) ~= "table" then return nil, errors.validation(field, "must be a table {op, path, value}") end
+    for k in pairs(op) do
+      if k ~= "op" and k ~= "path" and k ~= "value" then
+        return nil, errors.validation(field .. "." .. tostring(k), "unknown field (expected op, path, value)")
+      end
+    end
+    if not PATCH_OPS[op.op] then
+      return nil, errors.validation(field .. ".op", "must be add, replace or remove")
+    end
+    if type(op.path) ~= "string" or op.path:sub(1, 1) ~= "/" then
+      return nil, errors.validation(field .. ".path", "must be a JSON Pointer such as /name")
+    end
+    if op.op == "remove" and op.value ~= nil then
+      return nil, errors.validation(field .. ".value", "must be absent for remove")
+    end
+    if op.op ~= "remove" and op.value == nil then
+      return nil, errors.validation(field .. ".value", "required for " .. op.op
+        .. " (use flowservice.json.null for null)")
+    end
+    ops[i] = { op = op.op, path = op.path, value = op.value }
+  end
+  return ops
+end
+
+local UPDATE_OPTIONS = { retry_on_conflict = "boolean" }
+
+--- Applies a JSON Patch with If-Match: etag (exactly as received, quotes included).
+-- opts.retry_on_conflict: on 412 (stale etag), read the resource again and re-apply once.
+-- Returns { id, etag } (the new etag) or nil, err (err.conflict is true for a stale etag).
+function Resource:update(id, patch, etag, opts)
+  local def = check_self(self, "update")
+  local what = def.kind .. "s:update"
+  local segment, err = id_segment(def, "update", id, 2)
+  check.table(patch, what .. ": patch", 3)
+  if type(etag) ~= "string" then
+    error(what .. ": etag: expected a string (the etag from create, get or a previous update)", 2)
+  end
+  opts = check.options(opts == nil and {} or check.table(opts, what .. ": options", 3),
+    UPDATE_OPTIONS, what, 3)
+  if not segment then return nil, err end
+  local body
+  body, err = patch_body(patch)
+  if not body then return nil, err end
+  if etag == "" then return nil, errors.validation("etag", "must not be empty") end
+
+  local path = def.path .. "/" .. segment
+  local result, resp = self.client:request {
+    method = "PATCH", path = path, body = body, headers = { ["If-Match"] = etag },
+  }
+  if not result and opts.retry_on_conflict and errors.is(resp) and resp.conflict then
+    local current, get_err = self:get(id)
+    if not current then return nil, get_err end
+    if type(current.etag) ~= "string" then
+      return nil, errors.unexpected(nil, "the re-read " .. def.kind .. " has no etag")
+    end
+    result, resp = self.client:request {
+      method = "PATCH", path = path, body = body, headers = { ["If-Match"] = current.etag },
+    }
+  end
+  if not result then return nil, resp end
+  return id_and_etag(result, resp, "update")
+end
+
+--- Deletes a resource. Returns true or nil, err.
+function Resource:delete(id)
+  local def = check_self(self, "delete")
+  local segment, err = id_segment(def, "delete", id, 2)
+  if not segment then return nil, err end
+  local ok, resp = self.client:request { method = "DELETE", path = def.path .. "/" .. segment }
+  if not ok then return nil, resp end
+  return true
 end
 
 return resource
