@@ -6,27 +6,7 @@ local SECRET = "SENTINEL-unit-client-secret-91ab"
 local PASSWORD = "SENTINEL-unit-password-c0ffee"
 local TOKEN = "SENTINEL-unit-token-5d2e"
 
--- A fake flowservice.core: responder(req) returns what session:request would.
-local function fake_core(responder)
-  local sent = {}
-  local core = {}
-  function core.json_encode(v)
-    local ok, s = pcall(cjson.encode, v)
-    if ok then return s end
-    return nil, "cannot encode"
-  end
-  core.monotonic = os.clock
-  function core.session()
-    return {
-      request = function(_, req)
-        sent[#sent + 1] = req
-        return responder(req)
-      end,
-      close = function() end,
-    }
-  end
-  return core, sent
-end
+local fakecore = require "spec.fakecore"
 
 local JSON = { ["content-type"] = "application/json" }
 
@@ -43,13 +23,7 @@ end
 local flowservice, sent, client_module
 
 local function load(responder)
-  for name in pairs(package.loaded) do
-    if name:match("^flowservice") then package.loaded[name] = nil end
-  end
-  local core
-  core, sent = fake_core(responder or happy)
-  package.loaded["flowservice.core"] = core
-  flowservice = require "flowservice"
+  flowservice, sent = fakecore.load(responder or happy)
   client_module = require "flowservice.client"
 end
 
