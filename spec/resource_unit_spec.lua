@@ -311,7 +311,8 @@ describe("create bodies", function()
     assert.are.same({ "s1" }, body.sourceConnectionIds)
     assert.are.same({ "t1" }, body.targetConnectionIds)
     assert.are.same({
-      { name = "Copy", params = { deltaColumn = { name = "updatedTime", dateFormat = "YYYY-MM-DD", timezone = "UTC" } } },
+      { name = "Copy", params = {
+        deltaColumn = { name = "updatedTime", dateFormat = "YYYY-MM-DD", timezone = "UTC" } } },
       { name = "Mapping", params = { mappingId = "m1", mappingVersion = 0 } },
     }, body.transformations)
     assert.are.same({ startTime = tostring(start), frequency = "hour", interval = 2 }, body.scheduleParams)
@@ -352,7 +353,9 @@ describe("create bodies", function()
 
   it("looks a flow spec up by name", function()
     local client, requests = setup {
-      { "GET", "/flowSpecs", function() return 200, { items = { { id = CRM, name = "CRMToAEP", version = "1.0" } } } end },
+      { "GET", "/flowSpecs", function()
+        return 200, { items = { { id = CRM, name = "CRMToAEP", version = "1.0" } } }
+      end },
       { "POST", "/flows$", function() return 201, { id = "f1", etag = '"e"' } end },
     }
     assert(client.flows:create(flow { flow_spec = "CRMToAEP" }))
