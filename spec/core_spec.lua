@@ -47,6 +47,17 @@ describe("flowservice.core", function()
       assert.truthy(t1 - t0 >= 0.04 and t1 - t0 < 5)
     end)
 
+    it("sleep() blocks for the given seconds and refuses negative or huge values", function()
+      local t0 = core.monotonic()
+      core.sleep(0.06)
+      core.sleep(0)
+      local slept = core.monotonic() - t0
+      assert.truthy(slept >= 0.06 and slept < 2, slept)
+      assert.has_error(function() core.sleep(-1) end)
+      assert.has_error(function() core.sleep(86401) end)
+      assert.has_error(function() core.sleep("x") end)
+    end)
+
     it("type() tells sessions, closed sessions and other values apart", function()
       local s = core.session()
       assert.equal("session", core.type(s))
