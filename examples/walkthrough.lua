@@ -106,14 +106,15 @@ local flow = check(client.flows:create {
 print("dataflow:          " .. flow.id .. "  etag " .. flow.etag)
 
 -- 6. Wait for the first run and report it.
-local run, status = check(client.runs:wait {
+local run, status = client.runs:wait {
   flow_id = flow.id,
   timeout = tonumber(os.getenv("RUN_TIMEOUT")) or 600,
   interval = tonumber(os.getenv("RUN_POLL")) or 5,
   progress = function(r, elapsed)
     print(string.format("  %5.1f s  %s", elapsed, r and client.runs.status(r) or "waiting for the first run"))
   end,
-})
+}
+check(run, status)
 local records = run.metrics and run.metrics.recordSummary or {}
 print(string.format("first run:         %s  status %s  records in %s, out %s, failed %s", run.id, status,
   tostring(records.inputRecordCount), tostring(records.outputRecordCount), tostring(records.failedRecordCount)))
