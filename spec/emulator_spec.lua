@@ -341,7 +341,7 @@ describe("flowservice emulator", function()
     it("answers a known path with the wrong method with 405 and Allow", function()
       local res = request(emu, "PUT", CONNECTIONS .. "/abc", {}, "")
       assert.are.equal(405, res.status)
-      assert.are.equal("GET", res.headers.allow)
+      assert.are.equal("GET, PATCH, DELETE", res.headers.allow)
     end)
   end)
 

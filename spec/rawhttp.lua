@@ -114,14 +114,22 @@ local function platform_headers(token, overrides)
     ["x-gw-ims-org-id"] = helper.ORG_ID, ["x-sandbox-name"] = "prod",
   }
   for k, v in pairs(overrides or {}) do values[k] = v or nil end
-  local list = {}
-  for _, name in ipairs { "Authorization", "x-api-key", "x-gw-ims-org-id", "x-sandbox-name" } do
+  local list, platform = {}, { "Authorization", "x-api-key", "x-gw-ims-org-id", "x-sandbox-name" }
+  for _, name in ipairs(platform) do
     if values[name] then list[#list + 1] = { name, values[name] } end
+    values[name] = nil
   end
+  local extra = {}                       -- any other override (If-Match, ...), in a stable order
+  for name in pairs(values) do extra[#extra + 1] = name end
+  table.sort(extra)
+  for _, name in ipairs(extra) do list[#list + 1] = { name, values[name] } end
   return list
 end
 
 local function with_json(headers)
+  for _, h in ipairs(headers) do
+    if h[1]:lower() == "content-type" then return headers end
+  end
   headers[#headers + 1] = { "Content-Type", "application/json" }
   return headers
 end

@@ -1,40 +1,72 @@
--- Flow Service routes under /data/foundation/flowservice (base connections so far).
+-- Flow Service routes under /data/foundation/flowservice: connections, sourceConnections,
+-- targetConnections, flows (create / list / get / patch / delete, one implementation with per-kind
+-- hooks), runs, connectionSpecs and flowSpecs. State lives in store.lua; list queries in
+-- query.lua; PATCH documents in patch.lua; flows and runs in dataflows.lua, explore in explore.lua.
 --
 -- Every route first passes the gateway checks (gateway.lua), then the sandbox check, then its own
 -- validation. Errors use Flow Service's problem shape:
---   {"type": "https://ns.adobe.com/aep/errors/FLOW-<code>-<status>", "title", "status",
+--   {"type": "https://ns.adobe.com/aep/errors/<FLOW|CONNECTOR>-<code>-<status>", "title", "status",
 --    "report": {"detailed-message", "request-id", ...}, "errorMessage", "errorDetails"}
 -- with report.request-id equal to the response's x-request-id header.
 --
--- Documented codes used (EN:help/sources/errors/flow-service-errors.md, labels.md):
+-- Documented routes and shapes (reference §2-§5; EN:help/sources/tutorials/api/update.md,
+-- EN:help/dataflows/api/sort-and-filter.md): POST -> 201 {id, etag}; GET one -> {"items": [item]};
+-- lists -> {items, count, _links}; PATCH (JSON Patch array, If-Match) -> 200 {id, etag};
+-- DELETE -> 204; GET /connections/{id}/test -> {"result": bool}; POST /flows/{id}/action?op=.
+-- Documented codes used (EN:help/sources/errors/flow-service-errors.md, labels.md; titles and
+-- messages from the catalogue):
 --   FLOW-2105-400 Header is missing        x-sandbox-name absent or empty
 --   FLOW-2100-404 Sandbox not found        sandbox name not all-lowercase (sandbox names are
 --                                          lowercase, so such a sandbox cannot exist)
---   FLOW-1405-400 Invalid request          empty request body
---   FLOW-1413-400 Invalid request          unknown connectionSpec id/version
---   FLOW-1415-400 Invalid request          auth.specName not among the spec's authSpecs
---   FLOW-1439-404 Resource not found       unknown connection id (also from another sandbox)
--- Generic edge error (EN:help/landing/troubleshooting.md): 400 BadRequestError
---   "A valid content-type must be specified" for a POST without Content-Type: application/json.
+--   FLOW-1405-400 empty request body       FLOW-1413-400 unknown connectionSpec id/version
+--   FLOW-1414-400 PATCH of /connectionSpec FLOW-1415-400 auth.specName not among the authSpecs
+--   FLOW-1416-400 update/delete in a state other than enabled / disabled
+--   FLOW-1418-400 deleting a base connection a flow uses (through its source connection)
+--   FLOW-1403-400 If-Match missing         FLOW-1404-412 If-Match is not the current etag
+--   FLOW-1434-400, 1455-400 (patch.lua); 1401, 1432, 1433, 1443, 1450, 1451, 1453 (query.lua)
+--   FLOW-1447-400 deleting a source / target connection a flow uses
+--   FLOW-1439-404 Resource not found       unknown id (also from another sandbox); the catalogue
+--                                          lists 1439-400, labels.md shows the 404 Adobe sends
+-- Sources codes (EN:help/sources/errors/sources-errors.md): CONNECTOR-1307-400 target spec is not
+--   the data lake; 1325-400 params.dataSetId empty; 1327-400 data.format not allowed; 1329-400
+--   params.tableName empty; 1330-400 no such table. Generic edge error
+--   (EN:help/landing/troubleshooting.md): 400 BadRequestError "A valid content-type must be
+--   specified" for a POST / PATCH without Content-Type: application/json.
 --
 -- Emulator choices (not documented by Adobe):
 --   FLOW-1100-400 Invalid request, "The request could not be processed. <reason>", for a body that
---     is not valid JSON or not an object, missing/mistyped name, description, connectionSpec or
---     auth, and auth.params failing the authSpec's JSON Schema (all problems listed, each naming
---     the param and the rule, never the value). 1100 is the catalogue's generic invalid-request
---     code, whose message wraps a more specific reason.
+--     is not valid JSON or not an object, missing/mistyped fields, auth.params failing the
+--     authSpec's JSON Schema (each problem names the param and the rule, never the value), a
+--     sourceConnection's baseConnectionId that is not a connection of the sandbox or has another
+--     connectionSpec, PATCH of a field other than the kind's patchable ones (read-only fields:
+--     the common fields, state, baseConnectionId, flowSpec, the flow's connection ids), a flow
+--     action op other than enable / disable.
+--   FLOW-1101-404 Resource not found for a path under the flowservice base that no route serves
+--     (any of GET HEAD POST PUT PATCH DELETE OPTIONS; other methods get the generic 404), after
+--     the gateway and sandbox checks. A known path with another method answers 405 with Allow.
 --   Any well-formed lowercase sandbox name exists ([a-z0-9][a-z0-9-]*, at most 64 characters);
 --     its sandboxId is a random UUID fixed for the process lifetime.
---   Secret params (format "password" in the authSpec) read back as the fixed string "****":
---     Adobe says a GET returns only a partial view of the credentials and shows placeholders in
---     its examples; the mask never depends on the value (not even its length).
---   createdBy / updatedBy are "<client id>@techacct.adobe.com"; etags look like Adobe's
---     ("\"xxxxxxxx-0000-0200-0000-<hex seconds>0000\"", quotes included) and version == etag.
+--   Secret params (format "password" in the authSpec) read back as the fixed string "****"; the
+--     mask never depends on the value. The mask itself is refused as a secret's value (FLOW-1100),
+--     so a masked value read back and sent again is never stored.
 --   description is returned only when it was given (as in Adobe's GET examples).
+--   PATCH applies to the stored document (secrets unmasked), atomically: the result is validated
+--     like a create (for flows by dataflows.validate_patch) and stored only when valid.
+--   Patchable fields: connections name, description, auth; sourceConnections and
+--     targetConnections name, description, data, params; flows name, description, scheduleParams,
+--     transformations.
+--   DELETE of a base connection is refused (1418) only when a flow uses it; a source connection
+--     without a flow does not block it. Deleting a flow deletes its runs.
+--   GET /connections/{id}/test answers {"result": true} for any stored connection.
+--   Source connections: data.format is one of tabular, delimited, json, parquet; for a tabular
+--     spec (catalog.is_tabular) params.tableName must name a table of dataset.lua.
 local catalog = require "flowservice.emulator.catalog"
 local gateway = require "flowservice.emulator.gateway"
 local http = require "flowservice.emulator.http"
+local patch = require "flowservice.emulator.patch"
+local query = require "flowservice.emulator.query"
 local schema = require "flowservice.emulator.schema"
+local store = require "flowservice.emulator.store"
 local util = require "flowservice.emulator.util"
 
 local flow = {}
@@ -43,24 +75,47 @@ local BASE = "/data/foundation/flowservice"
 local SECRET_MASK = "****"
 local SANDBOX_NAME = "^[a-z0-9][a-z0-9%-]*$"
 local MAX_SANDBOX_NAME = 64
+local DATA_LAKE_SPEC_ID = "c604ff05-7f1a-43c0-8e18-33bf874cb11c"
+
+-- FLOWS' modules, loaded when first used (a missing module is reported as not implemented).
+local function optional_module(name)
+  if package.searchpath(name, package.path) then return require(name) end
+  return nil
+end
 
 ---------------------------------------------------------------------------------------------------
 -- Problem responses
 ---------------------------------------------------------------------------------------------------
 
-local TITLES = {
-  [1100] = "Invalid request", [1405] = "Invalid request", [1413] = "Invalid request",
-  [1415] = "Invalid request", [1439] = "Resource not found",
+local FLOW_TITLES = {
+  [1101] = "Resource not found", [1102] = "Internal Error", [1103] = "Service Unavailable",
+  [1104] = "Gateway Timeout", [1400] = "Internal Error", [1403] = "Header is missing",
+  [1404] = "Version not matching", [1439] = "Resource not found",
   [2100] = "Sandbox not found", [2105] = "Header is missing",
 }
 
+-- Adobe's title for a code name such as "FLOW-1100" or "CONNECTOR-1327".
+local function title_for(prefix, number)
+  if prefix == "FLOW" then
+    return FLOW_TITLES[number] or "Invalid request"      -- 1100-1458 are "Invalid request"
+  end
+  return "Bad Request"                                   -- sources-errors.md 1300-1373
+end
+
+-- code: a number (a Flow Service code) or a name such as "CONNECTOR-1360" / "FLOW-1413".
 -- report_extra: more report fields (Adobe adds e.g. id and type for 1439).
 local function problem(req, code, status, detail, report_extra)
+  local prefix, number = "FLOW", code
+  if type(code) == "string" then
+    prefix, number = code:match("^(%u+)%-(%d+)$")
+    assert(prefix, "bad error code")
+    number = math.tointeger(tonumber(number))
+  end
   local report = { ["detailed-message"] = detail, ["request-id"] = req.request_id }
   for k, v in pairs(report_extra or {}) do report[k] = v end
   return http.json(status, {
-    type = ("https://ns.adobe.com/aep/errors/FLOW-%d-%d"):format(code, status),
-    title = TITLES[code],
+    type = ("https://ns.adobe.com/aep/errors/%s-%d-%d"):format(prefix, number, status),
+    title = title_for(prefix, number),
     status = status,
     report = report,
     errorMessage = detail,
@@ -68,8 +123,23 @@ local function problem(req, code, status, detail, report_extra)
   })
 end
 
-local function invalid_request(req, reason)
-  return problem(req, 1100, 400, "The request could not be processed. " .. reason)
+-- err: {code = number | "PREFIX-n", status, detail, extra?}
+local function render_error(req, err)
+  return problem(req, err.code, err.status or 400, err.detail, err.extra)
+end
+
+local function failure(code, status, detail, extra)
+  return { code = code, status = status, detail = detail, extra = extra }
+end
+
+local function invalid(reason)
+  return failure(1100, 400, "The request could not be processed. " .. reason)
+end
+
+local function not_found(kind, id)
+  local shown = util.safe_label(id)
+  return failure(1439, 404, ("The requested %s resource %s is not found. Verify the resource ID "
+    .. "before trying again."):format(kind, shown), { id = shown, type = kind })
 end
 
 ---------------------------------------------------------------------------------------------------
@@ -116,35 +186,7 @@ local function guarded(state, handler)
 end
 
 ---------------------------------------------------------------------------------------------------
--- Connection store: per org + sandbox
----------------------------------------------------------------------------------------------------
-
-local function store_key(ctx)
-  return ctx.org_id .. "\0" .. ctx.sandbox_name
-end
-
-local function store_connection(state, ctx, record)
-  local key = store_key(ctx)
-  local bucket = state.connections[key]
-  if not bucket then
-    bucket = {}
-    state.connections[key] = bucket
-  end
-  bucket[record.id] = record
-end
-
-local function find_connection(state, ctx, id)
-  local bucket = state.connections[store_key(ctx)]
-  return bucket and bucket[id]
-end
-
--- An etag in Adobe's style, literal quotes included.
-local function new_etag()
-  return ('"%s-0000-0200-0000-%08x0000"'):format(util.random_hex(4), os.time())
-end
-
----------------------------------------------------------------------------------------------------
--- POST /connections
+-- Request bodies
 ---------------------------------------------------------------------------------------------------
 
 local function is_json_content_type(value)
@@ -160,89 +202,109 @@ local function is_object(v)
   return true
 end
 
--- Checks the fields around auth; returns the spec entry or nil and an error response.
-local function check_envelope(req, body)
-  if type(body.name) ~= "string" or body.name == "" then
-    return nil, invalid_request(req, "The field name is required and must be a non-empty string.")
+local function is_nonempty_string(v)
+  return type(v) == "string" and v ~= ""
+end
+
+-- The decoded JSON body; or nil, a response (content type) or nil, nil, err.
+local function read_json_body(req)
+  if not is_json_content_type(req.headers["content-type"]) then
+    return nil, http.generic_error(400, "BadRequestError", "A valid content-type must be specified")
+  end
+  if req.body:find("^%s*$") then
+    return nil, nil, failure(1405, 400, "The request body cannot be null or empty. Please "
+      .. "provide a request body and try again.")
+  end
+  local body, err = util.json_decode(req.body)
+  if body == nil then
+    return nil, nil, invalid("The request body is not valid JSON: " .. err .. ".")
+  end
+  return body
+end
+
+---------------------------------------------------------------------------------------------------
+-- Checks shared by every kind
+---------------------------------------------------------------------------------------------------
+
+-- name, description; and for kinds with a connectionSpec its lookup. Returns the spec entry
+-- (true for kinds without one) or nil, err.
+local function check_envelope(body, kind_def)
+  if not is_nonempty_string(body.name) then
+    return nil, invalid("The field name is required and must be a non-empty string.")
   end
   local description = body.description
   if description ~= nil and description ~= util.null and type(description) ~= "string" then
-    return nil, invalid_request(req, "The field description must be a string.")
+    return nil, invalid("The field description must be a string.")
   end
+  if not kind_def.has_connection_spec then return true end
   local cs = body.connectionSpec
   if not is_object(cs) or type(cs.id) ~= "string" or type(cs.version) ~= "string" then
-    return nil, invalid_request(req,
-      "The field connectionSpec with string fields id and version is required.")
+    return nil, invalid("The field connectionSpec with string fields id and version is required.")
   end
   local spec = catalog.find(cs.id, cs.version)
   if not spec then
-    return nil, problem(req, 1413, 400, "The spec ID provided is invalid. Please provide a valid "
+    return nil, failure(1413, 400, "The spec ID provided is invalid. Please provide a valid "
       .. "spec ID and try again.", { connectionSpecId = util.safe_label(cs.id) })
   end
   return spec
 end
 
--- Checks auth against the spec; returns the auth entry or nil and an error response.
-local function check_auth(req, spec, auth)
+local function given_description(body)
+  if body.description == util.null then return nil end
+  return body.description
+end
+
+local function spec_ref(spec)
+  return { id = spec.public.id, version = spec.public.version }
+end
+
+---------------------------------------------------------------------------------------------------
+-- Kind hooks: connections
+---------------------------------------------------------------------------------------------------
+
+local function masked_secret_param(params, secrets)
+  for name in pairs(secrets) do
+    if params[name] == SECRET_MASK then return name end
+  end
+  return nil
+end
+
+-- Checks auth against the spec; returns the auth entry or nil, err.
+local function check_auth(spec, auth)
   if next(spec.auth) == nil then return {} end     -- a spec without authSpec takes no auth
   if not is_object(auth) or type(auth.specName) ~= "string" then
-    return nil, invalid_request(req, "The field auth with a string field specName is required.")
+    return nil, invalid("The field auth with a string field specName is required.")
   end
   local entry = spec.auth[auth.specName]
   if not entry then
-    return nil, problem(req, 1415, 400, ("The auth spec '%s' could not be found for the "
+    return nil, failure(1415, 400, ("The auth spec '%s' could not be found for the "
       .. "connection spec ID %s."):format(util.safe_label(auth.specName), spec.public.id))
   end
   local params = auth.params
   if params == nil then params = {} end
   local errors = schema.validate(entry.schema, params, "auth.params")
   if #errors > 0 then
-    return nil, invalid_request(req, "auth.params does not match the auth spec '"
+    return nil, invalid("auth.params does not match the auth spec '"
       .. auth.specName .. "': " .. table.concat(errors, "; ") .. ".")
+  end
+  local masked = masked_secret_param(params, entry.secrets or {})
+  if masked then
+    return nil, invalid(("auth.params.%s: the mask %s is a placeholder, not a value; send the "
+      .. "secret itself."):format(util.safe_label(masked), SECRET_MASK))
   end
   return entry
 end
 
-local function create_connection(state, req, ctx)
-  if not is_json_content_type(req.headers["content-type"]) then
-    return http.generic_error(400, "BadRequestError", "A valid content-type must be specified")
-  end
-  if req.body:find("^%s*$") then
-    return problem(req, 1405, 400, "The request body cannot be null or empty. Please provide a "
-      .. "request body and try again.")
-  end
-  local body, err = util.json_decode(req.body)
-  if body == nil then
-    return invalid_request(req, "The request body is not valid JSON: " .. err .. ".")
-  end
-  if not is_object(body) then
-    return invalid_request(req, "The request body must be a JSON object.")
-  end
-  local spec, problem_response = check_envelope(req, body)
-  if not spec then return problem_response end
-  local auth_entry, auth_problem = check_auth(req, spec, body.auth)
-  if not auth_entry then return auth_problem end
-
-  local now, etag, id = util.now_ms(), new_etag(), util.uuid4()
-  local who = ctx.client_id .. "@techacct.adobe.com"
-  store_connection(state, ctx, {
-    id = id, createdAt = now, updatedAt = now, createdBy = who, updatedBy = who,
-    createdClient = ctx.client_id, updatedClient = ctx.client_id,
-    sandboxId = ctx.sandbox_id, sandboxName = ctx.sandbox_name, imsOrgId = ctx.org_id,
-    name = body.name,
-    description = body.description ~= util.null and body.description or nil,
-    connectionSpec = { id = spec.public.id, version = spec.public.version },
+local function validate_connection(_, _, body, spec)
+  local auth_entry, err = check_auth(spec, body.auth)
+  if not auth_entry then return nil, err end
+  return {
+    name = body.name, description = given_description(body), connectionSpec = spec_ref(spec),
     state = "enabled",
     auth = body.auth and { specName = body.auth.specName, params = body.auth.params or {} },
-    secrets = auth_entry.secrets or {},
-    etag = etag,
-  })
-  return http.json(201, { id = id, etag = etag })
+    _secrets = auth_entry.secrets or {},
+  }
 end
-
----------------------------------------------------------------------------------------------------
--- GET /connections/{id}
----------------------------------------------------------------------------------------------------
 
 local function masked_params(params, secrets)
   local out = util.object()
@@ -253,45 +315,589 @@ local function masked_params(params, secrets)
 end
 
 -- The connection as Flow Service returns it (secrets masked; internal fields left out).
-local function public_view(record)
-  local item = {}
-  for _, field in ipairs { "id", "createdAt", "updatedAt", "createdBy", "updatedBy",
-      "createdClient", "updatedClient", "sandboxId", "sandboxName", "imsOrgId", "name",
-      "description", "connectionSpec", "state" } do
-    item[field] = record[field]
-  end
+local function connection_view(record)
+  local item = store.public(record)
   if record.auth then
     item.auth = {
       specName = record.auth.specName,
-      params = masked_params(record.auth.params, record.secrets),
+      params = masked_params(record.auth.params, record._secrets or {}),
     }
   end
-  item.version = record.etag
-  item.etag = record.etag
   return item
 end
 
-local function get_connection(state, req, ctx)
-  local id = req.params[1]
-  local record = find_connection(state, ctx, id)
-  if not record then
-    local shown = util.safe_label(id)
-    local detail = ("The requested connections resource %s is not found. Verify the resource ID "
-      .. "before trying again."):format(shown)
-    return problem(req, 1439, 404, detail, { id = shown, type = "connections" })
+---------------------------------------------------------------------------------------------------
+-- Kind hooks: source and target connections
+---------------------------------------------------------------------------------------------------
+
+local SOURCE_FORMATS = { tabular = true, delimited = true, json = true, parquet = true }
+
+local function format_failure(format, allowed)
+  local shown = type(format) == "string" and util.safe_label(format) or "null"
+  return failure("CONNECTOR-1327", 400, ("The format of source data supplied=%s in "
+    .. "SourceConnection is not supported. The allowed values are: %s. Please provide allowed "
+    .. "values and try again."):format(shown, allowed))
+end
+
+local function param_failure(name)
+  return failure("CONNECTOR-1329", 400, ("The param: %s cannot be null or empty in the provided "
+    .. "request. Please provide valid %s and try again."):format(name, name))
+end
+
+local function is_tabular(spec_id)
+  if type(catalog.is_tabular) ~= "function" then return true end
+  return catalog.is_tabular(spec_id)
+end
+
+local function check_base_connection(body, spec, lookup)
+  local id = body.baseConnectionId
+  if not is_nonempty_string(id) then
+    return nil, invalid("The field baseConnectionId is required and must be a non-empty string.")
   end
-  return http.json(200, { items = util.array { public_view(record) } })
+  local base = lookup("connections", id)
+  if not base then
+    return nil, invalid("The field baseConnectionId does not name a connection in this sandbox.")
+  end
+  if base.connectionSpec.id ~= spec.public.id then
+    return nil, invalid("The field baseConnectionId names a connection of another connectionSpec.")
+  end
+  return true
+end
+
+local function check_table(params)
+  local name = params.tableName
+  if not is_nonempty_string(name) then return nil, param_failure("tableName") end
+  local dataset = optional_module("flowservice.emulator.dataset")
+  if dataset and not dataset.get(name) then
+    return nil, failure("CONNECTOR-1330", 400, ("No columns were found for table %s. Please "
+      .. "provide a valid table name and try again."):format(util.safe_label(name)))
+  end
+  if params.columns ~= nil and type(params.columns) ~= "table" then
+    return nil, invalid("The field params.columns must be an array.")
+  end
+  return true
+end
+
+local function validate_source_connection(_, _, body, spec, lookup)
+  local ok, err = check_base_connection(body, spec, lookup)
+  if not ok then return nil, err end
+  if not is_object(body.data) then return nil, invalid("The field data must be an object.") end
+  if not SOURCE_FORMATS[body.data.format] then
+    return nil, format_failure(body.data.format, "tabular, delimited, json, parquet")
+  end
+  local params = body.params
+  if params ~= nil and not is_object(params) then
+    return nil, invalid("The field params must be an object.")
+  end
+  if is_tabular(spec.public.id) then
+    if params == nil then return nil, param_failure("tableName") end
+    ok, err = check_table(params)
+    if not ok then return nil, err end
+  end
+  return {
+    name = body.name, description = given_description(body), baseConnectionId = body.baseConnectionId,
+    data = body.data, params = params or util.object(), connectionSpec = spec_ref(spec),
+    state = "enabled",
+  }
+end
+
+local function check_target_data(data)
+  if not is_object(data) then return nil, invalid("The field data must be an object.") end
+  if data.format ~= "parquet_xdm" then return nil, format_failure(data.format, "parquet_xdm") end
+  local s = data.schema
+  if not is_object(s) or type(s.id) ~= "string" or type(s.version) ~= "string" then
+    return nil, invalid("The field data.schema with string fields id and version is required.")
+  end
+  return true
+end
+
+local function validate_target_connection(_, _, body, spec, lookup)
+  if spec.public.id ~= DATA_LAKE_SPEC_ID then
+    return nil, failure("CONNECTOR-1307", 400, ("The target connection spec ID is not valid=%s. "
+      .. "The allowed value is: %s."):format(spec.public.id, DATA_LAKE_SPEC_ID))
+  end
+  local ok, err = check_target_data(body.data)
+  if not ok then return nil, err end
+  local params = body.params
+  if not is_object(params) or not is_nonempty_string(params.dataSetId) then
+    return nil, failure("CONNECTOR-1325", 400, ("The dataSetId param cannot be null or empty in "
+      .. "target connection: %s. Please provide valid dataSetId param and try again."):format(
+        util.safe_label(body.name)))
+  end
+  local base_id = body.baseConnectionId
+  local given = base_id ~= nil and base_id ~= util.null
+  if given and not (type(base_id) == "string" and lookup("connections", base_id)) then
+    return nil, invalid("The field baseConnectionId does not name a connection in this sandbox.")
+  end
+  return {
+    name = body.name, description = given_description(body),
+    baseConnectionId = base_id ~= util.null and base_id or nil,
+    data = body.data, params = params, connectionSpec = spec_ref(spec), state = "enabled",
+  }
 end
 
 ---------------------------------------------------------------------------------------------------
+-- Kind hooks: flows (delegated to dataflows.lua)
+---------------------------------------------------------------------------------------------------
 
--- state: { clients, tokens, token_ttl, connections = {}, sandbox_ids = {} } (see init.lua).
-function flow.register(router, state)
-  router:add("POST", "^" .. BASE .. "/connections/?$", guarded(state, create_connection))
-  router:add("GET", "^" .. BASE .. "/connections/([^/]+)/?$", guarded(state, get_connection))
+local function dataflows_module()
+  return optional_module("flowservice.emulator.dataflows")
 end
 
-flow.guarded = guarded                       -- for routes added by later modules
+local NO_DATAFLOWS = failure(1102, 500, "An internal error has occurred. This emulator build has "
+  .. "no dataflows module.")
+
+local function validate_flow(state, ctx, body, _, lookup)
+  local dataflows = dataflows_module()
+  if not dataflows then return nil, NO_DATAFLOWS end
+  return dataflows.validate_create(state, ctx, body, lookup)
+end
+
+local function validate_flow_patch(state, ctx, old, new)
+  local dataflows = dataflows_module()
+  if not dataflows then return nil, NO_DATAFLOWS end
+  return dataflows.validate_patch(state, ctx, old, new)
+end
+
+---------------------------------------------------------------------------------------------------
+-- Delete checks
+---------------------------------------------------------------------------------------------------
+
+local function flows_using(state, ctx, field, id)
+  for _, f in ipairs(store.all(state, ctx, "flows")) do
+    for _, used in ipairs(type(f[field]) == "table" and f[field] or {}) do
+      if used == id then return f end
+    end
+  end
+  return nil
+end
+
+local function check_delete_connection(state, ctx, record)
+  for _, kind in ipairs { "sourceConnections", "targetConnections" } do
+    local field = kind == "sourceConnections" and "sourceConnectionIds" or "targetConnectionIds"
+    for _, conn in ipairs(store.all(state, ctx, kind)) do
+      if conn.baseConnectionId == record.id and flows_using(state, ctx, field, conn.id) then
+        return failure(1418, 400, ("The base connection with the ID %s cannot be deleted because "
+          .. "the base connection is being used in one or more flows. Please ensure that "
+          .. "corresponding flows are deleted before deleting a base connection."):format(record.id))
+      end
+    end
+  end
+  return nil
+end
+
+local function flow_blocks_delete(field)
+  return function(state, ctx, record)
+    if flows_using(state, ctx, field, record.id) then
+      return failure(1447, 400, ("Found active flows containing id %s."):format(record.id))
+    end
+    return nil
+  end
+end
+
+---------------------------------------------------------------------------------------------------
+-- Kinds
+---------------------------------------------------------------------------------------------------
+
+local function field_set(extra)
+  local set = {}
+  for _, name in ipairs(store.COMMON_FIELDS) do set[name] = true end
+  for _, name in ipairs(extra) do set[name] = true end
+  return set
+end
+
+local function set_of(list)
+  local set = {}
+  for _, name in ipairs(list) do set[name] = true end
+  return set
+end
+
+local KINDS = {
+  connections = {
+    has_connection_spec = true, validate = validate_connection, view = connection_view,
+    patchable = set_of { "name", "description", "auth" },
+    orderable = field_set { "name", "description", "connectionSpec", "state", "auth" },
+    check_delete = check_delete_connection,
+  },
+  sourceConnections = {
+    has_connection_spec = true, validate = validate_source_connection, view = store.public,
+    patchable = set_of { "name", "description", "data", "params" },
+    orderable = field_set { "name", "description", "baseConnectionId", "data", "params",
+      "connectionSpec", "state" },
+    check_delete = flow_blocks_delete("sourceConnectionIds"),
+  },
+  targetConnections = {
+    has_connection_spec = true, validate = validate_target_connection, view = store.public,
+    patchable = set_of { "name", "description", "data", "params" },
+    orderable = field_set { "name", "description", "baseConnectionId", "data", "params",
+      "connectionSpec", "state" },
+    check_delete = flow_blocks_delete("targetConnectionIds"),
+  },
+  flows = {
+    has_connection_spec = false, validate = validate_flow, validate_patch = validate_flow_patch,
+    view = store.public,
+    patchable = set_of { "name", "description", "scheduleParams", "transformations" },
+    orderable = field_set { "name", "description", "flowSpec", "state", "sourceConnectionIds",
+      "targetConnectionIds", "transformations", "scheduleParams", "inheritedAttributes" },
+    check_delete = function() return nil end,
+  },
+}
+
+local RUN_FIELDS = field_set { "flowId", "flowSpec", "metrics", "activities", "status", "state",
+  "providerRefId" }
+
+local function lookup_in(state, ctx)
+  return function(kind, id)
+    if type(id) ~= "string" or not KINDS[kind] then return nil end
+    return store.find(state, ctx, kind, id)
+  end
+end
+
+---------------------------------------------------------------------------------------------------
+-- Generic handlers
+---------------------------------------------------------------------------------------------------
+
+local function id_etag(record)
+  return http.json(200, { id = record.id, etag = record.etag })
+end
+
+local function list_response(state, req, items, kind, orderable)
+  local q, err = query.parse(req.query, { page_size = state.page_size, orderable = orderable })
+  if not q then return render_error(req, err) end
+  return http.json(200, query.apply(items, q, kind))
+end
+
+local function create(kind)
+  local def = KINDS[kind]
+  return function(state, req, ctx)
+    local body, response, err = read_json_body(req)
+    if not body then return response or render_error(req, err) end
+    if not is_object(body) then
+      return render_error(req, invalid("The request body must be a JSON object."))
+    end
+    local spec
+    spec, err = check_envelope(body, def)
+    if not spec then return render_error(req, err) end
+    local fields
+    fields, err = def.validate(state, ctx, body, spec, lookup_in(state, ctx))
+    if not fields then return render_error(req, err) end
+    local record = store.insert(state, ctx, kind, fields)
+    return http.json(201, { id = record.id, etag = record.etag })
+  end
+end
+
+local function get_one(kind)
+  local def = KINDS[kind]
+  return function(state, req, ctx)
+    local record = store.find(state, ctx, kind, req.params[1])
+    if not record then return render_error(req, not_found(kind, req.params[1])) end
+    return http.json(200, { items = util.array { def.view(record) } })
+  end
+end
+
+local function list(kind)
+  local def = KINDS[kind]
+  return function(state, req, ctx)
+    local items = {}
+    for i, record in ipairs(store.all(state, ctx, kind)) do items[i] = def.view(record) end
+    return list_response(state, req, items, kind, def.orderable)
+  end
+end
+
+local UPDATABLE_STATES = { enabled = true, disabled = true }
+
+local function check_state(record)
+  if not UPDATABLE_STATES[record.state] then
+    return failure(1416, 400, "Delete or Update can only be applied on connection with enabled, "
+      .. "disabled or initializing state.")
+  end
+  return nil
+end
+
+-- If-Match against the record's etag (exact string, quotes included). required: 1403 if absent.
+local function check_if_match(req, record, required)
+  local given = req.headers["if-match"]
+  if given == nil then
+    if not required then return nil end
+    return failure(1403, 400, "The header 'If-Match' is missing in the request. Please provide "
+      .. "the header and try again.")
+  end
+  if given ~= record.etag then
+    return failure(1404, 412, ("The supplied version '%s' does not match the current version on "
+      .. "entity '%s'. Please ensure that the supplied version matches the current version on "
+      .. "entity and try again."):format(util.safe_label(given, 80), record.etag))
+  end
+  return nil
+end
+
+local function check_patch_paths(ops, def)
+  for _, op in ipairs(ops) do
+    local top = op.path[1]
+    if top == "connectionSpec" and def.has_connection_spec then
+      return failure(1414, 400, "The connection spec of a connection cannot be updated.")
+    end
+    if not def.patchable[top] then
+      return invalid(("The field '%s' cannot be changed (read-only or unknown)."):format(
+        util.safe_label(top)))
+    end
+  end
+  return nil
+end
+
+-- The record after the patch: validated like a create; nil, err when invalid.
+local function patched_record(state, ctx, kind, record, ops)
+  local def = KINDS[kind]
+  local doc = store.public(record)                      -- secrets unmasked: the stored values
+  local ok, err = patch.apply(doc, ops)
+  if not ok then return nil, err end
+  local spec
+  spec, err = check_envelope(doc, def)
+  if not spec then return nil, err end
+  local new = store.copy(record)
+  for name in pairs(def.patchable) do new[name] = doc[name] end
+  if def.validate_patch then
+    ok, err = def.validate_patch(state, ctx, record, new)
+    if not ok then return nil, err end
+    return new
+  end
+  local fields
+  fields, err = def.validate(state, ctx, doc, spec, lookup_in(state, ctx))
+  if not fields then return nil, err end
+  for name, value in pairs(fields) do
+    if def.patchable[name] or name:sub(1, 1) == "_" then new[name] = value end
+  end
+  return new
+end
+
+local function patch_one(kind)
+  local def = KINDS[kind]
+  return function(state, req, ctx)
+    local record = store.find(state, ctx, kind, req.params[1])
+    if not record then return render_error(req, not_found(kind, req.params[1])) end
+    local body, response, err = read_json_body(req)
+    if not body then return response or render_error(req, err) end
+    local ops
+    ops, err = patch.parse(body)
+    if not ops then return render_error(req, err) end
+    err = check_if_match(req, record, true) or check_state(record) or check_patch_paths(ops, def)
+    if err then return render_error(req, err) end
+    local new
+    new, err = patched_record(state, ctx, kind, record, ops)
+    if not new then return render_error(req, err) end
+    store.touch(store.replace(record, new), ctx)
+    return id_etag(record)
+  end
+end
+
+local function delete_one(kind)
+  local def = KINDS[kind]
+  return function(state, req, ctx)
+    local record = store.find(state, ctx, kind, req.params[1])
+    if not record then return render_error(req, not_found(kind, req.params[1])) end
+    local err = check_state(record) or def.check_delete(state, ctx, record)
+    if err then return render_error(req, err) end
+    store.remove(state, ctx, kind, record.id)
+    return { status = 204, headers = {}, body = "" }
+  end
+end
+
+---------------------------------------------------------------------------------------------------
+-- Connection test and explore; flow actions; runs
+---------------------------------------------------------------------------------------------------
+
+local function test_connection(state, req, ctx)
+  local record = store.find(state, ctx, "connections", req.params[1])
+  if not record then return render_error(req, not_found("connections", req.params[1])) end
+  return http.json(200, { result = true })
+end
+
+-- name -> value from a raw query string ("+" kept; a repeated name or a bad escape -> err).
+local function simple_params(raw)
+  local params = {}
+  for pair in (raw or ""):gmatch("[^&]+") do
+    local raw_name, raw_value = pair:match("^([^=]*)=?(.*)$")
+    local name, value = util.percent_decode(raw_name), util.percent_decode(raw_value)
+    if not name or not value then
+      return nil, invalid("A query parameter is not correctly percent-encoded.")
+    end
+    if params[name] ~= nil then
+      return nil, invalid(("The query parameter %s is given more than once."):format(
+        util.safe_label(name)))
+    end
+    params[name] = value
+  end
+  return params
+end
+
+local function explore_connection(state, req, ctx)
+  local record = store.find(state, ctx, "connections", req.params[1])
+  if not record then return render_error(req, not_found("connections", req.params[1])) end
+  local params, err = simple_params(req.query)
+  if not params then return render_error(req, err) end
+  local explore = optional_module("flowservice.emulator.explore")
+  if not explore then return render_error(req, NO_DATAFLOWS) end
+  local status, value = explore.handle(record, params)
+  if not status then return render_error(req, value) end
+  return http.json(status, value)
+end
+
+local ACTIONS = { enable = true, disable = true }
+
+local function flow_action(state, req, ctx)
+  local record = store.find(state, ctx, "flows", req.params[1])
+  if not record then return render_error(req, not_found("flows", req.params[1])) end
+  local params, err = simple_params(req.query)
+  if not params then return render_error(req, err) end
+  local op = type(params.op) == "string" and params.op:lower()
+  if not ACTIONS[op] then
+    return render_error(req, invalid("The query parameter op must be enable or disable."))
+  end
+  err = check_if_match(req, record, false)
+  if err then return render_error(req, err) end
+  local dataflows = dataflows_module()
+  if not dataflows then return render_error(req, NO_DATAFLOWS) end
+  local ok
+  ok, err = dataflows.action(state, ctx, record, op)
+  if not ok then return render_error(req, err) end
+  store.touch(record, ctx)
+  return id_etag(record)
+end
+
+local function all_runs(state, ctx)
+  local dataflows = dataflows_module()
+  if not dataflows then return nil, NO_DATAFLOWS end
+  return dataflows.runs(state, ctx, store.all(state, ctx, "flows"))
+end
+
+local function list_runs(state, req, ctx)
+  local runs, err = all_runs(state, ctx)
+  if not runs then return render_error(req, err) end
+  return list_response(state, req, runs, "runs", RUN_FIELDS)
+end
+
+local function get_run(state, req, ctx)
+  local runs, err = all_runs(state, ctx)
+  if not runs then return render_error(req, err) end
+  for _, run in ipairs(runs) do
+    if run.id == req.params[1] then return http.json(200, { items = util.array { run } }) end
+  end
+  return render_error(req, not_found("runs", req.params[1]))
+end
+
+---------------------------------------------------------------------------------------------------
+-- connectionSpecs and flowSpecs (read-only catalogue)
+---------------------------------------------------------------------------------------------------
+
+-- Orderable fields of catalogue items: their top-level keys.
+local function top_level_keys(items)
+  local set = {}
+  for _, item in ipairs(items) do
+    for k in pairs(item) do set[k] = true end
+  end
+  return set
+end
+
+local SPEC_SOURCES = {
+  connectionSpecs = {
+    all = function() return catalog.list() end,
+    one = function(id)
+      local entry = catalog.get(id)
+      return entry and entry.public
+    end,
+  },
+  flowSpecs = {
+    all = function() return catalog.flow_specs and catalog.flow_specs() or {} end,
+    one = function(id) return catalog.flow_spec and catalog.flow_spec(id) or nil end,
+  },
+}
+
+local function list_specs(kind)
+  return function(state, req)
+    local items = SPEC_SOURCES[kind].all()
+    return list_response(state, req, items, kind, top_level_keys(items))
+  end
+end
+
+local function get_spec(kind)
+  return function(_, req)
+    local spec = SPEC_SOURCES[kind].one(req.params[1])
+    if not spec then return render_error(req, not_found(kind, req.params[1])) end
+    return http.json(200, { items = util.array { spec } })
+  end
+end
+
+---------------------------------------------------------------------------------------------------
+-- Routing
+---------------------------------------------------------------------------------------------------
+
+local ID = "/([^/]+)/?$"
+
+local function flow_routes()
+  local routes = http.router()
+  for _, kind in ipairs(store.KINDS) do
+    routes:add("POST", "^/" .. kind .. "/?$", create(kind))
+    routes:add("GET", "^/" .. kind .. "/?$", list(kind))
+    routes:add("GET", "^/" .. kind .. ID, get_one(kind))
+    routes:add("PATCH", "^/" .. kind .. ID, patch_one(kind))
+    routes:add("DELETE", "^/" .. kind .. ID, delete_one(kind))
+  end
+  routes:add("GET", "^/connections/([^/]+)/test/?$", test_connection)
+  routes:add("GET", "^/connections/([^/]+)/explore/?$", explore_connection)
+  routes:add("POST", "^/flows/([^/]+)/action/?$", flow_action)
+  routes:add("GET", "^/runs/?$", list_runs)
+  routes:add("GET", "^/runs" .. ID, get_run)
+  for _, kind in ipairs { "connectionSpecs", "flowSpecs" } do
+    routes:add("GET", "^/" .. kind .. "/?$", list_specs(kind))
+    routes:add("GET", "^/" .. kind .. ID, get_spec(kind))
+  end
+  return routes
+end
+
+local CATCH_ALL_METHODS = { "GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS" }
+
+local function unknown_route(_, req)
+  return problem(req, 1101, 404, "The requested resource is not found. No Flow Service route "
+    .. "matches the request path.")
+end
+
+-- One handler for every path under the base: dispatches through the Flow routes; a known path
+-- with another method gets 405 (before any check, like any route), an unknown path a Flow 404.
+local function dispatcher(state, routes)
+  local guarded_cache = {}
+  local function guard(handler)
+    local g = guarded_cache[handler]
+    if not g then
+      g = guarded(state, handler)
+      guarded_cache[handler] = g
+    end
+    return g
+  end
+  return function(req)
+    local handler, params, allow = routes:match(req.method, req.path:sub(#BASE + 1))
+    if handler then
+      req.params = params
+      return guard(handler)(req)
+    end
+    if params == 405 then
+      return http.generic_error(405, "MethodNotAllowedError",
+        "The method is not allowed for this resource.", { Allow = allow })
+    end
+    return guard(unknown_route)(req)
+  end
+end
+
+-- state: { clients, tokens, token_ttl, page_size, run_duration, sandbox_ids = {} } (init.lua);
+-- store.lua keeps its buckets in state.buckets.
+function flow.register(router, state)
+  local handle = dispatcher(state, flow_routes())
+  for _, method in ipairs(CATCH_ALL_METHODS) do
+    router:add(method, "^" .. BASE .. "$", handle)
+    router:add(method, "^" .. BASE .. "/", handle)
+  end
+end
+
+flow.guarded = guarded
 flow.problem = problem
+flow.render_error = render_error
 
 return flow

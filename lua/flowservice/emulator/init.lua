@@ -9,7 +9,8 @@
 -- Options (unknown names raise): host ("127.0.0.1"), port (0 = the OS picks), client_id,
 -- client_secret, org_id (all three required), token_ttl (seconds, default 86399, as IMS),
 -- log (file handle for the access log, default io.stderr), limits / timeouts (tables overriding
--- http.lua's defaults).
+-- http.lua's defaults), page_size (default page size of list routes, positive integer, default 20),
+-- run_duration (seconds a dataflow run stays in progress, number > 0, default 2).
 local flow = require "flowservice.emulator.flow"
 local http = require "flowservice.emulator.http"
 local ims = require "flowservice.emulator.ims"
@@ -17,10 +18,13 @@ local ims = require "flowservice.emulator.ims"
 local emulator = {}
 
 emulator.DEFAULT_TOKEN_TTL = 86399
+emulator.DEFAULT_PAGE_SIZE = 20
+emulator.DEFAULT_RUN_DURATION = 2
 
 local OPTIONS = {
   host = "string", port = "number", client_id = "string", client_secret = "string",
   org_id = "string", token_ttl = "number", log = "userdata", limits = "table", timeouts = "table",
+  page_size = "number", run_duration = "number",
 }
 
 local function check_options(opts)
@@ -41,6 +45,13 @@ local function check_options(opts)
   if opts.token_ttl and not (math.type(opts.token_ttl) == "integer" and opts.token_ttl > 0) then
     error("option 'token_ttl' must be a positive integer (seconds)", 3)
   end
+  if opts.page_size and not (math.type(opts.page_size) == "integer" and opts.page_size > 0) then
+    error("option 'page_size' must be a positive integer", 3)
+  end
+  local d = opts.run_duration
+  if d and not (d > 0 and d < math.huge) then
+    error("option 'run_duration' must be a number > 0 (seconds)", 3)
+  end
 end
 
 -- Returns a server with .url, :run(), :step(timeout), :stop(), :close(); or nil and a message
@@ -51,7 +62,9 @@ function emulator.new(opts)
     clients = { [opts.client_id] = { secret = opts.client_secret, org_id = opts.org_id } },
     tokens = {},
     token_ttl = opts.token_ttl or emulator.DEFAULT_TOKEN_TTL,
-    connections = {},
+    page_size = opts.page_size or emulator.DEFAULT_PAGE_SIZE,
+    run_duration = opts.run_duration or emulator.DEFAULT_RUN_DURATION,
+    buckets = {},                            -- store.lua: org + sandbox -> resources
     sandbox_ids = {},
   }
   local router = http.router()

@@ -7,10 +7,11 @@
 --
 -- Error messages name the property and the rule, never the value: auth params carry secrets.
 --
--- `pattern` is an ECMA-262 regex; the subset understood here is translated to a Lua pattern:
--- ^ and $ anchors, literals, escaped literals, ., \d \w \s (and \D \W \S), [...] / [^...] classes
--- with ranges, and the quantifiers * + ? on a single atom. Groups, alternation, {n,m},
--- back-references and lazy quantifiers are refused at compile time.
+-- `pattern` is an ECMA-262 regex, translated to a Lua pattern by flowservice.jsonschema's
+-- translate_regex (anchors, literals, ., \d \w \s, classes, * + ? and {n,m} on a single atom).
+-- Groups, alternation, back-references and lazy quantifiers are refused at compile time here
+-- (the client skips them instead: the service is the judge).
+local jsonschema = require "flowservice.jsonschema"
 local util = require "flowservice.emulator.util"
 
 local schema = {}
@@ -29,91 +30,8 @@ local TYPES = {
   null = true,
 }
 
----------------------------------------------------------------------------------------------------
--- Regex subset -> Lua pattern
----------------------------------------------------------------------------------------------------
-
-local CLASS_ESCAPES = { d = "%d", D = "%D", s = "%s", S = "%S", w = "[%w_]", W = "[^%w_]" }
-local SET_ESCAPES = { d = "%d", s = "%s", w = "%w_" }
-
-local function literal(c)
-  return c:match("%w") and c or "%" .. c
-end
-
--- Translates the inside of a [...] class starting after '['. Returns the Lua set and the index
--- after the closing ']'.
-local function translate_set(regex, i)
-  local out = { "[" }
-  if regex:sub(i, i) == "^" then
-    out[#out + 1] = "^"
-    i = i + 1
-  end
-  local first = true
-  while true do
-    local c = regex:sub(i, i)
-    if c == "" then error("unterminated character class", 0) end
-    if c == "]" and not first then return table.concat(out) .. "]", i + 1 end
-    first = false
-    if c == "\\" then
-      local e = regex:sub(i + 1, i + 1)
-      out[#out + 1] = SET_ESCAPES[e] or (e:match("%w") and error("unsupported escape \\" .. e, 0))
-        or literal(e)
-      i = i + 2
-    elseif regex:sub(i + 1, i + 1) == "-" and regex:sub(i + 2, i + 2):match("[%w]")
-        and c:match("%w") then
-      out[#out + 1] = regex:sub(i, i + 2)    -- a-z style range
-      i = i + 3
-    else
-      out[#out + 1] = literal(c)
-      i = i + 1
-    end
-  end
-end
-
-local function translate_regex(regex)
-  local out, i, n = {}, 1, #regex
-  if regex:sub(1, 1) == "^" then
-    out[1] = "^"
-    i = 2
-  end
-  local last_atom = false
-  while i <= n do
-    local c = regex:sub(i, i)
-    if c == "$" and i == n then
-      out[#out + 1] = "$"
-      i = i + 1
-    elseif c == "*" or c == "+" or c == "?" then
-      if not last_atom then error("quantifier without an atom", 0) end
-      if regex:sub(i + 1, i + 1):match("[%*%+%?]") then error("unsupported lazy quantifier", 0) end
-      out[#out + 1] = c
-      last_atom = false
-      i = i + 1
-    elseif c:match("[()|{}^$]") then
-      error("unsupported regex construct '" .. c .. "'", 0)
-    elseif c == "[" then
-      out[#out + 1], i = translate_set(regex, i + 1)
-      last_atom = true
-    elseif c == "\\" then
-      local e = regex:sub(i + 1, i + 1)
-      if e == "" then error("trailing backslash", 0) end
-      out[#out + 1] = CLASS_ESCAPES[e] or (e:match("%w") and error("unsupported escape \\" .. e, 0))
-        or literal(e)
-      last_atom = true
-      i = i + 2
-    elseif c == "." then
-      out[#out + 1] = "."
-      last_atom = true
-      i = i + 1
-    else
-      out[#out + 1] = literal(c)
-      last_atom = true
-      i = i + 1
-    end
-  end
-  return table.concat(out)
-end
-
-schema.translate_regex = translate_regex
+-- The regex subset is the client's (flowservice.jsonschema): one translator for both sides.
+schema.translate_regex = jsonschema.translate_regex
 
 ---------------------------------------------------------------------------------------------------
 -- Compile: check the schema uses only supported keywords, translate patterns once.
@@ -146,8 +64,8 @@ local function compile_node(node, where)
     compiled.additionalProperties = compile_node(node.additionalProperties, where .. ".*")
   end
   if node.pattern then
-    local ok, lua_pattern = pcall(translate_regex, node.pattern)
-    if not ok then error(where .. ": pattern: " .. lua_pattern, 0) end
+    local lua_pattern, why = jsonschema.translate_regex(node.pattern)
+    if not lua_pattern then error(where .. ": pattern: " .. why, 0) end
     compiled.lua_pattern = lua_pattern
   end
   return compiled
