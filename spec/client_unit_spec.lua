@@ -217,7 +217,7 @@ describe("connections:create", function()
 
   it("sends an unknown spec id as given, with auth_spec", function()
     local c = assert(new_client())
-    local id = "0a27232b-2c6e-4396-b8c6-c9fc24e37ba4"
+    local id = "00000000-0000-4000-8000-00000000abcd"
     assert(c.connections:create {
       name = "z", spec = id, auth_spec = "OAuth2 Refresh Code",
       auth = { subdomain = "s", accessToken = "t" },
@@ -250,7 +250,7 @@ describe("connections:create", function()
     { "empty host", auth_with { host = "" }, "auth.host", "must not be empty" },
     { "unknown param", auth_with { passwrd = "x" }, "auth.passwrd", "not a parameter" },
     { "wrong auth spec", with { auth_spec = "OAuth 2" }, "auth_spec", "Basic Authentication" },
-    { "unknown id without auth_spec", with { spec = "0a27232b-2c6e-4396-b8c6-c9fc24e37ba4" },
+    { "unknown id without auth_spec", with { spec = "00000000-0000-4000-8000-00000000abcd" },
       "auth_spec", "required" },
   }
   for _, case in ipairs(cases) do

@@ -1,6 +1,6 @@
 -- Base connections: what differs from the shared resource code is how the create body is
--- built from a connection spec (alias or id) and the auth params, checked against the
--- catalogue before anything is sent.
+-- built from a connection spec (alias, id or the service's spec item) and the auth params,
+-- checked against the spec's auth JSON Schema before anything is sent; and test / explore.
 local errors = require "flowservice.errors"
 local resource = require "flowservice.resource"
 local specs = require "flowservice.specs"
@@ -11,7 +11,66 @@ local function copy(t)
   return c
 end
 
-local function build_body(input)
+local function quoted_names(names)
+  return "\"" .. table.concat(names, "\", \"") .. "\""
+end
+
+-- The entry to validate against: for an alias or id, the service's own item when the client has
+-- read it (client._seen_specs, filled by client.connection_specs), else the built-in catalogue;
+-- for a table, that item. Raises on a spec that is neither a string nor a table.
+local function resolve_spec(spec, client)
+  if type(spec) ~= "string" and type(spec) ~= "table" then
+    error("connections:create: spec: expected a string or a table, got " .. type(spec), 4)
+  end
+  local entry, err = specs.resolve(spec)
+  if not entry then return nil, err end
+  local seen = type(spec) == "string" and client and client._seen_specs
+  if seen and seen[entry.id] then return specs.resolve(seen[entry.id]) end
+  return entry
+end
+
+-- The auth spec name to use: the caller's, or the spec's only one. Nil and an error otherwise.
+local function pick_auth_spec(entry, wanted)
+  if wanted then
+    if entry.auth[wanted] then return wanted end
+    local rule = #entry.auth_specs == 1 and "must be " or "must be one of "
+    return nil, errors.validation("auth_spec", rule .. quoted_names(entry.auth_specs) .. " for " .. entry.name)
+  end
+  if entry.default_auth_spec then return entry.default_auth_spec end
+  return nil, errors.validation("auth_spec", "required: " .. entry.name .. " has several auth specs ("
+    .. quoted_names(entry.auth_specs) .. ")")
+end
+
+-- The body's `auth`, or nil and an error. `false` means "no auth to send".
+local function build_auth(entry, input)
+  if entry.unknown then
+    -- A spec the client knows nothing about: sent as given; the service validates it.
+    if input.auth == nil then return false end
+    if not input.auth_spec then
+      return nil, errors.validation("auth_spec", "required with auth for a connection spec "
+        .. "that is not in the built-in catalogue (e.g. \"Basic Authentication\")")
+    end
+    return { specName = input.auth_spec, params = copy(input.auth) }
+  end
+  if #entry.auth_specs == 0 then
+    if input.auth ~= nil or input.auth_spec ~= nil then
+      return nil, errors.validation(input.auth ~= nil and "auth" or "auth_spec",
+        "not allowed: " .. entry.name .. " takes no auth")
+    end
+    return false
+  end
+  local name, err = pick_auth_spec(entry, input.auth_spec)
+  if not name then return nil, err end
+  if input.auth == nil then
+    return nil, errors.validation("auth", "required by " .. entry.name .. " (" .. name .. ")")
+  end
+  local params
+  params, err = entry.auth[name].check(input.auth)
+  if not params then return nil, err end
+  return { specName = name, params = params }
+end
+
+local function build_body(input, client)
   if input.name == nil or input.name == "" then
     return nil, errors.validation("name", "required (a non-empty string)")
   end
@@ -19,48 +78,102 @@ local function build_body(input)
     return nil, errors.validation("spec", "required (a connection spec id or alias such as "
       .. "oracle-service-cloud)")
   end
-  local entry, err = specs.resolve(input.spec)
+  local entry, err = resolve_spec(input.spec, client)
   if not entry then return nil, err end
-
-  local auth
-  if entry.unknown then
-    -- A spec the catalogue does not know: sent as given; the service validates it.
-    if input.auth then
-      if not input.auth_spec then
-        return nil, errors.validation("auth_spec", "required with auth for a connection spec "
-          .. "that is not in the built-in catalogue (e.g. \"Basic Authentication\")")
-      end
-      auth = { specName = input.auth_spec, params = copy(input.auth) }
-    end
-  else
-    if input.auth_spec and input.auth_spec ~= entry.auth.spec_name then
-      return nil, errors.validation("auth_spec", "must be \"" .. entry.auth.spec_name
-        .. "\" for " .. entry.name)
-    end
-    if input.auth == nil then
-      return nil, errors.validation("auth", "required by " .. entry.name .. " ("
-        .. entry.auth.spec_name .. ")")
-    end
-    local params
-    params, err = specs.check_auth(entry, input.auth)
-    if not params then return nil, err end
-    auth = { specName = entry.auth.spec_name, params = params }
+  if entry.kind == "target" then
+    return nil, errors.validation("spec", entry.name .. " is a target connection spec: a base "
+      .. "connection needs a source connection spec")
   end
+  local auth
+  auth, err = build_auth(entry, input)
+  if auth == nil then return nil, err end
 
   return {
     name = input.name,
     description = input.description,
-    auth = auth,
+    auth = auth or nil,
     connectionSpec = { id = entry.id, version = input.spec_version or entry.version or "1.0" },
   }
 end
 
-return resource.define {
+local Connections = resource.define {
   kind = "connection",
   path = "/connections",
   create_fields = {
-    name = "string", description = "string", spec = "string", spec_version = "string",
+    name = "string", description = "string", spec = "any", spec_version = "string",
     auth = "table", auth_spec = "string",
   },
   build_body = build_body,
 }
+
+---------------------------------------------------------------------------------------------------
+-- What only base connections have: test and explore (tabular sources).
+---------------------------------------------------------------------------------------------------
+
+-- GET /connections/{id}/<sub>?query -> decoded body, or nil, err.
+local function get_sub(self, method, id, sub, query)
+  if type(self) ~= "table" or rawget(self, "client") == nil then
+    error("call it as a method: connections:" .. method .. "(...)", 3)
+  end
+  self.client:_check_open()
+  local segment, err = resource.id_segment(self.def, method, id, 3)
+  if not segment then return nil, err end
+  return self.client:request { method = "GET", path = "/connections/" .. segment .. sub, query = query }
+end
+
+--- Asks the service to test the connection's credentials against the source.
+-- Returns true or false (the service's verdict), or nil, err when the call itself fails.
+function Connections:test(id)
+  local body, resp = get_sub(self, "test", id, "/test")
+  if not body then return nil, resp end
+  if type(body) ~= "table" or type(body.result) ~= "boolean" then
+    return nil, errors.unexpected(resp.status, "expected {result: true|false}", resp.request_id)
+  end
+  return body.result
+end
+
+local function table_path(method, path)
+  if type(path) ~= "string" then error("connections:" .. method .. ": table: expected a string", 3) end
+  if path == "" then return nil, errors.validation("table", "must not be empty") end
+  return path
+end
+
+--- The tables of a tabular source: a list of { name, path, type, canPreview, canFetchSchema }.
+function Connections:tables(id)
+  local body, resp = get_sub(self, "tables", id, "/explore", { objectType = "root" })
+  if not body then return nil, resp end
+  if type(body) ~= "table" then
+    return nil, errors.unexpected(resp.status, "expected a list of tables", resp.request_id)
+  end
+  return body
+end
+
+-- GET explore for one table; `preview` adds rows.
+local function explore_table(self, method, id, path, preview)
+  local ok, err = table_path(method, path)
+  if not ok then return nil, err end
+  local body, resp = get_sub(self, method, id, "/explore",
+    { objectType = "table", object = path, preview = preview or nil })
+  if not body then return nil, resp end
+  local columns = type(body) == "table" and type(body.schema) == "table" and body.schema.columns
+  if type(columns) ~= "table" then
+    return nil, errors.unexpected(resp.status, "expected {schema: {columns: [...]}}", resp.request_id)
+  end
+  return body, columns
+end
+
+--- The columns of one table (its `path` from tables()): a list of { name, type, xdm = {...} }.
+function Connections:columns(id, path)
+  local body, columns = explore_table(self, "columns", id, path, false)
+  if not body then return nil, columns end
+  return columns
+end
+
+--- A preview of a table: { columns = {...}, rows = { {column = value, ...}, ... } }.
+function Connections:preview(id, path)
+  local body, columns = explore_table(self, "preview", id, path, true)
+  if not body then return nil, columns end
+  return { columns = columns, rows = type(body.data) == "table" and body.data or {} }
+end
+
+return Connections
