@@ -110,14 +110,7 @@ local function is_absent(v)
   return v == nil or v == util.null
 end
 
--- A table with only string keys (cjson decodes both {} and [] to an empty table).
-local function is_object(v)
-  if type(v) ~= "table" then return false end
-  for k in pairs(v) do
-    if type(k) ~= "string" then return false end
-  end
-  return true
-end
+local is_object = util.is_object
 
 local function is_list(v)
   if type(v) ~= "table" then return false end

@@ -1,7 +1,8 @@
 -- Flow Service routes under /data/foundation/flowservice: connections, sourceConnections,
 -- targetConnections, flows (create / list / get / patch / delete, one implementation with per-kind
 -- hooks), runs, connectionSpecs and flowSpecs. State lives in store.lua; list queries in
--- query.lua; PATCH documents in patch.lua; flows and runs in dataflows.lua, explore in explore.lua.
+-- query.lua; PATCH documents in patch.lua; connection kinds' body checks in connections.lua;
+-- flows and runs in dataflows.lua; explore in explore.lua; problem bodies in problem.lua.
 --
 -- Every route first passes the gateway checks (gateway.lua), then the sandbox check, then its own
 -- validation. Errors use Flow Service's problem shape:
@@ -61,86 +62,26 @@
 --   Source connections: data.format is one of tabular, delimited, json, parquet; for a tabular
 --     spec (catalog.is_tabular) params.tableName must name a table of dataset.lua.
 local catalog = require "flowservice.emulator.catalog"
+local connections = require "flowservice.emulator.connections"
+local dataflows = require "flowservice.emulator.dataflows"
+local explore = require "flowservice.emulator.explore"
 local gateway = require "flowservice.emulator.gateway"
 local http = require "flowservice.emulator.http"
 local patch = require "flowservice.emulator.patch"
 local query = require "flowservice.emulator.query"
-local schema = require "flowservice.emulator.schema"
 local store = require "flowservice.emulator.store"
 local util = require "flowservice.emulator.util"
 
 local flow = {}
 
 local BASE = "/data/foundation/flowservice"
-local SECRET_MASK = "****"
 local SANDBOX_NAME = "^[a-z0-9][a-z0-9%-]*$"
 local MAX_SANDBOX_NAME = 64
-local DATA_LAKE_SPEC_ID = "c604ff05-7f1a-43c0-8e18-33bf874cb11c"
 
--- FLOWS' modules, loaded when first used (a missing module is reported as not implemented).
-local function optional_module(name)
-  if package.searchpath(name, package.path) then return require(name) end
-  return nil
-end
 
----------------------------------------------------------------------------------------------------
--- Problem responses
----------------------------------------------------------------------------------------------------
-
-local FLOW_TITLES = {
-  [1101] = "Resource not found", [1102] = "Internal Error", [1103] = "Service Unavailable",
-  [1104] = "Gateway Timeout", [1400] = "Internal Error", [1403] = "Header is missing",
-  [1404] = "Version not matching", [1439] = "Resource not found",
-  [2100] = "Sandbox not found", [2105] = "Header is missing",
-}
-
--- Adobe's title for a code name such as "FLOW-1100" or "CONNECTOR-1327".
-local function title_for(prefix, number)
-  if prefix == "FLOW" then
-    return FLOW_TITLES[number] or "Invalid request"      -- 1100-1458 are "Invalid request"
-  end
-  return "Bad Request"                                   -- sources-errors.md 1300-1373
-end
-
--- code: a number (a Flow Service code) or a name such as "CONNECTOR-1360" / "FLOW-1413".
--- report_extra: more report fields (Adobe adds e.g. id and type for 1439).
-local function problem(req, code, status, detail, report_extra)
-  local prefix, number = "FLOW", code
-  if type(code) == "string" then
-    prefix, number = code:match("^(%u+)%-(%d+)$")
-    assert(prefix, "bad error code")
-    number = math.tointeger(tonumber(number))
-  end
-  local report = { ["detailed-message"] = detail, ["request-id"] = req.request_id }
-  for k, v in pairs(report_extra or {}) do report[k] = v end
-  return http.json(status, {
-    type = ("https://ns.adobe.com/aep/errors/%s-%d-%d"):format(prefix, number, status),
-    title = title_for(prefix, number),
-    status = status,
-    report = report,
-    errorMessage = detail,
-    errorDetails = detail,
-  })
-end
-
--- err: {code = number | "PREFIX-n", status, detail, extra?}
-local function render_error(req, err)
-  return problem(req, err.code, err.status or 400, err.detail, err.extra)
-end
-
-local function failure(code, status, detail, extra)
-  return { code = code, status = status, detail = detail, extra = extra }
-end
-
-local function invalid(reason)
-  return failure(1100, 400, "The request could not be processed. " .. reason)
-end
-
-local function not_found(kind, id)
-  local shown = util.safe_label(id)
-  return failure(1439, 404, ("The requested %s resource %s is not found. Verify the resource ID "
-    .. "before trying again."):format(kind, shown), { id = shown, type = kind })
-end
+local problem = require "flowservice.emulator.problem"
+local render_error, failure, invalid, not_found =
+  problem.render, problem.failure, problem.invalid, problem.not_found
 
 ---------------------------------------------------------------------------------------------------
 -- Guards shared by every route
@@ -149,11 +90,11 @@ end
 local function sandbox_problem(req)
   local name = req.headers["x-sandbox-name"]
   if not name or name == "" then
-    return problem(req, 2105, 400, "The header x-sandbox-name is missing in the request. "
+    return problem.response(req, 2105, 400, "The header x-sandbox-name is missing in the request. "
       .. "Please add the header in the request and try again.")
   end
   if #name > MAX_SANDBOX_NAME or not name:find(SANDBOX_NAME) then
-    return problem(req, 2100, 404, "The sandbox with the name '" .. util.safe_label(name)
+    return problem.response(req, 2100, 404, "The sandbox with the name '" .. util.safe_label(name)
       .. "' could not be found. Sandbox names are all-lowercase; please ensure that the "
       .. "sandbox name is correct and try again.")
   end
@@ -194,13 +135,7 @@ local function is_json_content_type(value)
   return media ~= nil and media:lower() == "application/json"
 end
 
-local function is_object(v)
-  if type(v) ~= "table" then return false end
-  for k in pairs(v) do
-    if type(k) ~= "string" then return false end
-  end
-  return true
-end
+local is_object = util.is_object
 
 local function is_nonempty_string(v)
   return type(v) == "string" and v ~= ""
@@ -249,214 +184,10 @@ local function check_envelope(body, kind_def)
   return spec
 end
 
-local function given_description(body)
-  if body.description == util.null then return nil end
-  return body.description
-end
 
-local function spec_ref(spec)
-  return { id = spec.public.id, version = spec.public.version }
-end
-
----------------------------------------------------------------------------------------------------
--- Kind hooks: connections
----------------------------------------------------------------------------------------------------
-
-local function masked_secret_param(params, secrets)
-  for name in pairs(secrets) do
-    if params[name] == SECRET_MASK then return name end
-  end
-  return nil
-end
-
--- Checks auth against the spec; returns the auth entry or nil, err.
-local function check_auth(spec, auth)
-  if next(spec.auth) == nil then return {} end     -- a spec without authSpec takes no auth
-  if not is_object(auth) or type(auth.specName) ~= "string" then
-    return nil, invalid("The field auth with a string field specName is required.")
-  end
-  local entry = spec.auth[auth.specName]
-  if not entry then
-    return nil, failure(1415, 400, ("The auth spec '%s' could not be found for the "
-      .. "connection spec ID %s."):format(util.safe_label(auth.specName), spec.public.id))
-  end
-  local params = auth.params
-  if params == nil then params = {} end
-  local errors = schema.validate(entry.schema, params, "auth.params")
-  if #errors > 0 then
-    return nil, invalid("auth.params does not match the auth spec '"
-      .. auth.specName .. "': " .. table.concat(errors, "; ") .. ".")
-  end
-  local masked = masked_secret_param(params, entry.secrets or {})
-  if masked then
-    return nil, invalid(("auth.params.%s: the mask %s is a placeholder, not a value; send the "
-      .. "secret itself."):format(util.safe_label(masked), SECRET_MASK))
-  end
-  return entry
-end
-
-local function validate_connection(_, _, body, spec)
-  local auth_entry, err = check_auth(spec, body.auth)
-  if not auth_entry then return nil, err end
-  return {
-    name = body.name, description = given_description(body), connectionSpec = spec_ref(spec),
-    state = "enabled",
-    auth = body.auth and { specName = body.auth.specName, params = body.auth.params or {} },
-    _secrets = auth_entry.secrets or {},
-  }
-end
-
-local function masked_params(params, secrets)
-  local out = util.object()
-  for name, value in pairs(params) do
-    out[name] = secrets[name] and SECRET_MASK or value
-  end
-  return out
-end
-
--- The connection as Flow Service returns it (secrets masked; internal fields left out).
-local function connection_view(record)
-  local item = store.public(record)
-  if record.auth then
-    item.auth = {
-      specName = record.auth.specName,
-      params = masked_params(record.auth.params, record._secrets or {}),
-    }
-  end
-  return item
-end
-
----------------------------------------------------------------------------------------------------
--- Kind hooks: source and target connections
----------------------------------------------------------------------------------------------------
-
-local SOURCE_FORMATS = { tabular = true, delimited = true, json = true, parquet = true }
-
-local function format_failure(format, allowed)
-  local shown = type(format) == "string" and util.safe_label(format) or "null"
-  return failure("CONNECTOR-1327", 400, ("The format of source data supplied=%s in "
-    .. "SourceConnection is not supported. The allowed values are: %s. Please provide allowed "
-    .. "values and try again."):format(shown, allowed))
-end
-
-local function param_failure(name)
-  return failure("CONNECTOR-1329", 400, ("The param: %s cannot be null or empty in the provided "
-    .. "request. Please provide valid %s and try again."):format(name, name))
-end
-
-local function is_tabular(spec_id)
-  if type(catalog.is_tabular) ~= "function" then return true end
-  return catalog.is_tabular(spec_id)
-end
-
-local function check_base_connection(body, spec, lookup)
-  local id = body.baseConnectionId
-  if not is_nonempty_string(id) then
-    return nil, invalid("The field baseConnectionId is required and must be a non-empty string.")
-  end
-  local base = lookup("connections", id)
-  if not base then
-    return nil, invalid("The field baseConnectionId does not name a connection in this sandbox.")
-  end
-  if base.connectionSpec.id ~= spec.public.id then
-    return nil, invalid("The field baseConnectionId names a connection of another connectionSpec.")
-  end
-  return true
-end
-
-local function check_table(params)
-  local name = params.tableName
-  if not is_nonempty_string(name) then return nil, param_failure("tableName") end
-  local dataset = optional_module("flowservice.emulator.dataset")
-  if dataset and not dataset.get(name) then
-    return nil, failure("CONNECTOR-1330", 400, ("No columns were found for table %s. Please "
-      .. "provide a valid table name and try again."):format(util.safe_label(name)))
-  end
-  if params.columns ~= nil and type(params.columns) ~= "table" then
-    return nil, invalid("The field params.columns must be an array.")
-  end
-  return true
-end
-
-local function validate_source_connection(_, _, body, spec, lookup)
-  local ok, err = check_base_connection(body, spec, lookup)
-  if not ok then return nil, err end
-  if not is_object(body.data) then return nil, invalid("The field data must be an object.") end
-  if not SOURCE_FORMATS[body.data.format] then
-    return nil, format_failure(body.data.format, "tabular, delimited, json, parquet")
-  end
-  local params = body.params
-  if params ~= nil and not is_object(params) then
-    return nil, invalid("The field params must be an object.")
-  end
-  if is_tabular(spec.public.id) then
-    if params == nil then return nil, param_failure("tableName") end
-    ok, err = check_table(params)
-    if not ok then return nil, err end
-  end
-  return {
-    name = body.name, description = given_description(body), baseConnectionId = body.baseConnectionId,
-    data = body.data, params = params or util.object(), connectionSpec = spec_ref(spec),
-    state = "enabled",
-  }
-end
-
-local function check_target_data(data)
-  if not is_object(data) then return nil, invalid("The field data must be an object.") end
-  if data.format ~= "parquet_xdm" then return nil, format_failure(data.format, "parquet_xdm") end
-  local s = data.schema
-  if not is_object(s) or type(s.id) ~= "string" or type(s.version) ~= "string" then
-    return nil, invalid("The field data.schema with string fields id and version is required.")
-  end
-  return true
-end
-
-local function validate_target_connection(_, _, body, spec, lookup)
-  if spec.public.id ~= DATA_LAKE_SPEC_ID then
-    return nil, failure("CONNECTOR-1307", 400, ("The target connection spec ID is not valid=%s. "
-      .. "The allowed value is: %s."):format(spec.public.id, DATA_LAKE_SPEC_ID))
-  end
-  local ok, err = check_target_data(body.data)
-  if not ok then return nil, err end
-  local params = body.params
-  if not is_object(params) or not is_nonempty_string(params.dataSetId) then
-    return nil, failure("CONNECTOR-1325", 400, ("The dataSetId param cannot be null or empty in "
-      .. "target connection: %s. Please provide valid dataSetId param and try again."):format(
-        util.safe_label(body.name)))
-  end
-  local base_id = body.baseConnectionId
-  local given = base_id ~= nil and base_id ~= util.null
-  if given and not (type(base_id) == "string" and lookup("connections", base_id)) then
-    return nil, invalid("The field baseConnectionId does not name a connection in this sandbox.")
-  end
-  return {
-    name = body.name, description = given_description(body),
-    baseConnectionId = base_id ~= util.null and base_id or nil,
-    data = body.data, params = params, connectionSpec = spec_ref(spec), state = "enabled",
-  }
-end
-
----------------------------------------------------------------------------------------------------
--- Kind hooks: flows (delegated to dataflows.lua)
----------------------------------------------------------------------------------------------------
-
-local function dataflows_module()
-  return optional_module("flowservice.emulator.dataflows")
-end
-
-local NO_DATAFLOWS = failure(1102, 500, "An internal error has occurred. This emulator build has "
-  .. "no dataflows module.")
-
+-- Flows are validated by dataflows.lua (its signature has no connection spec argument).
 local function validate_flow(state, ctx, body, _, lookup)
-  local dataflows = dataflows_module()
-  if not dataflows then return nil, NO_DATAFLOWS end
   return dataflows.validate_create(state, ctx, body, lookup)
-end
-
-local function validate_flow_patch(state, ctx, old, new)
-  local dataflows = dataflows_module()
-  if not dataflows then return nil, NO_DATAFLOWS end
-  return dataflows.validate_patch(state, ctx, old, new)
 end
 
 ---------------------------------------------------------------------------------------------------
@@ -514,27 +245,27 @@ end
 
 local KINDS = {
   connections = {
-    has_connection_spec = true, validate = validate_connection, view = connection_view,
+    has_connection_spec = true, validate = connections.validate_connection, view = connections.connection_view,
     patchable = set_of { "name", "description", "auth" },
     orderable = field_set { "name", "description", "connectionSpec", "state", "auth" },
     check_delete = check_delete_connection,
   },
   sourceConnections = {
-    has_connection_spec = true, validate = validate_source_connection, view = store.public,
+    has_connection_spec = true, validate = connections.validate_source, view = store.public,
     patchable = set_of { "name", "description", "data", "params" },
     orderable = field_set { "name", "description", "baseConnectionId", "data", "params",
       "connectionSpec", "state" },
     check_delete = flow_blocks_delete("sourceConnectionIds"),
   },
   targetConnections = {
-    has_connection_spec = true, validate = validate_target_connection, view = store.public,
+    has_connection_spec = true, validate = connections.validate_target, view = store.public,
     patchable = set_of { "name", "description", "data", "params" },
     orderable = field_set { "name", "description", "baseConnectionId", "data", "params",
       "connectionSpec", "state" },
     check_delete = flow_blocks_delete("targetConnectionIds"),
   },
   flows = {
-    has_connection_spec = false, validate = validate_flow, validate_patch = validate_flow_patch,
+    has_connection_spec = false, validate = validate_flow, validate_patch = dataflows.validate_patch,
     view = store.public,
     patchable = set_of { "name", "description", "scheduleParams", "transformations" },
     orderable = field_set { "name", "description", "flowSpec", "state", "sourceConnectionIds",
@@ -713,18 +444,15 @@ end
 
 -- name -> value from a raw query string ("+" kept; a repeated name or a bad escape -> err).
 local function simple_params(raw)
+  local pairs_list, err = query.split_params(raw)
+  if not pairs_list then return nil, err end
   local params = {}
-  for pair in (raw or ""):gmatch("[^&]+") do
-    local raw_name, raw_value = pair:match("^([^=]*)=?(.*)$")
-    local name, value = util.percent_decode(raw_name), util.percent_decode(raw_value)
-    if not name or not value then
-      return nil, invalid("A query parameter is not correctly percent-encoded.")
-    end
-    if params[name] ~= nil then
+  for _, p in ipairs(pairs_list) do
+    if params[p.name] ~= nil then
       return nil, invalid(("The query parameter %s is given more than once."):format(
-        util.safe_label(name)))
+        util.safe_label(p.name)))
     end
-    params[name] = value
+    params[p.name] = p.value
   end
   return params
 end
@@ -734,8 +462,6 @@ local function explore_connection(state, req, ctx)
   if not record then return render_error(req, not_found("connections", req.params[1])) end
   local params, err = simple_params(req.query)
   if not params then return render_error(req, err) end
-  local explore = optional_module("flowservice.emulator.explore")
-  if not explore then return render_error(req, NO_DATAFLOWS) end
   local status, value = explore.handle(record, params)
   if not status then return render_error(req, value) end
   return http.json(status, value)
@@ -754,8 +480,6 @@ local function flow_action(state, req, ctx)
   end
   err = check_if_match(req, record, false)
   if err then return render_error(req, err) end
-  local dataflows = dataflows_module()
-  if not dataflows then return render_error(req, NO_DATAFLOWS) end
   local ok
   ok, err = dataflows.action(state, ctx, record, op)
   if not ok then return render_error(req, err) end
@@ -764,21 +488,16 @@ local function flow_action(state, req, ctx)
 end
 
 local function all_runs(state, ctx)
-  local dataflows = dataflows_module()
-  if not dataflows then return nil, NO_DATAFLOWS end
   return dataflows.runs(state, ctx, store.all(state, ctx, "flows"))
 end
 
 local function list_runs(state, req, ctx)
-  local runs, err = all_runs(state, ctx)
-  if not runs then return render_error(req, err) end
+  local runs = all_runs(state, ctx)
   return list_response(state, req, runs, "runs", RUN_FIELDS)
 end
 
 local function get_run(state, req, ctx)
-  local runs, err = all_runs(state, ctx)
-  if not runs then return render_error(req, err) end
-  for _, run in ipairs(runs) do
+  for _, run in ipairs(all_runs(state, ctx)) do
     if run.id == req.params[1] then return http.json(200, { items = util.array { run } }) end
   end
   return render_error(req, not_found("runs", req.params[1]))
@@ -856,7 +575,7 @@ end
 local CATCH_ALL_METHODS = { "GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS" }
 
 local function unknown_route(_, req)
-  return problem(req, 1101, 404, "The requested resource is not found. No Flow Service route "
+  return problem.response(req, 1101, 404, "The requested resource is not found. No Flow Service route "
     .. "matches the request path.")
 end
 
@@ -896,8 +615,6 @@ function flow.register(router, state)
   end
 end
 
-flow.guarded = guarded
-flow.problem = problem
-flow.render_error = render_error
+flow.guarded = guarded                       -- for routes added by other modules
 
 return flow

@@ -182,6 +182,7 @@ local function parse_limit(raw)
 end
 
 -- Splits a raw query string into a list of {name, value} (percent-decoded; "+" kept).
+-- A bad escape -> nil, err (FLOW-1453).
 local function split_params(raw)
   local params = {}
   for pair in (raw or ""):gmatch("[^&]+") do
@@ -192,6 +193,8 @@ local function split_params(raw)
   end
   return params
 end
+
+query.split_params = split_params
 
 local function parse_token(token, opts)
   local decoded = b64url_decode(token)

@@ -89,12 +89,7 @@ local function is_array(v)
   return next(v) == nil                      -- cjson decodes [] and {} alike
 end
 
-local function is_object(v)
-  for k in pairs(v) do
-    if type(k) ~= "string" then return false end
-  end
-  return true
-end
+local is_object = util.is_object
 
 -- The JSON type names a decoded value satisfies.
 local function matches_type(v, t)

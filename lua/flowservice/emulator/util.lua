@@ -92,6 +92,16 @@ function util.json_decode(text)
   return value
 end
 
+-- A decoded JSON object: a table with only string keys (cjson decodes both {} and [] to an
+-- empty table, so an empty table counts as an object).
+function util.is_object(v)
+  if type(v) ~= "table" then return false end
+  for k in pairs(v) do
+    if type(k) ~= "string" then return false end
+  end
+  return true
+end
+
 ---------------------------------------------------------------------------------------------------
 -- JSON encode
 ---------------------------------------------------------------------------------------------------
