@@ -1,10 +1,21 @@
 -- Every ```lua block of README.md runs, against the emulator, as a user would run it.
 local helper = require "helper"
 
-local function lua_blocks(text)
-  local blocks = {}
-  for block in text:gmatch("\n```lua\n(.-)\n```") do blocks[#blocks + 1] = block end
-  return blocks
+-- The ```lua blocks of the README as scripts: a block whose first line starts with
+-- "-- continues" runs after the blocks before it (back to the last one that does not), so the
+-- API reference can build on the quick start's client, connection, flow and run.
+local function lua_scripts(text)
+  local scripts = {}
+  for block in text:gmatch("\n```lua\n(.-)\n```") do
+    if block:find("^%-%- continues") and #scripts > 0 then
+      local last = scripts[#scripts]
+      last.code = last.code .. "\n" .. block
+      last.blocks = last.blocks + 1
+    else
+      scripts[#scripts + 1] = { code = block, blocks = 1, first_line = block:match("^[^\n]*") }
+    end
+  end
+  return scripts
 end
 
 describe("README.md", function()
@@ -12,23 +23,24 @@ describe("README.md", function()
   setup(function() emu = helper.start_emulator() end)
   teardown(function() emu.stop() end)
 
-  local blocks = lua_blocks(helper.read_file("README.md"))
+  local scripts = lua_scripts(helper.read_file("README.md"))
 
   it("has Lua examples", function()
-    assert.truthy(#blocks >= 1)
+    assert.truthy(#scripts >= 1)
   end)
 
-  for i, block in ipairs(blocks) do
-    it("example " .. i .. " runs and prints what the README says", function()
+  for i, script in ipairs(scripts) do
+    it(("example %d (%d block(s), from %q) runs and prints what the README says"):format(
+        i, script.blocks, script.first_line), function()
       local path = os.tmpname()
       local f = assert(io.open(path, "w"))
-      f:write(block)
+      f:write(script.code)
       f:close()
       local out, ok = helper.run_script(emu, path, { OSC_PASSWORD = "SENTINEL-readme-password" })
       os.remove(path)
       assert.is_true(ok, out)
       -- Lines marked "--> text" in the example must appear in its output.
-      for expected in block:gmatch("%-%->%s*([^\n]+)") do
+      for expected in script.code:gmatch("%-%->%s*([^\n]+)") do
         assert.truthy(out:find(expected, 1, true), "missing output: " .. expected .. "\n" .. out)
       end
       assert.is_nil(out:find("SENTINEL", 1, true))
