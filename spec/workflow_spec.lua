@@ -299,6 +299,32 @@ describe("the walkthrough: explore, source, target, flow, runs", function()
     assert.are.equal("CONNECTOR-1367-400", post({ startTime = soon, frequency = "hour", interval = 1 },
       { { name = "Mapping", params = { mappingId = "m", mappingVersion = 0 } } }))
     assert.are.equal("CONNECTOR-1369-400", post { startTime = soon, frequency = "once" })
+    assert.are.equal("CONNECTOR-1364-400", post({ startTime = soon, frequency = "once", backfill = true },
+      flowservice.json.array()))
+
+    -- the flow spec must exist and allow the source's connection spec
+    local function post_spec(id)
+      local _, err = client:request { method = "POST", path = "/flows", body = {
+        name = "raw", flowSpec = { id = id, version = "1.0" },
+        sourceConnectionIds = { source.id }, targetConnectionIds = { target.id },
+        transformations = { { name = "Copy", params = { deltaColumn = { name = delta } } } },
+        scheduleParams = { startTime = soon, frequency = "hour", interval = 1 },
+      } }
+      return err
+    end
+    assert.are.equal("FLOW-1413-400", post_spec("00000000-0000-4000-8000-000000000000").code)
+    local err = post_spec("9753525b-82c7-4dce-8a9b-5ccfce2b9876")   -- CloudStorageToAEP
+    assert.are.equal("FLOW-1100-400", err.code)
+    assert.matches("not supported by the flow spec", err.detail)
+  end)
+
+  it("needs If-Match on PATCH (FLOW-1403-400), and answers unknown routes in the Flow shape", function()
+    local _, err = client:request { method = "PATCH", path = "/connections/" .. base.id,
+      body = { { op = "replace", path = "/name", value = "x" } } }
+    assert.are.equal("FLOW-1403-400", err.code)
+    _, err = client:request { method = "GET", path = "/noSuchResource" }
+    assert.are.equal(404, err.status)
+    assert.are.equal("FLOW-1101-404", err.code)
   end)
 end)
 
