@@ -51,6 +51,7 @@ build = {
     ["flowservice.source_connections"] = "lua/flowservice/source_connections.lua",
     ["flowservice.specs"] = "lua/flowservice/specs.lua",
     ["flowservice.target_connections"] = "lua/flowservice/target_connections.lua",
+    ["flowservice.trace"] = "lua/flowservice/trace.lua",
     ["flowservice.url"] = "lua/flowservice/url.lua",
     ["flowservice.emulator"] = "lua/flowservice/emulator/init.lua",
     ["flowservice.emulator.catalog"] = "lua/flowservice/emulator/catalog.lua",

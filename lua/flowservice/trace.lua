@@ -1,0 +1,152 @@
+-- Opt-in request tracing with secrets replaced by a marker. The client calls trace.event(...)
+-- for each request when the user gave `trace = function(event) ... end`; libcurl's own verbose
+-- output is never turned on (it redacts nothing).
+--
+-- Redacted: the Authorization header (always), x-api-key (unless the client is told the API
+-- key is not secret), every IMS form field but grant_type and scope, and in JSON bodies every
+-- value under auth.params and every member whose name looks secret (password, secret, token,
+-- key, credential, in any case and anywhere in the name). Header values given as pieces
+-- (strings and C secrets) show their secrets as the marker too.
+local json = require "flowservice.json"
+
+local trace = {}
+
+trace.MARKER = "[redacted]"
+local MARKER = trace.MARKER
+
+local SECRET_NAME = { "password", "secret", "token", "key", "credential" }
+
+-- True when a member name looks like it holds a secret ("clientSecret", "accessToken", "apiKey").
+function trace.secret_name(name)
+  if type(name) ~= "string" then return false end
+  local lower = name:lower()
+  for _, word in ipairs(SECRET_NAME) do
+    if lower:find(word, 1, true) then return true end
+  end
+  return false
+end
+
+local function redact_value(value, depth, under_params)
+  if type(value) ~= "table" then
+    if under_params then return MARKER end
+    return value
+  end
+  if depth > 100 then return MARKER end
+  local out = setmetatable({}, getmetatable(value))
+  for k, v in pairs(value) do
+    if trace.secret_name(k) or under_params then
+      out[k] = type(v) == "table" and redact_value(v, depth + 1, true) or MARKER
+    elseif k == "auth" and type(v) == "table" then
+      local auth = {}
+      for ak, av in pairs(v) do
+        auth[ak] = (ak == "params" or trace.secret_name(ak)) and redact_value(av, depth + 2, true) or av
+      end
+      out[k] = auth
+    else
+      out[k] = redact_value(v, depth + 1, false)
+    end
+  end
+  return out
+end
+
+-- A decoded JSON value with secrets replaced (a copy; the argument is not changed).
+function trace.redact(value)
+  return redact_value(value, 0, false)
+end
+
+-- JSON body text -> redacted JSON text. Anything that does not decode is described, not shown
+-- (it could be anything).
+local function redact_json_text(text)
+  local value = json.decode(text)
+  if value == nil then return ("(%d bytes, not JSON)"):format(#text) end
+  if type(value) ~= "table" then return text end
+  local out = json.encode(redact_value(value, 0, false))
+  return out or ("(%d bytes of JSON)"):format(#text)
+end
+
+local FORM_VISIBLE = { grant_type = true, scope = true }
+
+-- An x-www-form-urlencoded body (text) with every value but grant_type and scope replaced.
+local function redact_form_text(text)
+  return (text:gsub("([^&=]*)=([^&]*)", function(name, value)
+    if FORM_VISIBLE[name] then return name .. "=" .. value end
+    return name .. "=" .. MARKER
+  end))
+end
+
+-- A body given as pieces (strings and C secrets): its text with secrets as the marker.
+local function pieces_text(body)
+  if type(body) ~= "table" then return body end
+  local parts = {}
+  for i, piece in ipairs(body) do
+    parts[i] = type(piece) == "string" and piece or MARKER
+  end
+  return table.concat(parts)
+end
+
+local function body_size(body)
+  if body == nil then return 0 end
+  if type(body) == "string" then return #body end
+  return nil                                    -- pieces: the C core knows, Lua does not
+end
+
+-- A request or response body as the trace shows it, by content type.
+function trace.body(body, content_type)
+  if body == nil or body == "" then return nil end
+  local text = pieces_text(body)
+  content_type = (content_type or ""):lower()
+  if content_type:find("x-www-form-urlencoded", 1, true) then return redact_form_text(text) end
+  if content_type:find("json", 1, true) then return redact_json_text(text) end
+  return ("(%d bytes of %s)"):format(#text, content_type ~= "" and content_type or "unknown type")
+end
+
+-- Headers as the trace shows them: names kept, secret values replaced.
+function trace.headers(headers, opts)
+  local out = {}
+  for name, value in pairs(headers or {}) do
+    local lower = name:lower()
+    if lower == "authorization" or lower == "proxy-authorization" or lower == "cookie"
+        or lower == "set-cookie" or (lower == "x-api-key" and opts.redact_api_key) then
+      out[name] = MARKER
+    elseif type(value) == "table" then
+      out[name] = pieces_text(value)
+    else
+      out[name] = value
+    end
+  end
+  return out
+end
+
+local function header(headers, wanted)
+  for name, value in pairs(headers or {}) do
+    if name:lower() == wanted then return value end
+  end
+  return nil
+end
+
+-- The event handed to the user's hook for one request. `req` = {method, url, headers, body};
+-- `res` = {status, headers, body, info} or nil; `err` = the transport error message or nil.
+-- opts = {redact_api_key}.
+function trace.event(req, res, err, opts)
+  local event = {
+    method = req.method,
+    url = req.url,
+    request_headers = trace.headers(req.headers, opts),
+    request_body = trace.body(req.body, header(req.headers, "content-type")),
+    request_body_size = body_size(req.body),
+  }
+  if res then
+    event.status = res.status
+    event.response_headers = trace.headers(res.headers, opts)
+    event.response_body = trace.body(res.body, header(res.headers, "content-type"))
+    event.response_body_size = res.body and #res.body or 0
+    if res.info then
+      event.total_time = res.info.total_time
+      event.connects = res.info.connects
+    end
+  end
+  event.error = err
+  return event
+end
+
+return trace

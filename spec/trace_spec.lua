@@ -1,0 +1,67 @@
+-- The trace module alone: what a trace event shows and what it replaces by the marker.
+local trace = require "flowservice.trace"
+local cjson = require "cjson"
+
+local SECRET = "SENTINEL-trace-secret-51f0"
+local M = trace.MARKER
+
+-- A stand-in for a C secret piece (only its type matters to the trace).
+local secret_piece = setmetatable({}, { __tostring = function() return "flowservice.secret" end })
+
+describe("trace", function()
+  it("redacts Authorization always and x-api-key when asked", function()
+    local h = trace.headers({ Authorization = { "Bearer ", secret_piece }, ["x-api-key"] = "client",
+      Accept = "application/json" }, { redact_api_key = true })
+    assert.are.same({ Authorization = M, ["x-api-key"] = M, Accept = "application/json" }, h)
+    h = trace.headers({ ["x-api-key"] = "client", ["X-Extra"] = { "a", secret_piece } }, { redact_api_key = false })
+    assert.are.same({ ["x-api-key"] = "client", ["X-Extra"] = "a" .. M }, h)
+  end)
+
+  it("redacts every auth.params value and secret-looking members anywhere in JSON", function()
+    local body = cjson.encode {
+      name = "conn", auth = { specName = "Basic Authentication",
+        params = { host = "h.example", username = "u", password = SECRET, nested = { x = SECRET } } },
+      connectionSpec = { id = "ba5126ec-c9ac-11eb-b8bc-0242ac130003" },
+      deep = { list = { { clientSecret = SECRET, apiKey = SECRET, accessToken = SECRET, Credentials = SECRET,
+        dataSetId = "ds" } } },
+    }
+    local shown = trace.body(body, "application/json; charset=utf-8")
+    assert.is_nil(shown:find(SECRET, 1, true))
+    local v = cjson.decode(shown)
+    assert.are.equal("Basic Authentication", v.auth.specName)
+    assert.are.same({ host = M, username = M, password = M, nested = { x = M } }, v.auth.params)
+    assert.are.equal("conn", v.name)
+    assert.are.same({ clientSecret = M, apiKey = M, accessToken = M, Credentials = M, dataSetId = "ds" },
+      v.deep.list[1])
+  end)
+
+  it("shows only grant_type and scope of an IMS form, whether text or pieces", function()
+    local form = "grant_type=client_credentials&client_id=abc&client_secret=" .. SECRET .. "&scope=openid"
+    local ct = "application/x-www-form-urlencoded"
+    assert.are.equal("grant_type=client_credentials&client_id=" .. M .. "&client_secret=" .. M
+      .. "&scope=openid", trace.body(form, ct))
+    local pieces = { "grant_type=client_credentials&client_id=abc&client_secret=", secret_piece, "&scope=openid" }
+    assert.is_nil(trace.body(pieces, ct):find("abc", 1, true))
+  end)
+
+  it("describes bodies that are not JSON instead of showing them", function()
+    assert.are.equal("(15 bytes, not JSON)", trace.body("not json at all", "application/json"))
+    assert.are.equal("(5 bytes of text/html)", trace.body("<b/>!", "text/html"))
+    assert.is_nil(trace.body("", "application/json"))
+  end)
+
+  it("builds one event per request with sizes, status and timings", function()
+    local event = trace.event(
+      { method = "POST", url = "https://platform.example/x", headers = { ["Content-Type"] = "application/json",
+        Authorization = "Bearer " .. SECRET }, body = '{"password":"' .. SECRET .. '"}' },
+      { status = 201, headers = { ["content-type"] = "application/json" }, body = '{"id":"1","etag":"\\"e\\""}',
+        info = { total_time = 0.01, connects = 1 } },
+      nil, { redact_api_key = true })
+    assert.are.equal("POST", event.method)
+    assert.are.equal(201, event.status)
+    assert.are.equal(#('{"password":"' .. SECRET .. '"}'), event.request_body_size)
+    assert.are.equal(1, event.connects)
+    local all = cjson.encode(event)
+    assert.is_nil(all:find(SECRET, 1, true))
+  end)
+end)
