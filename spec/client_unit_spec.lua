@@ -446,3 +446,146 @@ describe("errors", function()
     assert.equals(201, err.status)
   end)
 end)
+
+describe("secrets on the client", function()
+  local fake
+  before_each(function()
+    flowservice, sent, fake = fakecore.load(happy)
+    client_module = require "flowservice.client"
+  end)
+
+  it("sends the client secret form-encoded as a C secret piece, and captures the token", function()
+    local c = assert(new_client { client_secret = "s3cr&t= +/%" .. SECRET, scopes = "openid,a b" })
+    assert(c:authenticate())
+    local ims = sent[1]
+    assert.equals("access_token", ims.capture)
+    assert.equals("grant_type=client_credentials&client_id=unit-client&client_secret=s3cr%26t%3D%20%2B%2F%25"
+      .. SECRET .. "&scope=openid%2Ca%20b", ims.body)
+    local pieces = ims.raw.body
+    assert.equals("table", type(pieces))
+    local secrets = 0
+    for _, piece in ipairs(pieces) do
+      if fakecore.is_secret(piece) then
+        secrets = secrets + 1
+      else
+        assert.is_nil(piece:find(SECRET, 1, true)) -- no Lua string carries the secret
+      end
+    end
+    assert.equals(1, secrets)
+  end)
+
+  it("sends the captured token as a secret piece of Authorization", function()
+    local c = assert(new_client())
+    assert(c.connections:get("x1"))
+    local auth = sent[2].raw.headers.Authorization
+    assert.equals("Bearer ", auth[1])
+    assert.is_true(fakecore.is_secret(auth[2]))
+    assert.equals("Bearer " .. TOKEN, sent[2].headers.Authorization)
+  end)
+
+  it("keeps a given access_token as a secret, and leaves the caller's table as it was", function()
+    local opts = { env = false, org_id = "UNITORG@AdobeOrg", api_key = "k", access_token = TOKEN }
+    local c = assert(flowservice.new(opts))
+    assert.equals(TOKEN, opts.access_token)
+    assert(c.connections:get("x1"))
+    assert.is_true(fakecore.is_secret(sent[1].raw.headers.Authorization[2]))
+    assert.equals("Bearer " .. TOKEN, sent[1].headers.Authorization)
+  end)
+
+  it("authenticate() returns the lifetime, never the token", function()
+    local c = assert(new_client())
+    local result = assert(c:authenticate())
+    assert.same({ "expires_in" }, (function()
+      local keys = {}
+      for k in pairs(result) do keys[#keys + 1] = k end
+      return keys
+    end)())
+    assert.is_true(result.expires_in > 86000)
+  end)
+
+  it("close() wipes the client secret and the token", function()
+    local c = assert(new_client())
+    assert(c.connections:get("x1"))
+    local client_secret, token = sent[1].raw.body[2], sent[2].raw.headers.Authorization[2]
+    assert.is_false(client_secret:is_wiped())
+    assert.is_false(token:is_wiped())
+    c:close()
+    assert.is_true(client_secret:is_wiped())
+    assert.is_true(token:is_wiped())
+    local given = assert(new_client { access_token = TOKEN, client_secret = nil })
+    assert(given.connections:get("x1"))
+    local static = sent[#sent].raw.headers.Authorization[2]
+    given:close()
+    assert.is_true(static:is_wiped())
+  end)
+
+  it("wipes a token when it is replaced", function()
+    local clock = 1000
+    client_module.clock = function() return clock end
+    finally(function() client_module.clock = require("flowservice.core").monotonic end)
+    local c = assert(new_client())
+    assert(c.connections:get("x1"))
+    local first = sent[2].raw.headers.Authorization[2]
+    clock = clock + 86399
+    assert(c.connections:get("x1"))
+    local second = sent[4].raw.headers.Authorization[2]
+    assert.is_true(first:is_wiped())
+    assert.is_false(second:is_wiped())
+    assert.are_not.equal(first, second)
+  end)
+
+  local unusable = {
+    { "no access_token", { token_type = "bearer", expires_in = 10 } },
+    { "an empty access_token", { access_token = "", expires_in = 10 } },
+    { "a numeric access_token", { access_token = 5, expires_in = 10 } },
+    { "no expires_in", { access_token = TOKEN } },
+    { "a zero expires_in", { access_token = TOKEN, expires_in = 0 } },
+  }
+  for _, case in ipairs(unusable) do
+    it("reports IMS answering with " .. case[1] .. " as an auth error", function()
+      load(function(req)
+        if req.url:find("/ims/", 1, true) then return 200, JSON, cjson.encode(case[2]) end
+        return happy(req)
+      end)
+      local c = assert(new_client())
+      local _, err = c.connections:get("x1")
+      assert.equals("auth", err.kind)
+      assert.matches("without a usable access_token", err.message)
+      assert.equals(1, #sent)
+      assert.is_nil(tostring(err):find(TOKEN, 1, true))
+    end)
+  end
+
+  it("passes the transport options to the core", function()
+    local opts = { ca_file = "/etc/hostname", ca_path = "/etc", ca_blob = "-----BEGIN CERTIFICATE-----\nx",
+      low_speed_limit = 10, low_speed_time = 5.0, proxy = "https://proxy.example:8443" }
+    assert(new_client(opts))
+    local got = fake.sessions[#fake.sessions]
+    for k, v in pairs(opts) do assert.equals(v, got[k], k) end
+    assert.equals("integer", math.type(got.low_speed_time))
+    assert(new_client { proxy = "" })
+    assert.equals("", fake.sessions[#fake.sessions].proxy)
+  end)
+
+  local bad_transport = {
+    { "ca_file", "/nonexistent/ca.pem" }, { "ca_file", "/etc" }, { "ca_file", "" },
+    { "ca_path", "/nonexistent" }, { "ca_path", "/etc/hostname" }, { "ca_path", "" },
+    { "ca_blob", "not a certificate" }, { "low_speed_limit", 0 }, { "low_speed_limit", 1.5 },
+    { "low_speed_time", -1 }, { "low_speed_time", 0 / 0 }, { "proxy", "socks5://127.0.0.1:1080" },
+    { "proxy", "proxy.example:3128" }, { "proxy", "http://a b" },
+  }
+  for _, case in ipairs(bad_transport) do
+    it("refuses " .. case[1] .. " = " .. tostring(case[2]) .. " before anything is sent", function()
+      local n = #fake.sessions
+      local c, err = new_client { [case[1]] = case[2] }
+      assert.is_nil(c)
+      assert.equals("validation", err.kind)
+      assert.equals(case[1], err.field)
+      if type(case[2]) == "string" and case[2] ~= "" then
+        assert.is_nil(tostring(err):find(case[2], 1, true)) -- names the option, not the value
+      end
+      assert.equals(n, #fake.sessions)
+      assert.equals(0, #sent)
+    end)
+  end
+end)

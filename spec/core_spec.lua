@@ -72,18 +72,23 @@ describe("flowservice.core", function()
   describe("session options", function()
     it("accept the whitelisted options", function()
       local s = core.session { connect_timeout = 0.5, timeout = 2, max_response_size = 1024,
-        user_agent = "spec/1" }
+        user_agent = "spec/1", ca_file = "/etc/ssl/certs/ca-certificates.crt", ca_path = "/etc/ssl/certs",
+        ca_blob = "-----BEGIN CERTIFICATE-----\n", low_speed_limit = 10, low_speed_time = 5,
+        proxy = "http://127.0.0.1:3128" }
       assert.equal("session", core.type(s))
       s:close()
       core.session():close()
       core.session(nil):close()
+      core.session({ proxy = "" }):close()
+      core.session({ proxy = "HTTPS://proxy.example:8443" }):close()
     end)
 
     it("refuse unknown names, naming the typo and the valid names", function()
       local ok, err = pcall(core.session, { timout = 5 })
       assert.is_false(ok)
       assert.matches("unknown option 'timout'", err, 1, true)
-      assert.matches("connect_timeout, max_response_size, timeout, user_agent", err, 1, true)
+      assert.matches("ca_blob, ca_file, ca_path, connect_timeout, low_speed_limit, low_speed_time, "
+        .. "max_response_size, proxy, timeout, user_agent", err, 1, true)
       assert.has_error(function() core.session { [1] = true } end)
     end)
 
@@ -94,6 +99,13 @@ describe("flowservice.core", function()
         { timeout = 0 }, { timeout = 1e12 }, { max_response_size = 0 },
         { max_response_size = -1 }, { max_response_size = 1.5 }, { max_response_size = "10" },
         { user_agent = 5 }, { user_agent = "a\r\nX-Injected: 1" }, { user_agent = "a\0b" },
+        { ca_file = 5 }, { ca_file = "" }, { ca_file = "/etc/ssl\0x" }, { ca_path = true },
+        { ca_path = "" }, { ca_path = "/etc\0x" }, { ca_blob = 5 }, { ca_blob = "" },
+        { low_speed_limit = 0 }, { low_speed_limit = 1.5 }, { low_speed_limit = "1" },
+        { low_speed_limit = -1 }, { low_speed_time = 0 }, { low_speed_time = 0.5 },
+        { low_speed_time = 1e12 }, { proxy = 5 }, { proxy = "socks5://127.0.0.1:1" },
+        { proxy = "127.0.0.1:3128" }, { proxy = "http://" }, { proxy = "http://a b" },
+        { proxy = "http://a\r\nb" }, { proxy = "http://a\0b" },
       }
       for _, opts in ipairs(bad) do
         local name = next(opts)
@@ -455,6 +467,101 @@ describe("flowservice.core", function()
       assert.equal("CURLE_OPERATION_TIMEDOUT", name)
       assert.matches("^CURLE_OPERATION_TIMEDOUT: ", msg)
       assert.is_true(elapsed >= 0.9 and elapsed < 2.5, "elapsed " .. elapsed)
+    end)
+  end)
+  describe("TLS trust options", function()
+    local dir, tls, pem
+
+    -- A throwaway self-signed certificate for 127.0.0.1 (its own CA), served by
+    -- `openssl s_server -www` on a port the OS picks.
+    setup(function()
+      dir = os.tmpname()
+      os.remove(dir)
+      assert(os.execute("mkdir -p " .. helper.shell_quote(dir .. "/cadir")))
+      local out, ok = helper.run(("cd %s && openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem "
+        .. "-out ca.pem -days 1 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 "
+        .. "&& cp ca.pem cadir/ && openssl rehash cadir"):format(helper.shell_quote(dir)))
+      assert(ok, out)
+      pem = helper.read_file(dir .. "/ca.pem")
+      tls = helper.spawn(("openssl s_server -accept 127.0.0.1:0 -no_dhe -www -cert %s -key %s 2>/dev/null")
+        :format(helper.shell_quote(dir .. "/ca.pem"), helper.shell_quote(dir .. "/key.pem")))
+      local port = assert(tls.first_line:match("^ACCEPT 127%.0%.0%.1:(%d+)$"), tls.first_line)
+      tls.url = "https://127.0.0.1:" .. port .. "/"
+    end)
+
+    teardown(function()
+      if tls then tls.stop() end
+      if dir then os.execute("rm -rf " .. helper.shell_quote(dir)) end
+    end)
+
+    it("do not trust a certificate outside the default bundle", function()
+      local status, msg, name = core.session():request { url = tls.url }
+      assert.is_nil(status, msg)
+      assert.equal("CURLE_PEER_FAILED_VERIFICATION", name)
+    end)
+
+    it("trust it from ca_file, ca_path or ca_blob", function()
+      for _, opts in ipairs { { ca_file = dir .. "/ca.pem" }, { ca_path = dir .. "/cadir" }, { ca_blob = pem } } do
+        local status, msg = core.session(opts):request { url = tls.url }
+        assert.equal(200, status, tostring(next(opts)) .. ": " .. tostring(msg))
+      end
+    end)
+
+    it("still verify the host name with a trusted CA", function()
+      local by_name = tls.url:gsub("127%.0%.0%.1", "localhost")
+      local status, _, name = core.session({ ca_blob = pem }):request { url = by_name }
+      assert.is_nil(status)
+      assert.equal("CURLE_PEER_FAILED_VERIFICATION", name)
+    end)
+
+    it("fail the request when ca_file cannot be read", function()
+      local status, _, name = core.session({ ca_file = dir .. "/missing.pem" }):request { url = tls.url }
+      assert.is_nil(status)
+      assert.equal("CURLE_SSL_CACERT_BADFILE", name)
+    end)
+  end)
+
+  describe("proxy", function()
+    local fx
+    setup(function() fx = start_fixture("http") end)
+    teardown(function() fx.stop() end)
+
+    -- In a child process whose environment names a proxy on a closed port: prints the
+    -- status of one request to the fixture server, or the failure name.
+    local function request_with_proxy_env(session_opts)
+      local closed = "http://127.0.0.1:" .. helper.closed_port()
+      local script = ([[
+        local core = require "flowservice.core"
+        local status, _, name = core.session(%s):request { url = %q }
+        io.write(tostring(status or name))]]):format(session_opts, fx.url .. "/echo")
+      return helper.run(("env http_proxy=%s HTTPS_PROXY=%s ALL_PROXY=%s all_proxy=%s LUA_CPATH='./build/?.so;;' "
+        .. "%s -e %s"):format(closed, closed, closed, closed, helper.LUA, helper.shell_quote(script)))
+    end
+
+    it("by default ignores http_proxy and all_proxy from the environment", function()
+      local out, ok = request_with_proxy_env("")
+      assert.is_true(ok, out)
+      assert.equal("200", out)
+    end)
+
+    it("uses the proxy given as an option (here a closed port, so the request fails)", function()
+      local out, ok = request_with_proxy_env(("{ proxy = %q }"):format("http://127.0.0.1:" .. helper.closed_port()))
+      assert.is_true(ok, out)
+      assert.equal("CURLE_COULDNT_CONNECT", out)
+    end)
+  end)
+
+  describe("low-speed limit", function()
+    it("ends a transfer from a server that sends one byte a second within low_speed_time + 1 s", function()
+      local fx = start_fixture("drip")
+      finally(fx.stop)
+      local s = core.session { low_speed_limit = 100, low_speed_time = 2, timeout = 30 }
+      local t0 = socket.gettime()
+      local status, msg, name = s:request { url = fx.url .. "/" }
+      local elapsed = socket.gettime() - t0
+      assert.is_nil(status)
+      assert.equal("CURLE_OPERATION_TIMEDOUT", name, msg)
+      assert.is_true(elapsed >= 1.5 and elapsed < 3, "elapsed " .. elapsed)
     end)
   end)
 end)

@@ -341,3 +341,49 @@ describe("secrets", function()
     end
   end)
 end)
+
+describe("transport options and secrets", function()
+  it("reaches the emulator directly when the environment names a proxy", function()
+    local closed = "http://127.0.0.1:" .. helper.closed_port()
+    local script = os.tmpname()
+    finally(function() os.remove(script) end)
+    local f = assert(io.open(script, "w"))
+    f:write([[
+      local client = assert(require("flowservice").new())
+      assert(client:authenticate())
+      local n = assert(client.connections:count())
+      io.write("reached, ", math.type(n))
+    ]])
+    f:close()
+    local out, ok = helper.run_script(emu, script,
+      { http_proxy = closed, HTTPS_PROXY = closed, ALL_PROXY = closed, all_proxy = closed })
+    assert.is_true(ok, out)
+    assert.equals("reached, integer", out)
+  end)
+
+  it("uses a proxy given as an option: a closed one is a transport error without secrets", function()
+    local client = new_client { proxy = "http://127.0.0.1:" .. helper.closed_port() }
+    local _, err = client:authenticate()
+    assert.same({ "transport", "CURLE_COULDNT_CONNECT" }, { err.kind, err.curl_code })
+    assert.is_nil(tostring(err):find(helper.CLIENT_SECRET, 1, true))
+  end)
+
+  it("works with the low-speed options set", function()
+    local client = new_client { low_speed_limit = 1, low_speed_time = 10, proxy = "" }
+    assert(client.connections:create(osc()))
+  end)
+
+  it("form-encodes a client secret with reserved characters in C, as IMS expects", function()
+    local secret = "SENTINEL &+=%/?#\"'\\ ü secret"
+    local other = helper.start_emulator { env = { FLOWSERVICE_EMULATOR_CLIENT_SECRET = secret } }
+    finally(other.stop)
+    local client = assert(flowservice.new { env = false, base_url = other.url, ims_url = other.url,
+      client_id = helper.CLIENT_ID, client_secret = secret, org_id = helper.ORG_ID })
+    assert(client:authenticate())
+    assert(client.connections:create(osc()))
+    local wrong = assert(flowservice.new { env = false, base_url = other.url, ims_url = other.url,
+      client_id = helper.CLIENT_ID, client_secret = secret .. "x", org_id = helper.ORG_ID })
+    local _, err = wrong:authenticate()
+    assert.same({ "auth", 401 }, { err.kind, err.status })
+  end)
+end)

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 
 #include "buffer.h"
+#include "secret.h"
 
 #define FS_BUFFER_MIN 256
 
@@ -10,13 +11,32 @@ void fs_buffer_init(fs_buffer *b, size_t max) {
   b->len = 0;
   b->cap = 0;
   b->max = max;
+  b->wipe = 0;
 }
 
 void fs_buffer_free(fs_buffer *b) {
+  if (b->wipe) fs_wipe(b->data, b->cap);
   free(b->data);
   b->data = NULL;
   b->len = 0;
   b->cap = 0;
+}
+
+void fs_buffer_wipe(fs_buffer *b) {
+  fs_wipe(b->data, b->len);
+}
+
+/* realloc may leave a copy of the old contents in freed memory: a buffer that holds
+ * secrets moves them itself and wipes the old block. */
+static char *resize(fs_buffer *b, size_t cap) {
+  char *p;
+  if (!b->wipe) return realloc(b->data, cap);
+  p = malloc(cap);
+  if (p == NULL) return NULL;
+  if (b->len > 0) memcpy(p, b->data, b->len);
+  fs_wipe(b->data, b->cap);
+  free(b->data);
+  return p;
 }
 
 int fs_buffer_grow(fs_buffer *b, size_t extra) {
@@ -31,7 +51,7 @@ int fs_buffer_grow(fs_buffer *b, size_t extra) {
     cap *= 2;
   }
   if (cap > b->max) cap = b->max;  /* need <= max, so still enough */
-  p = realloc(b->data, cap);
+  p = resize(b, cap);
   if (p == NULL) return FS_BUF_NOMEM;
   b->data = p;
   b->cap = cap;
@@ -39,6 +59,7 @@ int fs_buffer_grow(fs_buffer *b, size_t extra) {
 }
 
 void fs_buffer_clear(fs_buffer *b, size_t keep) {
+  if (b->wipe) fs_wipe(b->data, b->len);
   if (b->cap > keep) fs_buffer_free(b);
   b->len = 0;
 }

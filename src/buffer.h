@@ -12,6 +12,7 @@ typedef struct fs_buffer {
   size_t len;   /* bytes in use */
   size_t cap;   /* bytes allocated */
   size_t max;   /* hard cap on len */
+  int wipe;     /* may hold secret bytes: growing and freeing wipe the old storage */
 } fs_buffer;
 
 enum {
@@ -21,11 +22,15 @@ enum {
 };
 
 void fs_buffer_init(fs_buffer *b, size_t max);
+/* Frees the storage (wiped first when b->wipe is set). */
 void fs_buffer_free(fs_buffer *b);
+/* Zeroes the bytes in use (explicit_bzero), whatever b->wipe says. */
+void fs_buffer_wipe(fs_buffer *b);
 /* Slow path of fs_buffer_reserve. */
 int fs_buffer_grow(fs_buffer *b, size_t extra);
-/* Empties the buffer; frees the storage if it grew beyond keep bytes, so one
- * large response does not pin memory for the life of the owner. */
+/* Empties the buffer (wiping the bytes in use when b->wipe is set); frees the storage
+ * if it grew beyond keep bytes, so one large response does not pin memory for the
+ * life of the owner. */
 void fs_buffer_clear(fs_buffer *b, size_t keep);
 
 /* Makes room for extra more bytes (after which up to extra bytes may be

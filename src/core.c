@@ -7,6 +7,7 @@
 #include <lua.h>
 
 #include "json.h"
+#include "secret.h"
 #include "session.h"
 
 #ifndef FLOWSERVICE_VERSION
@@ -70,6 +71,7 @@ static int core_sleep(lua_State *L) {
 
 static const luaL_Reg core_functions[] = {
     {"monotonic", core_monotonic},
+    {"secret", fs_secret_new},
     {"sleep", core_sleep},
     {"session", fs_session_new},
     {"type", fs_session_type},
@@ -87,6 +89,7 @@ LUAMOD_API int luaopen_flowservice_core(lua_State *L) {
     curl_ready = 1;
   }
   fs_session_register(L);
+  fs_secret_register(L);
   luaL_newlib(L, core_functions);
   fs_json_push_encode(L);
   lua_setfield(L, -2, "json_encode");

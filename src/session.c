@@ -8,19 +8,27 @@
  *    session so a raise cannot leak it;
  *  - libcurl callbacks only append to C buffers and never call Lua, so no Lua error
  *    can longjmp through libcurl; Lua values are built after curl_easy_perform;
- *  - no error message contains a header value (they carry tokens). */
+ *  - no error message contains a header value (they carry tokens);
+ *  - every C buffer that held secret bytes (request header lines and a body built from
+ *    pieces, a response a token was captured from) is wiped after the transfer. libcurl's
+ *    own send and receive buffers, and OpenSSL's, also see those bytes: they are outside
+ *    our control. */
 #include <limits.h>
+#include <stddef.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <curl/curl.h>
 #include <lauxlib.h>
 #include <lua.h>
 
 #include "buffer.h"
+#include "capture.h"
+#include "secret.h"
 #include "session.h"
 
 #define DEFAULT_CONNECT_TIMEOUT 10.0
@@ -30,10 +38,17 @@
 #define MAX_HEADER_LINE (64 * 1024)
 #define KEEP_BODY ((size_t)256 * 1024) /* body buffer kept between requests */
 #define KEEP_REQ_HEADERS ((size_t)16 * 1024)
+#define KEEP_REQ_BODY ((size_t)16 * 1024)
 #define REQ_HEADERS_MAX ((size_t)(FS_MAX_REQUEST_HEADERS + 2) * (MAX_HEADER_LINE + 64))
+#define DEFAULT_LOW_SPEED_LIMIT 1L /* bytes per second ... */
+#define DEFAULT_LOW_SPEED_TIME 30L /* ... averaged over this many seconds */
+#define MAX_CAPTURE_NAME 256
+#define CAPTURED "\"<captured>\"" /* replaces a captured value in the body Lua sees */
 
-#define SESSION_OPTIONS "connect_timeout, max_response_size, timeout, user_agent"
-#define REQUEST_FIELDS "body, headers, method, url"
+#define SESSION_OPTIONS \
+  "ca_blob, ca_file, ca_path, connect_timeout, low_speed_limit, low_speed_time, " \
+  "max_response_size, proxy, timeout, user_agent"
+#define REQUEST_FIELDS "body, capture, headers, method, url"
 
 enum { FAIL_NONE, FAIL_BODY, FAIL_HEADERS, FAIL_NOMEM };
 
@@ -43,7 +58,8 @@ typedef struct header_item {
 
 typedef struct fs_session {
   CURL *curl;            /* NULL once closed */
-  fs_buffer req_headers; /* the request's curl_slist, laid out by build_headers */
+  fs_buffer req_headers; /* the request's curl_slist, laid out by build_headers; wiped */
+  fs_buffer req_body;    /* a body given as pieces, assembled by build_body; wiped */
   fs_buffer body;        /* response body, capped at max_response_size */
   fs_buffer hdr_data;    /* response header names (lower-cased) and values */
   header_item hdrs[FS_MAX_RESPONSE_HEADERS];
@@ -202,6 +218,7 @@ static int session_close(lua_State *L) {
   fs_buffer_free(&s->body);
   fs_buffer_free(&s->hdr_data);
   fs_buffer_free(&s->req_headers);
+  fs_buffer_free(&s->req_body);
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -219,7 +236,12 @@ int fs_session_type(lua_State *L) {
   fs_session *s;
   luaL_checkany(L, 1);
   s = luaL_testudata(L, 1, FS_SESSION_MT);
-  if (s == NULL) luaL_pushfail(L);
+  if (s == NULL) {
+    fs_secret *secret = fs_secret_test(L, 1);
+    if (secret == NULL) luaL_pushfail(L);
+    else if (secret->data == NULL) lua_pushliteral(L, "wiped secret");
+    else lua_pushliteral(L, "secret");
+  }
   else if (s->curl == NULL) lua_pushliteral(L, "closed session");
   else lua_pushliteral(L, "session");
   return 1;
@@ -289,9 +311,16 @@ static int has_ctl(const char *s, size_t len) {
   return 0;
 }
 
+/* Session options after validation; the strings point into the (anchored) options table. */
+typedef struct config {
+  const char *user_agent, *ca_file, *ca_path, *ca_blob, *proxy;
+  size_t ca_blob_len;
+  long low_speed_limit, low_speed_time;
+} config;
+
 /* Options that never change for the life of the handle. Per-request options are
  * overwritten by set_request_options. */
-static CURLcode set_base_options(fs_session *s, const char *user_agent) {
+static CURLcode set_base_options(fs_session *s, const config *cfg) {
   CURL *c = s->curl;
   CURLcode rc = CURLE_OK;
 #define SET(opt, val) \
@@ -299,17 +328,34 @@ static CURLcode set_base_options(fs_session *s, const char *user_agent) {
   SET(CURLOPT_NOSIGNAL, 1L); /* no SIGALRM for DNS timeouts; threaded resolver */
   SET(CURLOPT_CONNECTTIMEOUT_MS, s->connect_timeout_ms);
   SET(CURLOPT_TIMEOUT_MS, s->timeout_ms);
+  SET(CURLOPT_LOW_SPEED_LIMIT, cfg->low_speed_limit); /* a stalled peer ends the transfer */
+  SET(CURLOPT_LOW_SPEED_TIME, cfg->low_speed_time);
   SET(CURLOPT_FOLLOWLOCATION, 0L); /* redirects would carry x-api-key etc. elsewhere */
   SET(CURLOPT_PROTOCOLS_STR, "http,https");
   SET(CURLOPT_REDIR_PROTOCOLS_STR, "https");
   SET(CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2); /* 7.88 still allows 1.0 */
   SET(CURLOPT_SSL_VERIFYPEER, 1L);
   SET(CURLOPT_SSL_VERIFYHOST, 2L);
+  /* "" turns off http_proxy/https_proxy/all_proxy from the environment: credentials go
+   * through a proxy only when the caller chose it. A chosen https proxy is verified too. */
+  SET(CURLOPT_PROXY, cfg->proxy); /* copied by libcurl, like every string option here */
+  SET(CURLOPT_PROXY_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+  SET(CURLOPT_PROXY_SSL_VERIFYPEER, 1L);
+  SET(CURLOPT_PROXY_SSL_VERIFYHOST, 2L);
+  if (cfg->ca_file) SET(CURLOPT_CAINFO, cfg->ca_file);
+  if (cfg->ca_path) SET(CURLOPT_CAPATH, cfg->ca_path);
+  if (cfg->ca_blob) {
+    struct curl_blob blob;
+    blob.data = (void *)(uintptr_t)cfg->ca_blob; /* not written: CURL_BLOB_COPY copies it */
+    blob.len = cfg->ca_blob_len;
+    blob.flags = CURL_BLOB_COPY;
+    SET(CURLOPT_CAINFO_BLOB, &blob);
+  }
   SET(CURLOPT_NETRC, (long)CURL_NETRC_IGNORED);
   SET(CURLOPT_UNRESTRICTED_AUTH, 0L);
   SET(CURLOPT_ACCEPT_ENCODING, ""); /* decoded bytes count against max_response_size */
   SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)s->max_response_size);
-  SET(CURLOPT_USERAGENT, user_agent); /* copied by libcurl */
+  SET(CURLOPT_USERAGENT, cfg->user_agent);
   SET(CURLOPT_ERRORBUFFER, s->errbuf);
   SET(CURLOPT_WRITEFUNCTION, write_cb);
   SET(CURLOPT_WRITEDATA, (void *)s); /* Lua never moves a userdata */
@@ -319,14 +365,59 @@ static CURLcode set_base_options(fs_session *s, const char *user_agent) {
   return rc;
 }
 
+/* A string option without NUL (libcurl would cut it there) or, unless allow_empty,
+ * empty; NULL when absent. Raises naming the option, never showing the value. */
+static const char *opt_string(lua_State *L, int idx, const char *name, int allow_empty, size_t *len_out) {
+  size_t len;
+  const char *v;
+  if (lua_isnil(L, idx)) return NULL;
+  if (lua_type(L, idx) != LUA_TSTRING) luaL_argerror(L, 1, option_error(L, idx, name, "a string"));
+  v = lua_tolstring(L, idx, &len);
+  if (len == 0 && !allow_empty) luaL_argerror(L, 1, lua_pushfstring(L, "option '%s' must not be empty", name));
+  if (memchr(v, '\0', len) != NULL) luaL_argerror(L, 1, lua_pushfstring(L, "option '%s' must not contain NUL", name));
+  if (len_out) *len_out = len;
+  return v;
+}
+
+/* A whole number between 1 and max, or def when absent. */
+static long opt_count(lua_State *L, int idx, const char *name, long def, long max, const char *unit) {
+  lua_Integer v;
+  int isint;
+  if (lua_isnil(L, idx)) return def;
+  v = lua_tointegerx(L, idx, &isint);
+  if (lua_type(L, idx) != LUA_TNUMBER || !isint || v < 1 || v > max)
+    luaL_argerror(L, 1, lua_pushfstring(L, "option '%s' must be a whole number of %s from 1 to %d",
+                                        name, unit, (int)max));
+  return (long)v;
+}
+
+/* "" (no proxy) or an http:// or https:// URL without spaces or control characters. */
+static const char *opt_proxy(lua_State *L, int idx) {
+  size_t len, i;
+  const char *v = opt_string(L, idx, "proxy", 1, &len);
+  if (v == NULL || len == 0) return "";
+  if (!(len > 7 && strncasecmp(v, "http://", 7) == 0) && !(len > 8 && strncasecmp(v, "https://", 8) == 0))
+    luaL_argerror(L, 1, "option 'proxy' must be \"\" or an http:// or https:// URL");
+  for (i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)v[i];
+    if (c <= 0x20 || c == 0x7f)
+      luaL_argerror(L, 1, "option 'proxy' must not contain spaces or control characters");
+  }
+  return v;
+}
+
 int fs_session_new(lua_State *L) {
-  static const field options[] = {FIELD("connect_timeout"), FIELD("max_response_size"),
-                                   FIELD("timeout"), FIELD("user_agent")};
-  enum { O_CONNECT = 2, O_MAX, O_TIMEOUT, O_UA }; /* stack slots from read_fields */
+  static const field options[] = {
+      FIELD("ca_blob"),         FIELD("ca_file"),        FIELD("ca_path"),
+      FIELD("connect_timeout"), FIELD("low_speed_limit"), FIELD("low_speed_time"),
+      FIELD("max_response_size"), FIELD("proxy"),        FIELD("timeout"),
+      FIELD("user_agent")};
+  enum { O_CA_BLOB = 2, O_CA_FILE, O_CA_PATH, O_CONNECT, O_LOW_LIMIT, O_LOW_TIME, O_MAX, O_PROXY, O_TIMEOUT,
+         O_UA }; /* stack slots from read_fields */
   long connect_ms, total_ms;
   lua_Integer max_size = DEFAULT_MAX_RESPONSE;
-  const char *ua = "flowservice/" FLOWSERVICE_VERSION;
-  size_t ua_len = strlen(ua);
+  config cfg;
+  size_t ua_len;
   fs_session *s;
   CURLcode rc;
   char namebuf[32];
@@ -338,7 +429,7 @@ int fs_session_new(lua_State *L) {
   }
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_settop(L, 1);
-  read_fields(L, 1, 1, options, 4, "option", SESSION_OPTIONS);
+  read_fields(L, 1, 1, options, 10, "option", SESSION_OPTIONS);
   connect_ms = opt_milliseconds(L, O_CONNECT, "connect_timeout", DEFAULT_CONNECT_TIMEOUT);
   total_ms = opt_milliseconds(L, O_TIMEOUT, "timeout", DEFAULT_TIMEOUT);
   switch (lua_type(L, O_MAX)) {
@@ -351,11 +442,24 @@ int fs_session_new(lua_State *L) {
     default:
       luaL_argerror(L, 1, option_error(L, O_MAX, "max_response_size", "an integer number of bytes > 0"));
   }
-  if (!lua_isnil(L, O_UA)) {
-    if (lua_type(L, O_UA) != LUA_TSTRING) luaL_argerror(L, 1, option_error(L, O_UA, "user_agent", "a string"));
-    ua = lua_tolstring(L, O_UA, &ua_len);
-    if (has_ctl(ua, ua_len)) luaL_argerror(L, 1, "option 'user_agent' must not contain CR, LF or NUL");
+  cfg.user_agent = opt_string(L, O_UA, "user_agent", 1, &ua_len);
+  if (cfg.user_agent == NULL)
+    cfg.user_agent = "flowservice/" FLOWSERVICE_VERSION;
+  else if (has_ctl(cfg.user_agent, ua_len))
+    luaL_argerror(L, 1, "option 'user_agent' must not contain CR, LF or NUL");
+  cfg.ca_file = opt_string(L, O_CA_FILE, "ca_file", 0, NULL);
+  cfg.ca_path = opt_string(L, O_CA_PATH, "ca_path", 0, NULL);
+  cfg.ca_blob = NULL;
+  cfg.ca_blob_len = 0;
+  if (!lua_isnil(L, O_CA_BLOB)) { /* PEM text: NUL is not an issue for a blob */
+    if (lua_type(L, O_CA_BLOB) != LUA_TSTRING)
+      luaL_argerror(L, 1, option_error(L, O_CA_BLOB, "ca_blob", "a string of PEM certificates"));
+    cfg.ca_blob = lua_tolstring(L, O_CA_BLOB, &cfg.ca_blob_len);
+    if (cfg.ca_blob_len == 0) luaL_argerror(L, 1, "option 'ca_blob' must not be empty");
   }
+  cfg.proxy = opt_proxy(L, O_PROXY);
+  cfg.low_speed_limit = opt_count(L, O_LOW_LIMIT, "low_speed_limit", DEFAULT_LOW_SPEED_LIMIT, INT_MAX, "bytes per second");
+  cfg.low_speed_time = opt_count(L, O_LOW_TIME, "low_speed_time", DEFAULT_LOW_SPEED_TIME, (long)MAX_SECONDS, "seconds");
 
   /* 2. a closed session first, so its __gc owns whatever follows */
   s = lua_newuserdatauv(L, sizeof *s, 0);
@@ -363,6 +467,8 @@ int fs_session_new(lua_State *L) {
   fs_buffer_init(&s->body, (size_t)max_size);
   fs_buffer_init(&s->hdr_data, FS_MAX_RESPONSE_HEADER_BYTES);
   fs_buffer_init(&s->req_headers, REQ_HEADERS_MAX);
+  fs_buffer_init(&s->req_body, SIZE_MAX / 2);
+  s->req_headers.wipe = s->req_body.wipe = 1; /* they may hold secret pieces */
   s->connect_timeout_ms = connect_ms;
   s->timeout_ms = total_ms;
   s->max_response_size = (size_t)max_size;
@@ -371,7 +477,7 @@ int fs_session_new(lua_State *L) {
   /* 3. allocate */
   s->curl = curl_easy_init();
   if (s->curl == NULL) return luaL_error(L, "cannot create a libcurl easy handle");
-  rc = set_base_options(s, ua);
+  rc = set_base_options(s, &cfg);
   if (rc != CURLE_OK) /* e.g. a libcurl older than 7.85 (PROTOCOLS_STR) */
     return luaL_error(L, "cannot configure libcurl: %s (%s)", curl_easy_strerror(rc),
                       curl_code_name(rc, namebuf, sizeof namebuf));
@@ -422,9 +528,17 @@ static const char *show_name(lua_State *L, const char *s, size_t len) {
   return lua_tostring(L, -1);
 }
 
+/* Bytes of a header value or body piece: a Lua string or a secret, both anchored in the
+ * request table (through the headers table or a piece list) for the whole call. */
+typedef struct span {
+  const char *data;
+  size_t len;
+} span;
+
 typedef struct header_ref { /* points into the (anchored) headers table */
-  const char *name, *value;
+  const char *name;
   size_t name_len, value_len;
+  int first, count; /* its value: spans first .. first + count - 1 */
 } header_ref;
 
 typedef struct request {
@@ -432,10 +546,62 @@ typedef struct request {
   const char *url;
   const char *body; /* NULL: no body */
   size_t body_len;
+  int body_first, body_count; /* a body given as pieces; build_body joins them */
+  const char *capture;        /* name of the member to capture, or NULL */
+  size_t capture_len;
   int has_content_type, has_expect;
-  int nheaders;
+  int nheaders, nspans;
   header_ref headers[FS_MAX_REQUEST_HEADERS];
+  span spans[FS_MAX_REQUEST_PIECES];
 } request;
+
+/* Appends the piece at idx (a string or an unwiped secret) to r->spans; returns its length. */
+static size_t add_piece(lua_State *L, int idx, request *r, const char *what, int i) {
+  span *sp;
+  fs_secret *secret;
+  if (r->nspans == FS_MAX_REQUEST_PIECES)
+    luaL_argerror(L, 2, lua_pushfstring(L, "more than %d pieces in one request", FS_MAX_REQUEST_PIECES));
+  sp = &r->spans[r->nspans];
+  if (lua_type(L, idx) == LUA_TSTRING) {
+    sp->data = lua_tolstring(L, idx, &sp->len);
+  } else if ((secret = fs_secret_test(L, idx)) != NULL) {
+    if (secret->data == NULL) luaL_error(L, "attempt to use a wiped secret");
+    sp->data = secret->data;
+    sp->len = secret->len;
+  } else {
+    luaL_argerror(L, 2, lua_pushfstring(L, "%s: piece %d must be a string or a secret, got %s", what, i,
+                                        luaL_typename(L, idx)));
+  }
+  r->nspans++;
+  return sp->len;
+}
+
+/* Reads the value at idx (a string, or a list of strings and secrets) into r->spans;
+ * sets *first, *count and returns the total length. `what` names the field in errors. */
+static size_t read_pieces(lua_State *L, int idx, request *r, const char *what, int *first, int *count) {
+  lua_Integer n, i;
+  size_t total = 0;
+  *first = r->nspans;
+  *count = 0;
+  if (lua_type(L, idx) == LUA_TSTRING) {
+    *count = 1;
+    return add_piece(L, idx, r, what, 1);
+  }
+  if (lua_type(L, idx) != LUA_TTABLE)
+    luaL_argerror(L, 2, lua_pushfstring(L, "%s must be a string or a list of strings and secrets, got %s", what,
+                                        luaL_typename(L, idx)));
+  n = (lua_Integer)lua_rawlen(L, idx);
+  for (i = 1; i <= n; i++) {
+    size_t len;
+    lua_rawgeti(L, idx, i); /* stays anchored by the list after the pop */
+    len = add_piece(L, lua_gettop(L), r, what, (int)i);
+    lua_pop(L, 1);
+    if (len > SIZE_MAX / 4 - total) luaL_argerror(L, 2, lua_pushfstring(L, "%s is too long", what));
+    total += len;
+    (*count)++;
+  }
+  return total;
+}
 
 /* Validates the headers table at index h into r->headers; raises on the first
  * violation. Messages may name a header, never show a value. */
@@ -443,8 +609,9 @@ static void check_headers(lua_State *L, int h, request *r) {
   lua_pushnil(L);
   while (lua_next(L, h)) {
     size_t nlen, vlen, i;
-    const char *name, *value;
+    const char *name;
     header_ref *ref;
+    int k;
     if (lua_type(L, -2) != LUA_TSTRING)
       luaL_argerror(L, 2, lua_pushfstring(L, "field 'headers': names must be strings, got a %s key",
                                           luaL_typename(L, -2)));
@@ -453,31 +620,44 @@ static void check_headers(lua_State *L, int h, request *r) {
     if (nlen == 0 || i < nlen)
       luaL_argerror(L, 2, lua_pushfstring(L, "field 'headers': invalid header name %s (must be an RFC 9110 token)",
                                           show_name(L, name, nlen)));
-    if (lua_type(L, -1) != LUA_TSTRING)
-      luaL_argerror(L, 2, lua_pushfstring(L, "field 'headers': value of '%s' must be a string, got %s",
-                                          name, luaL_typename(L, -1)));
-    value = lua_tolstring(L, -1, &vlen);
-    if (has_ctl(value, vlen))
-      luaL_argerror(L, 2, lua_pushfstring(L, "field 'headers': value of '%s' contains CR, LF or NUL", name));
+    if (r->nheaders == FS_MAX_REQUEST_HEADERS)
+      luaL_argerror(L, 2, lua_pushfstring(L, "field 'headers': more than %d headers", FS_MAX_REQUEST_HEADERS));
+    ref = &r->headers[r->nheaders];
+    {
+      int value = lua_gettop(L);
+      const char *what = lua_pushfstring(L, "field 'headers': value of '%s'", name);
+      vlen = read_pieces(L, value, r, what, &ref->first, &ref->count);
+      lua_pop(L, 1); /* what */
+    }
+    for (k = ref->first; k < ref->first + ref->count; k++)
+      if (has_ctl(r->spans[k].data, r->spans[k].len))
+        luaL_argerror(L, 2, lua_pushfstring(L, "field 'headers': value of '%s' contains CR, LF or NUL", name));
     if (nlen + vlen > MAX_HEADER_LINE)
       luaL_argerror(L, 2, lua_pushfstring(L, "field 'headers': '%s' is longer than %d bytes", name,
                                           MAX_HEADER_LINE));
-    if (r->nheaders == FS_MAX_REQUEST_HEADERS)
-      luaL_argerror(L, 2, lua_pushfstring(L, "field 'headers': more than %d headers", FS_MAX_REQUEST_HEADERS));
     if (ieq(name, nlen, "content-type", 12)) r->has_content_type = 1;
     if (ieq(name, nlen, "expect", 6)) r->has_expect = 1;
-    ref = &r->headers[r->nheaders++];
     ref->name = name;
     ref->name_len = nlen;
-    ref->value = value;
     ref->value_len = vlen;
+    r->nheaders++;
     lua_pop(L, 1);
   }
 }
 
+static char *copy_spans(char *p, const request *r, int first, int count) {
+  int k;
+  for (k = first; k < first + count; k++) {
+    if (r->spans[k].len > 0) memcpy(p, r->spans[k].data, r->spans[k].len);
+    p += r->spans[k].len;
+  }
+  return p;
+}
+
 /* Lays out the request header list in s->req_headers (nodes, then the lines):
  * one buffer owned by the session, reused across requests, so there is nothing to
- * leak and no allocation per header. libcurl only reads the list during perform. */
+ * leak and no allocation per header. libcurl only reads the list during perform;
+ * end_transfer wipes the whole buffer (header lines may hold secrets). */
 static int build_headers(fs_session *s, const request *r, struct curl_slist **list) {
   /* Lines libcurl would add on its own are removed ("Name:" deletes one): a form
    * Content-Type on bodies, and Expect: 100-continue on large bodies (a 1 s stall
@@ -510,8 +690,7 @@ static int build_headers(fs_session *s, const request *r, struct curl_slist **li
       if (h->value_len > 0) {
         *p++ = ':';
         *p++ = ' ';
-        memcpy(p, h->value, h->value_len);
-        p += h->value_len;
+        p = copy_spans(p, r, h->first, h->count);
       } else {
         *p++ = ';'; /* libcurl's spelling of an empty value ("Name:" would delete it) */
       }
@@ -524,6 +703,22 @@ static int build_headers(fs_session *s, const request *r, struct curl_slist **li
   }
   b->len = (size_t)(p - b->data);
   *list = nodes;
+  return 0;
+}
+
+/* Joins a body given as pieces into s->req_body (wiped by end_transfer). */
+static int build_body(fs_session *s, request *r) {
+  fs_buffer *b = &s->req_body;
+  if (r->body_count == 0) return 0;
+  b->len = 0;
+  if (fs_buffer_reserve(b, r->body_len) != FS_BUF_OK) return -1;
+  b->len = r->body_len;
+  if (r->body_len == 0) {
+    r->body = ""; /* still a body: POST, PUT, PATCH send Content-Length: 0 */
+    return 0;
+  }
+  copy_spans(b->data, r, r->body_first, r->body_count);
+  r->body = b->data;
   return 0;
 }
 
@@ -558,11 +753,13 @@ static CURLcode set_request_options(fs_session *s, const request *r, struct curl
   return rc;
 }
 
-/* Drops everything that pointed into this request's Lua values and buffers. */
+/* Drops everything that pointed into this request's Lua values and buffers, and wipes
+ * the buffers that held header lines and a body built from pieces. */
 static void end_transfer(fs_session *s) {
   curl_easy_setopt(s->curl, CURLOPT_POSTFIELDS, (char *)NULL);
   curl_easy_setopt(s->curl, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL);
   fs_buffer_clear(&s->req_headers, KEEP_REQ_HEADERS);
+  fs_buffer_clear(&s->req_body, KEEP_REQ_BODY);
 }
 
 static void push_headers(lua_State *L, fs_session *s) {
@@ -584,69 +781,140 @@ static void push_headers(lua_State *L, fs_session *s) {
   }
 }
 
+/* Could the bytes go in a header? Not empty, no control characters. */
+static int is_header_safe(const char *p, size_t len) {
+  size_t i;
+  if (len == 0) return 0;
+  for (i = 0; i < len; i++)
+    if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f) return 0;
+  return 1;
+}
+
+/* Moves the member `name` of the JSON object in s->body into the empty secret `out` and
+ * puts CAPTURED in its place, in the buffer itself (no Lua call while it holds the
+ * value; the bytes it covered are overwritten or wiped). Returns 1 when captured; 0
+ * leaves the body as it is. */
+static int capture_member(fs_session *s, const char *name, size_t name_len, fs_secret *out) {
+  fs_buffer *b = &s->body;
+  size_t start, end, old_len, new_len, placeholder = sizeof CAPTURED - 1, value_len;
+  if (b->len == 0 || !fs_json_find_member(b->data, b->len, name, name_len, &start, &end)) return 0;
+  old_len = end - start;
+  if (placeholder > old_len && fs_buffer_reserve(b, placeholder - old_len) != FS_BUF_OK) return 0;
+  if (fs_secret_alloc(out, old_len) != 0) return 0; /* the unescaped value is never longer */
+  value_len = fs_json_unescape(b->data, start, end, out->data);
+  if (!is_header_safe(out->data, value_len)) {
+    fs_wipe(out->data, old_len + 1);
+    free(out->data);
+    out->data = NULL;
+    return 0;
+  }
+  out->len = value_len; /* bytes past it were never written (calloc'd zeros) */
+  new_len = b->len - old_len + placeholder;
+  memmove(b->data + start + placeholder, b->data + end, b->len - end);
+  memcpy(b->data + start, CAPTURED, placeholder);
+  if (new_len < b->len) fs_wipe(b->data + new_len, b->len - new_len);
+  b->len = new_len;
+  return 1;
+}
+
+static int push_transfer_failure(lua_State *L, fs_session *s, CURLcode rc) {
+  if (s->failure == FAIL_BODY || rc == CURLE_FILESIZE_EXCEEDED) {
+    char msg[96];
+    snprintf(msg, sizeof msg, "response body larger than %zu bytes", s->max_response_size);
+    return push_failure(L, "CURLE_FILESIZE_EXCEEDED", msg);
+  }
+  if (s->failure == FAIL_HEADERS)
+    return push_failure(L, "CURLE_FILESIZE_EXCEEDED",
+                        lua_pushfstring(L, "response headers larger than %d fields or %d bytes",
+                                        FS_MAX_RESPONSE_HEADERS, FS_MAX_RESPONSE_HEADER_BYTES));
+  if (s->failure == FAIL_NOMEM) return push_failure(L, "CURLE_OUT_OF_MEMORY", "cannot buffer the response");
+  return push_curl_failure(L, s, rc);
+}
+
+/* Validates the request table (fields already in their stack slots) into r; raises. */
+static void check_request(lua_State *L, request *r, int f_body, int f_capture, int f_headers, int f_method,
+                          int f_url) {
+  size_t url_len, i;
+  memset(r, 0, offsetof(request, headers)); /* the arrays are filled as counted */
+  switch (lua_type(L, f_method)) {
+    case LUA_TNIL: r->method = M_GET; break;
+    case LUA_TSTRING: {
+      const char *m = lua_tostring(L, f_method);
+      for (r->method = 0; methods[r->method] && strcmp(methods[r->method], m) != 0; r->method++) {}
+      if (methods[r->method] == NULL)
+        luaL_argerror(L, 2, lua_pushfstring(L, "field 'method' must be one of GET, POST, PUT, PATCH, DELETE, HEAD, got '%s'", m));
+      break;
+    }
+    default:
+      luaL_argerror(L, 2, lua_pushfstring(L, "field 'method' must be a string, got %s", luaL_typename(L, f_method)));
+  }
+  if (lua_type(L, f_url) != LUA_TSTRING)
+    luaL_argerror(L, 2, lua_pushfstring(L, "field 'url' must be a string, got %s", luaL_typename(L, f_url)));
+  r->url = lua_tolstring(L, f_url, &url_len);
+  for (i = 0; i < url_len; i++) {
+    unsigned char c = (unsigned char)r->url[i];
+    if (c <= 0x20 || c == 0x7f) luaL_argerror(L, 2, "field 'url' must not contain spaces or control characters");
+  }
+  switch (lua_type(L, f_headers)) {
+    case LUA_TNIL: break;
+    case LUA_TTABLE: check_headers(L, f_headers, r); break;
+    default:
+      luaL_argerror(L, 2, lua_pushfstring(L, "field 'headers' must be a table, got %s", luaL_typename(L, f_headers)));
+  }
+  if (lua_isnil(L, f_body)) {
+    /* POST, PUT and PATCH always carry a body, so libcurl sends Content-Length: 0 */
+    if (r->method == M_POST || r->method == M_PUT || r->method == M_PATCH) r->body = "";
+  } else {
+    if (r->method == M_GET || r->method == M_HEAD)
+      luaL_argerror(L, 2, lua_pushfstring(L, "field 'body' is not allowed with %s", methods[r->method]));
+    if (lua_type(L, f_body) == LUA_TSTRING) {
+      r->body = lua_tolstring(L, f_body, &r->body_len); /* libcurl reads it in place */
+    } else if (lua_type(L, f_body) == LUA_TTABLE) {
+      r->body_len = read_pieces(L, f_body, r, "field 'body'", &r->body_first, &r->body_count);
+      r->body = r->body_count > 0 ? NULL : ""; /* build_body sets it */
+    } else {
+      luaL_argerror(L, 2, lua_pushfstring(L, "field 'body' must be a string or a list of strings and secrets, got %s",
+                                          luaL_typename(L, f_body)));
+    }
+  }
+  if (!lua_isnil(L, f_capture)) {
+    if (lua_type(L, f_capture) != LUA_TSTRING)
+      luaL_argerror(L, 2, lua_pushfstring(L, "field 'capture' must be a string, got %s", luaL_typename(L, f_capture)));
+    r->capture = lua_tolstring(L, f_capture, &r->capture_len);
+    if (r->capture_len == 0 || r->capture_len > MAX_CAPTURE_NAME)
+      luaL_argerror(L, 2, lua_pushfstring(L, "field 'capture' must be a member name of 1 to %d bytes", MAX_CAPTURE_NAME));
+  }
+}
+
 static int session_request(lua_State *L) {
-  static const field fields[] = {FIELD("body"), FIELD("headers"), FIELD("method"), FIELD("url")};
-  enum { F_BODY = 3, F_HEADERS, F_METHOD, F_URL }; /* stack slots from read_fields */
+  static const field fields[] = {FIELD("body"), FIELD("capture"), FIELD("headers"), FIELD("method"),
+                                 FIELD("url")};
+  enum { F_BODY = 3, F_CAPTURE, F_HEADERS, F_METHOD, F_URL, CAPTURE_SLOT }; /* stack slots */
   fs_session *s = check_session(L);
   request r;
   struct curl_slist *headers;
-  size_t url_len, i;
+  fs_secret *captured = NULL;
+  int got_capture = 0;
   CURLcode rc;
   long status = 0, connects = 0;
   double total_time = 0;
 
   /* 1. validate everything; raises leave nothing behind */
-  r.has_content_type = r.has_expect = r.nheaders = 0;
-  r.body = NULL;
-  r.body_len = 0;
   luaL_checktype(L, 2, LUA_TTABLE);
   lua_settop(L, 2);
-  read_fields(L, 2, 2, fields, 4, "field", REQUEST_FIELDS); /* the slots anchor the strings */
-  switch (lua_type(L, F_METHOD)) {
-    case LUA_TNIL: r.method = M_GET; break;
-    case LUA_TSTRING: {
-      const char *m = lua_tostring(L, F_METHOD);
-      for (r.method = 0; methods[r.method] && strcmp(methods[r.method], m) != 0; r.method++) {}
-      if (methods[r.method] == NULL)
-        return luaL_argerror(L, 2, lua_pushfstring(L, "field 'method' must be one of GET, POST, PUT, PATCH, DELETE, HEAD, got '%s'", m));
-      break;
-    }
-    default:
-      return luaL_argerror(L, 2, lua_pushfstring(L, "field 'method' must be a string, got %s", luaL_typename(L, F_METHOD)));
-  }
-  if (lua_type(L, F_URL) != LUA_TSTRING)
-    return luaL_argerror(L, 2, lua_pushfstring(L, "field 'url' must be a string, got %s", luaL_typename(L, F_URL)));
-  r.url = lua_tolstring(L, F_URL, &url_len);
-  for (i = 0; i < url_len; i++) {
-    unsigned char c = (unsigned char)r.url[i];
-    if (c <= 0x20 || c == 0x7f)
-      return luaL_argerror(L, 2, "field 'url' must not contain spaces or control characters");
-  }
-  switch (lua_type(L, F_HEADERS)) {
-    case LUA_TNIL: break;
-    case LUA_TTABLE: check_headers(L, F_HEADERS, &r); break;
-    default:
-      return luaL_argerror(L, 2, lua_pushfstring(L, "field 'headers' must be a table, got %s", luaL_typename(L, F_HEADERS)));
-  }
-  switch (lua_type(L, F_BODY)) {
-    case LUA_TNIL:
-      /* POST, PUT and PATCH always carry a body, so libcurl sends Content-Length: 0 */
-      if (r.method == M_POST || r.method == M_PUT || r.method == M_PATCH) r.body = "";
-      break;
-    case LUA_TSTRING:
-      if (r.method == M_GET || r.method == M_HEAD)
-        return luaL_argerror(L, 2, lua_pushfstring(L, "field 'body' is not allowed with %s", methods[r.method]));
-      r.body = lua_tolstring(L, F_BODY, &r.body_len);
-      break;
-    default:
-      return luaL_argerror(L, 2, lua_pushfstring(L, "field 'body' must be a string, got %s", luaL_typename(L, F_BODY)));
+  read_fields(L, 2, 2, fields, 5, "field", REQUEST_FIELDS); /* the slots anchor the strings */
+  check_request(L, &r, F_BODY, F_CAPTURE, F_HEADERS, F_METHOD, F_URL);
+
+  /* 2. allocate (into buffers the session owns, and the secret a capture fills) */
+  if (r.capture) captured = fs_secret_push_empty(L); /* at CAPTURE_SLOT */
+  if (build_body(s, &r) != 0 || build_headers(s, &r, &headers) != 0) { /* headers look at r.body */
+    end_transfer(s);
+    return luaL_error(L, "not enough memory");
   }
 
-  /* 2. allocate (into buffers the session owns) */
-  if (build_headers(s, &r, &headers) != 0) return luaL_error(L, "not enough memory");
-
-  /* 3. transfer: no Lua calls until curl_easy_perform returns */
+  /* 3. transfer: no Lua calls until the buffers holding secrets are wiped */
   s->body.len = 0;
+  s->body.wipe = r.capture != NULL; /* the response holds a token: growing must not leave copies */
   s->hdr_data.len = 0;
   s->nhdrs = 0;
   s->hdr_bytes = 0;
@@ -658,35 +926,26 @@ static int session_request(lua_State *L) {
 
   /* 4. results */
   if (rc != CURLE_OK) {
-    int n;
-    if (s->failure == FAIL_BODY || rc == CURLE_FILESIZE_EXCEEDED) {
-      char msg[96];
-      snprintf(msg, sizeof msg, "response body larger than %zu bytes", s->max_response_size);
-      n = push_failure(L, "CURLE_FILESIZE_EXCEEDED", msg);
-    } else if (s->failure == FAIL_HEADERS) {
-      n = push_failure(L, "CURLE_FILESIZE_EXCEEDED",
-                       lua_pushfstring(L, "response headers larger than %d fields or %d bytes",
-                                       FS_MAX_RESPONSE_HEADERS, FS_MAX_RESPONSE_HEADER_BYTES));
-    } else if (s->failure == FAIL_NOMEM) {
-      n = push_failure(L, "CURLE_OUT_OF_MEMORY", "cannot buffer the response");
-    } else {
-      n = push_curl_failure(L, s, rc);
-    }
     fs_buffer_clear(&s->body, KEEP_BODY);
-    return n;
+    return push_transfer_failure(L, s, rc);
   }
   curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &status);
   curl_easy_getinfo(s->curl, CURLINFO_NUM_CONNECTS, &connects);
   curl_easy_getinfo(s->curl, CURLINFO_TOTAL_TIME, &total_time);
+  if (captured && status >= 200 && status < 300) got_capture = capture_member(s, r.capture, r.capture_len, captured);
   lua_pushinteger(L, (lua_Integer)status);
   push_headers(L, s);
   lua_pushlstring(L, s->body.data ? s->body.data : "", s->body.len);
-  lua_createtable(L, 0, 2);
+  fs_buffer_clear(&s->body, KEEP_BODY); /* wiped when it held a token */
+  lua_createtable(L, 0, 3);
   lua_pushinteger(L, (lua_Integer)connects);
   lua_setfield(L, -2, "connects");
   lua_pushnumber(L, (lua_Number)total_time);
   lua_setfield(L, -2, "total_time");
-  fs_buffer_clear(&s->body, KEEP_BODY);
+  if (got_capture) {
+    lua_pushvalue(L, CAPTURE_SLOT);
+    lua_setfield(L, -2, "captured");
+  }
   return 4;
 }
 

@@ -20,6 +20,8 @@ local OPTIONS = {
   org_id = "string", sandbox = "string", access_token = "string", api_key = "string",
   scopes = "string", timeout = "number", connect_timeout = "number",
   max_response_size = "number", user_agent = "string", env = "any",
+  ca_file = "string", ca_path = "string", ca_blob = "string", low_speed_limit = "number",
+  low_speed_time = "number", proxy = "string",
 }
 
 -- Options read from the environment when the table does not give them.
@@ -38,7 +40,9 @@ local IMS_TOKEN_PATH = "/ims/token/v3"
 local REFRESH_MARGIN = 300
 
 -- Secrets live here, keyed by client, never on the client table itself, so that printing,
--- serialising or iterating a client cannot show them.
+-- serialising or iterating a client cannot show them. They are C secrets (core.secret): the
+-- client secret form-encoded, a given access token, the token IMS issued (captured in C from
+-- its response); Lua code cannot read them back and close() wipes them.
 local private = setmetatable({}, { __mode = "k" })
 
 -- client.<field> -> module implementing that resource kind.
@@ -83,6 +87,55 @@ local function check_header_value(name, value)
     return nil, errors.validation(name, "must not be empty")
   end
   return value
+end
+
+-- A whole number from 1 to max, or nil.
+local function whole_number(v, max)
+  local n = math.tointeger(v)
+  return n and n >= 1 and n <= max and n or nil
+end
+
+-- True when path names a directory we can list ("dir/." opens only for a readable directory).
+local function is_readable_dir(path)
+  local f = io.open(path .. "/.", "r")
+  if f then f:close() end
+  return f ~= nil
+end
+
+-- True when path names a regular file we can read (a directory opens too, but read fails).
+local function is_readable_file(path)
+  local f = io.open(path, "rb")
+  if not f then return false end
+  local _, read_err = f:read(1)
+  f:close()
+  return read_err == nil and not is_readable_dir(path)
+end
+
+-- Trust and transport options: checked here so a bad one is a validation error before anything
+-- is sent. Messages name the option and the rule, never the value.
+local function check_transport(s)
+  if s.ca_file and (s.ca_file == "" or s.ca_file:find("%z") or not is_readable_file(s.ca_file)) then
+    return nil, errors.validation("ca_file", "must name a readable file of PEM certificates")
+  end
+  if s.ca_path and (s.ca_path == "" or s.ca_path:find("%z") or not is_readable_dir(s.ca_path)) then
+    return nil, errors.validation("ca_path", "must name a readable directory of hashed certificates")
+  end
+  if s.ca_blob and not s.ca_blob:find("-----BEGIN CERTIFICATE-----", 1, true) then
+    return nil, errors.validation("ca_blob", "must contain PEM certificates (-----BEGIN CERTIFICATE-----)")
+  end
+  if s.low_speed_limit ~= nil and not whole_number(s.low_speed_limit, 2147483647) then
+    return nil, errors.validation("low_speed_limit", "must be a whole number of bytes per second from 1")
+  end
+  if s.low_speed_time ~= nil and not whole_number(s.low_speed_time, 2147483) then
+    return nil, errors.validation("low_speed_time", "must be a whole number of seconds from 1 to 2147483")
+  end
+  if s.proxy and s.proxy ~= "" then
+    local scheme, host = url.split(s.proxy)
+    if not (scheme == "http" or scheme == "https") or host == "" or s.proxy:find("[%z\1-\32\127]") then
+      return nil, errors.validation("proxy", "must be \"\" (no proxy) or an http:// or https:// URL")
+    end
+  end
+  return true
 end
 
 -- Merges options with the environment and defaults, and checks every value.
@@ -151,6 +204,9 @@ local function settings_from(opts)
       return nil, errors.validation(name, "must be a positive number")
     end
   end
+  local ok
+  ok, err = check_transport(s)
+  if not ok then return nil, err end
   return s
 end
 
@@ -164,7 +220,9 @@ function client.new(opts)
   local session_opts = {
     timeout = s.timeout, connect_timeout = s.connect_timeout,
     max_response_size = s.max_response_size and math.tointeger(s.max_response_size),
-    user_agent = s.user_agent,
+    user_agent = s.user_agent, ca_file = s.ca_file, ca_path = s.ca_path, ca_blob = s.ca_blob,
+    low_speed_limit = s.low_speed_limit and math.tointeger(s.low_speed_limit),
+    low_speed_time = s.low_speed_time and math.tointeger(s.low_speed_time), proxy = s.proxy,
   }
   if s.max_response_size and not session_opts.max_response_size then
     return nil, errors.validation("max_response_size", "must be a whole number of bytes")
@@ -177,11 +235,14 @@ function client.new(opts)
       sandbox = s.sandbox, scopes = s.scopes,
     },
   }, Client)
+  -- The caller's strings (and the copies in `s`, dropped on return) stay as they are: Lua
+  -- strings are immutable and may be interned, so they cannot be wiped. From here on only the
+  -- C copies are used.
   private[self] = {
     session = core.session(session_opts),
-    client_secret = s.client_secret,
+    client_secret = s.client_secret and core.secret(s.client_secret, "form"),
     api_key = s.api_key,
-    static_token = s.access_token,
+    static_token = s.access_token and core.secret(s.access_token),
   }
   -- Connection specs read from the service (id -> item): connections:create validates auth
   -- params against them rather than against the built-in catalogue.
@@ -210,21 +271,28 @@ function Client:_check_open()
   state(self, 5) -- 1 state, 2 here, 3 check_self, 4 the resource method, 5 its caller
 end
 
---- Closes the client's connections. Idempotent; the client cannot be used afterwards.
+--- Closes the client's connections and wipes its secrets. Idempotent; the client cannot be
+-- used afterwards.
 function Client:close()
   local p = private[self]
   if p and p.session then
     p.session:close()
     p.session = nil
-    p.token, p.client_secret, p.static_token = nil, nil, nil
+    for _, name in ipairs { "token", "client_secret", "static_token" } do
+      if p[name] then p[name]:wipe() end
+      p[name] = nil
+    end
   end
 end
 Client.__close = Client.close
 
--- Sends one request with the C core; returns status, headers, decoded body, or nil, err.
-local function send(p, method, target, headers, body)
-  local status, resp_headers, raw = p.session:request {
-    method = method, url = target, headers = headers, body = body,
+-- Sends one request with the C core; returns status, headers, decoded body and the core's info
+-- table (info.captured: the secret `capture` named, see core's session:request), or nil, err.
+-- Every request goes through here. Header values and the body may be lists of strings and
+-- secrets, joined in C.
+local function send(p, method, target, headers, body, capture)
+  local status, resp_headers, raw, info = p.session:request {
+    method = method, url = target, headers = headers, body = body, capture = capture,
   }
   if not status then
     return nil, errors.transport(resp_headers, raw)
@@ -238,7 +306,7 @@ local function send(p, method, target, headers, body)
       return nil, errors.decode(status, err, resp_headers["x-request-id"])
     end
   end
-  return status, resp_headers, decoded
+  return status, resp_headers, decoded, info
 end
 
 -- The clock used for token expiry (monotonic seconds); specs replace client.clock to test refresh.
@@ -247,34 +315,37 @@ local function now()
   return client.clock()
 end
 
--- Returns a valid access token, fetching one from IMS when there is none or it is about to
--- expire. Returns nil, err when IMS refuses.
+-- Returns a valid access token (a secret), fetching one from IMS when there is none or it is
+-- about to expire. Returns nil, err when IMS refuses.
 local function access_token(self, p)
   if p.static_token then return p.static_token end
   if p.token and now() < p.token_refresh_at then return p.token end
-  local form = url.form {
-    { "grant_type", "client_credentials" },
-    { "client_id", self.config.client_id },
-    { "client_secret", p.client_secret },
-    { "scope", self.config.scopes },
+  -- The form as pieces: the client secret (already form-encoded) is joined to it in C.
+  local form = {
+    url.form { { "grant_type", "client_credentials" }, { "client_id", self.config.client_id } }
+      .. "&client_secret=",
+    p.client_secret,
+    "&" .. url.form { { "scope", self.config.scopes } },
   }
   local asked_at = now() -- the token's lifetime starts no later than the request
-  local status, headers, body = send(p, "POST", self.config.ims_url .. IMS_TOKEN_PATH, {
+  local status, headers, body, info = send(p, "POST", self.config.ims_url .. IMS_TOKEN_PATH, {
     ["Content-Type"] = "application/x-www-form-urlencoded",
     ["Accept"] = "application/json",
-  }, form)
+  }, form, "access_token")
   if not status then return nil, headers end
   if status ~= 200 then
     return nil, errors.from_response(status, headers, body, "auth")
   end
-  local token, ttl = type(body) == "table" and body.access_token, type(body) == "table" and body.expires_in
-  if type(token) ~= "string" or token == "" or token:find("[%z\1-\31\127]")
-      or type(ttl) ~= "number" or ttl <= 0 then
+  -- The core captured a usable (non-empty, header-safe) token, or left the body alone.
+  local token, ttl = info.captured, type(body) == "table" and body.expires_in
+  if not token or type(ttl) ~= "number" or ttl <= 0 or ttl ~= ttl then
+    if token then token:wipe() end
     return nil, errors.new {
       kind = "auth", status = status, request_id = headers["x-request-id"],
       message = "IMS answered without a usable access_token and expires_in",
     }
   end
+  if p.token then p.token:wipe() end
   p.token = token
   p.token_refresh_at = asked_at + ttl - math.min(REFRESH_MARGIN, ttl / 10)
   return token
@@ -407,7 +478,7 @@ function Client:request(req)
   token, err = access_token(self, p)
   if not token then return nil, err end
   local headers = {
-    ["Authorization"] = "Bearer " .. token,
+    ["Authorization"] = { "Bearer ", token }, -- joined in C: the token stays a secret
     ["x-api-key"] = p.api_key,
     ["x-gw-ims-org-id"] = self.config.org_id,
     ["x-sandbox-name"] = self.config.sandbox,
