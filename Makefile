@@ -25,7 +25,7 @@ CORE        := $(BUILD)/flowservice/core.so
 
 BUSTED      := busted --lua=$(LUA)
 BUSTED_FLAGS ?=
-DEBIAN_PKGS := lua5.4 liblua5.4-dev lua-cjson lua-socket lua-busted luarocks \
+DEBIAN_PKGS := lua5.4 liblua5.4-dev lua-cjson lua-socket lua-sec openssl lua-busted luarocks \
                libcurl4-openssl-dev pkg-config gcc make lua-check valgrind
 
 .PHONY: all deps test demo check lint install clean

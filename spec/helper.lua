@@ -58,7 +58,8 @@ function helper.run_script(emu, script, env)
 end
 
 -- Starts bin/flowservice-emulator. Returns an object with url, pid, log_path, log() and stop().
--- opts.args: extra command-line arguments (list); opts.env: extra environment (table).
+-- opts.args: extra command-line arguments (list); opts.env: extra environment (table);
+-- opts.tls: { cert = path, key = path } (e.g. from helper.make_certs()) to serve HTTPS.
 function helper.start_emulator(opts)
   opts = opts or {}
   local log_path = os.tmpname()
@@ -69,6 +70,11 @@ function helper.start_emulator(opts)
   for k, v in pairs(opts.env or {}) do env[k] = v end
   local args = { "--port", "0", "--client-id", helper.CLIENT_ID, "--org-id", helper.ORG_ID }
   for _, a in ipairs(opts.args or {}) do args[#args + 1] = a end
+  if opts.tls then
+    for _, a in ipairs { "--tls-cert", assert(opts.tls.cert), "--tls-key", assert(opts.tls.key) } do
+      args[#args + 1] = a
+    end
+  end
   for i, a in ipairs(args) do args[i] = shell_quote(a) end
   local emu = helper.spawn(string.format("%s %s bin/flowservice-emulator %s 2>%s",
     env_words(env), helper.LUA, table.concat(args, " "), shell_quote(log_path)))
@@ -81,6 +87,70 @@ function helper.start_emulator(opts)
     error("emulator did not start: " .. tostring(emu.url) .. "\n" .. emu.log(), 2)
   end
   return emu
+end
+
+---------------------------------------------------------------------------------------------------
+-- Throwaway certificates (openssl command line)
+---------------------------------------------------------------------------------------------------
+
+local CERT_DAYS = "2"
+local CERT_CACHE = "flowservice.spec.certs" -- registry key: busted's file insulation resets
+                                            -- globals and package.loaded, not the registry
+
+-- Runs openssl with `args` in `dir`; raises with its output when it fails.
+local function openssl(dir, args)
+  local out, ok = helper.run("cd " .. shell_quote(dir) .. " && openssl " .. args)
+  if not ok then error("openssl " .. args .. " failed:\n" .. out, 3) end
+end
+
+local function write_file(path, text)
+  local f = assert(io.open(path, "wb"))
+  f:write(text)
+  f:close()
+end
+
+local NEW_KEY = "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes"
+
+-- A server key (name.key) and certificate (name.pem) signed by ca.pem / ca.key, with `san`.
+local function ca_signed(dir, name, san)
+  openssl(dir, ("req %s -keyout %s.key -out %s.csr -subj /CN=%s"):format(NEW_KEY, name, name, name))
+  write_file(dir .. "/" .. name .. ".ext", "subjectAltName = " .. san .. "\n"
+    .. "basicConstraints = critical, CA:FALSE\nkeyUsage = critical, digitalSignature\n"
+    .. "extendedKeyUsage = serverAuth\n")
+  openssl(dir, ("x509 -req -in %s.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days %s "
+    .. "-extfile %s.ext -out %s.pem"):format(name, CERT_DAYS, name, name))
+end
+
+local function generate_certs()
+  local dir = helper.run("mktemp -d"):gsub("%s+$", "")
+  assert(dir:match("^/"), "mktemp -d failed: " .. dir)
+  openssl(dir, ("req -x509 %s -keyout ca.key -out ca.pem -days %s -subj '/CN=flowservice spec CA' "
+    .. "-addext 'basicConstraints=critical,CA:TRUE' -addext 'keyUsage=critical,keyCertSign,cRLSign'")
+    :format(NEW_KEY, CERT_DAYS))
+  ca_signed(dir, "server", "IP:127.0.0.1, DNS:localhost")
+  ca_signed(dir, "wrong", "DNS:wrong.example")
+  openssl(dir, ("req -x509 %s -keyout self.key -out self.pem -days %s -subj /CN=127.0.0.1 "
+    .. "-addext 'subjectAltName=IP:127.0.0.1,DNS:localhost'"):format(NEW_KEY, CERT_DAYS))
+  return {
+    dir = dir, ca = dir .. "/ca.pem", cert = dir .. "/server.pem", key = dir .. "/server.key",
+    wrong_cert = dir .. "/wrong.pem", wrong_key = dir .. "/wrong.key",
+    self_cert = dir .. "/self.pem", self_key = dir .. "/self.key",
+  }
+end
+
+-- Generates, once per busted run, into a fresh temporary directory: a throwaway CA (ca), a
+-- server certificate it signed for 127.0.0.1 and localhost (cert, key), one it signed for
+-- wrong.example only (wrong_cert, wrong_key) and a self-signed one for 127.0.0.1 (self_cert,
+-- self_key). EC P-256 keys, valid for 2 days. Returns those paths and dir. The directory is
+-- removed when the Lua state closes (busted exits with os.exit(code, true)).
+function helper.make_certs()
+  local registry = debug.getregistry()
+  if registry[CERT_CACHE] then return registry[CERT_CACHE].certs end
+  local certs = generate_certs()
+  registry[CERT_CACHE] = setmetatable({ certs = certs }, { __gc = function()
+    os.execute("rm -rf " .. shell_quote(certs.dir))
+  end })
+  return certs
 end
 
 -- A TCP port on 127.0.0.1 that nothing listens on (bound by the OS, then released).

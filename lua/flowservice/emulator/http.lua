@@ -14,8 +14,16 @@
 -- The access log has method, path without query, status and milliseconds (from the end of the
 -- request head to the response being ready): never headers, query strings or bodies, which
 -- carry secrets.
+--
+-- TLS (opts.tls = {certificate = path, key = path}): the server then speaks HTTPS only, with
+-- luasec (Debian lua-sec). Emulator choices, not Adobe facts: TLS 1.2 or later, no client
+-- certificates. Each accepted socket is wrapped and its handshake runs in the connection's
+-- coroutine (non-blocking, yielding on wantread / wantwrite, bounded by the request timeout), so
+-- a slow or failing handshake never holds up other connections. A failed handshake is logged as
+-- one line without any request data (none was read) and the connection closed.
 local socket = require "socket"
 local util = require "flowservice.emulator.util"
+local ssl -- luasec, loaded only when TLS is asked for
 
 local http = {}
 
@@ -128,8 +136,18 @@ end
 local Conn = {}
 Conn.__index = Conn
 
-local function new_conn(sock)
-  return setmetatable({ sock = sock, buf = "", pos = 1, deadline = math.huge }, Conn)
+local function new_conn(sock, tls)
+  return setmetatable({ sock = sock, tls = tls, buf = "", pos = 1, deadline = math.huge }, Conn)
+end
+
+-- What a non-blocking socket error means: "read" / "write" (wait for readiness, then retry) or
+-- nil (the connection failed). luasec reports "wantread" / "wantwrite" where luasocket says
+-- "timeout"; `default` is the direction of the call that got "timeout".
+local function wait_kind(err, default)
+  if err == "timeout" then return default end
+  if err == "wantread" then return "read" end
+  if err == "wantwrite" then return "write" end
+  return nil
 end
 
 function Conn:available()
@@ -162,8 +180,9 @@ function Conn:fill()
       self.buf = self.buf .. got
       return true
     end
-    if err ~= "timeout" then return nil, "closed" end
-    local ok, why = self:wait("read")
+    local kind = wait_kind(err, "read")
+    if not kind then return nil, "closed" end
+    local ok, why = self:wait(kind)
     if not ok then return nil, why end
   end
 end
@@ -207,12 +226,13 @@ function Conn:send_all(data)
   local i, n = 1, #data
   while i <= n do
     local last, err, partial_last = self.sock:send(data, i)
+    local kind = wait_kind(err, "write")
     if last then
       i = last + 1
-    elseif err == "timeout" then
+    elseif kind then
       i = partial_last + 1
       if i <= n then
-        local ok, why = self:wait("write")
+        local ok, why = self:wait(kind)
         if not ok then return nil, why end
       end
     else
@@ -222,19 +242,34 @@ function Conn:send_all(data)
   return true
 end
 
+-- Runs the TLS handshake within `seconds`. Returns true, or nil and why it failed (OpenSSL's
+-- reason, "closed" or "timeout"; never anything the client sent).
+function Conn:handshake(seconds)
+  self.deadline = util.now() + seconds
+  while true do
+    local ok, err = self.sock:dohandshake()
+    if ok then return true end
+    local kind = wait_kind(err, "read")
+    if not kind then return nil, err end
+    local ready, why = self:wait(kind)
+    if not ready then return nil, why end
+  end
+end
+
 -- After an error response: stop sending, then read and discard what the client is still
 -- sending for a short while, so closing does not reset the connection before the client has
--- read the response.
+-- read the response. A TLS socket cannot half-close (luasec has no shutdown): it only drains.
 function Conn:linger(seconds, max_bytes)
-  self.sock:shutdown("send")
+  if not self.tls then self.sock:shutdown("send") end
   self.deadline = util.now() + seconds
   local discarded = 0
   while discarded < max_bytes do
     local data, err, partial = self.sock:receive(READ_SIZE)
     local got = data or partial
     discarded = discarded + (got and #got or 0)
-    if err and err ~= "timeout" then return end
-    if err == "timeout" and (not got or #got == 0) and not self:wait("read") then return end
+    local kind = err and wait_kind(err, "read")
+    if err and not kind then return end
+    if kind and (not got or #got == 0) and not self:wait(kind) then return end
   end
 end
 
@@ -469,6 +504,12 @@ function Server:log_access(req, status)
     os.date("!%Y-%m-%dT%H:%M:%SZ"), req.method or "-", loggable_path(req.path), status, ms))
 end
 
+-- A failed TLS handshake: no request was read, so there is nothing of one to log.
+function Server:log_handshake_failure(why)
+  self.log:write(("%s - TLS handshake failed: %s\n"):format(
+    os.date("!%Y-%m-%dT%H:%M:%SZ"), util.safe_label(why, 120)))
+end
+
 -- Internal failures: the message names code locations, never request data; still bounded.
 function Server:log_internal(what, err)
   self.log:write(("%s internal error in %s: %s\n"):format(
@@ -495,6 +536,13 @@ end
 
 -- The body of each connection's coroutine.
 function Server:serve(conn)
+  if conn.tls then
+    local ok, why = conn:handshake(self.timeouts.request)
+    if not ok then
+      self:log_handshake_failure(why)
+      return
+    end
+  end
   while true do
     local req, status, partial_req = read_request(conn, self.limits, self.timeouts)
     if not req then
@@ -545,15 +593,27 @@ function Server:accept_all()
     if self.count >= self.limits.max_connections then
       sock:close()
     else
-      sock:settimeout(0)
       sock:setoption("tcp-nodelay", true)
-      local conn = new_conn(sock)
-      conn.co = coroutine.create(function() return self:serve(conn) end)
-      self.conns[sock] = conn
-      self.count = self.count + 1
-      self:resume(conn)
+      local conn_sock, err = sock, nil
+      if self.tls_context then conn_sock, err = ssl.wrap(sock, self.tls_context) end
+      if conn_sock then
+        self:add_conn(conn_sock)
+      else
+        self:log_handshake_failure(err)
+        sock:close()
+      end
     end
   end
+end
+
+-- sock: a luasocket TCP socket, or (TLS) the luasec socket wrapping one.
+function Server:add_conn(sock)
+  sock:settimeout(0)
+  local conn = new_conn(sock, self.tls_context ~= nil)
+  conn.co = coroutine.create(function() return self:serve(conn) end)
+  self.conns[sock] = conn
+  self.count = self.count + 1
+  self:resume(conn)
 end
 
 -- Runs one round of the loop: waits at most timeout seconds (nil = until something happens).
@@ -608,18 +668,38 @@ local function merged(defaults, overrides)
   return t
 end
 
-local function url_for(host, port)
+local function url_for(scheme, host, port)
   if host == "0.0.0.0" or host == "*" then host = "127.0.0.1" end
   if host == "::" then host = "::1" end
   if host:find(":", 1, true) then host = "[" .. host .. "]" end
-  return ("http://%s:%d"):format(host, port)
+  return ("%s://%s:%d"):format(scheme, host, port)
+end
+
+-- A luasec server context: TLS 1.2 or later, no client certificates. Returns it, or nil and a
+-- message (a file that cannot be read, a key that does not match the certificate). The option
+-- table was checked by emulator.new.
+local function tls_context(tls)
+  assert(type(tls.certificate) == "string" and type(tls.key) == "string", "tls needs certificate and key")
+  ssl = ssl or require "ssl"
+  local ctx, err = ssl.newcontext {
+    mode = "server", protocol = "any", certificate = tls.certificate, key = tls.key,
+    verify = "none", options = { "all", "no_sslv2", "no_sslv3", "no_tlsv1", "no_tlsv1_1" },
+  }
+  if not ctx then return nil, "cannot use the TLS certificate or key: " .. tostring(err) end
+  return ctx
 end
 
 -- opts: host (default 127.0.0.1), port (default 0 = OS picks), router, log (file handle,
--- default io.stderr), limits, timeouts (tables overriding the defaults above).
+-- default io.stderr), limits, timeouts (tables overriding the defaults above), tls (optional
+-- {certificate = path, key = path}: serve HTTPS only).
 -- Returns the server (with .url and .port), or nil and an error message.
 function http.server(opts)
   local host = opts.host or "127.0.0.1"
+  local context, cerr
+  if opts.tls ~= nil then
+    context, cerr = tls_context(opts.tls)
+    if not context then return nil, cerr end
+  end
   local listener, err = socket.bind(host, opts.port or 0, 128)
   if not listener then return nil, ("cannot listen on %s:%s: %s"):format(host, opts.port, err) end
   listener:settimeout(0)
@@ -628,7 +708,8 @@ function http.server(opts)
   return setmetatable({
     listener = listener,
     port = port,
-    url = url_for(host, port),
+    url = url_for(context and "https" or "http", host, port),
+    tls_context = context,
     router = assert(opts.router, "http.server needs a router"),
     log = opts.log or io.stderr,
     limits = merged(DEFAULT_LIMITS, opts.limits),

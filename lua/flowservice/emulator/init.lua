@@ -10,7 +10,8 @@
 -- client_secret, org_id (all three required), token_ttl (seconds, default 86399, as IMS),
 -- log (file handle for the access log, default io.stderr), limits / timeouts (tables overriding
 -- http.lua's defaults), page_size (default page size of list routes, positive integer, default 20),
--- run_duration (seconds a dataflow run stays in progress, number > 0, default 2).
+-- run_duration (seconds a dataflow run stays in progress, number > 0, default 2),
+-- tls ({certificate = path, key = path}, PEM files: serve HTTPS only, TLS 1.2 or later).
 local flow = require "flowservice.emulator.flow"
 local http = require "flowservice.emulator.http"
 local ims = require "flowservice.emulator.ims"
@@ -24,8 +25,22 @@ emulator.DEFAULT_RUN_DURATION = 2
 local OPTIONS = {
   host = "string", port = "number", client_id = "string", client_secret = "string",
   org_id = "string", token_ttl = "number", log = "userdata", limits = "table", timeouts = "table",
-  page_size = "number", run_duration = "number",
+  page_size = "number", run_duration = "number", tls = "table",
 }
+
+local function check_tls(tls)
+  if tls == nil then return end
+  for name in pairs(tls) do
+    if name ~= "certificate" and name ~= "key" then
+      error("option 'tls': unknown field '" .. tostring(name) .. "'", 4)
+    end
+  end
+  for _, name in ipairs { "certificate", "key" } do
+    if type(tls[name]) ~= "string" or tls[name] == "" then
+      error("option 'tls': field '" .. name .. "' must be a file path", 4)
+    end
+  end
+end
 
 local function check_options(opts)
   if type(opts) ~= "table" then error("emulator.new expects an option table", 3) end
@@ -52,10 +67,11 @@ local function check_options(opts)
   if d and not (d > 0 and d < math.huge) then
     error("option 'run_duration' must be a number > 0 (seconds)", 3)
   end
+  check_tls(opts.tls)
 end
 
 -- Returns a server with .url, :run(), :step(timeout), :stop(), :close(); or nil and a message
--- when the port cannot be bound.
+-- when the port cannot be bound or the TLS certificate / key cannot be used.
 function emulator.new(opts)
   check_options(opts)
   local state = {
@@ -72,7 +88,7 @@ function emulator.new(opts)
   flow.register(router, state)
   return http.server {
     host = opts.host, port = opts.port, router = router, log = opts.log,
-    limits = opts.limits, timeouts = opts.timeouts,
+    limits = opts.limits, timeouts = opts.timeouts, tls = opts.tls,
   }
 end
 
