@@ -35,6 +35,22 @@ describe("trace", function()
       v.deep.list[1])
   end)
 
+  it("hides the value of JSON Patch operations on auth or secret-looking paths", function()
+    local patch = cjson.encode {
+      { op = "replace", path = "/auth/params/password", value = SECRET },
+      { op = "add", path = "/auth", value = { specName = "Basic Authentication", params = { password = SECRET } } },
+      { op = "replace", path = "/params/clientSecret", value = SECRET },
+      { op = "replace", path = "/name", value = "visible name" },
+    }
+    local shown = trace.body(patch, "application/json")
+    assert.is_nil(shown:find(SECRET, 1, true))
+    local ops = cjson.decode(shown)
+    assert.are.equal(M, ops[1].value)
+    assert.are.equal("/auth/params/password", ops[1].path)
+    assert.are.equal(M, ops[3].value)
+    assert.are.equal("visible name", ops[4].value)
+  end)
+
   it("shows only grant_type and scope of an IMS form, whether text or pieces", function()
     local form = "grant_type=client_credentials&client_id=abc&client_secret=" .. SECRET .. "&scope=openid"
     local ct = "application/x-www-form-urlencoded"

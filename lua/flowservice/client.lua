@@ -3,6 +3,7 @@ local core = require "flowservice.core"
 local check = require "flowservice.check"
 local errors = require "flowservice.errors"
 local json = require "flowservice.json"
+local trace = require "flowservice.trace"
 local url = require "flowservice.url"
 
 local client = {}
@@ -21,7 +22,7 @@ local OPTIONS = {
   scopes = "string", timeout = "number", connect_timeout = "number",
   max_response_size = "number", user_agent = "string", env = "any",
   ca_file = "string", ca_path = "string", ca_blob = "string", low_speed_limit = "number",
-  low_speed_time = "number", proxy = "string",
+  low_speed_time = "number", proxy = "string", trace = "function", trace_api_key = "boolean",
 }
 
 -- Options read from the environment when the table does not give them.
@@ -243,6 +244,9 @@ function client.new(opts)
     client_secret = s.client_secret and core.secret(s.client_secret, "form"),
     api_key = s.api_key,
     static_token = s.access_token and core.secret(s.access_token),
+    -- Opt-in tracing: every request and response, secrets replaced (trace.lua).
+    trace = opts.trace,
+    trace_options = { redact_api_key = not opts.trace_api_key },
   }
   -- Connection specs read from the service (id -> item): connections:create validates auth
   -- params against them rather than against the built-in catalogue.
@@ -294,6 +298,11 @@ local function send(p, method, target, headers, body, capture)
   local status, resp_headers, raw, info = p.session:request {
     method = method, url = target, headers = headers, body = body, capture = capture,
   }
+  if p.trace then
+    local req = { method = method, url = target, headers = headers, body = body }
+    p.trace(trace.event(req, status and { status = status, headers = resp_headers, body = raw, info = info },
+      not status and resp_headers or nil, p.trace_options))
+  end
   if not status then
     return nil, errors.transport(resp_headers, raw)
   end

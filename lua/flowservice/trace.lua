@@ -4,8 +4,9 @@
 --
 -- Redacted: the Authorization header (always), x-api-key (unless the client is told the API
 -- key is not secret), every IMS form field but grant_type and scope, and in JSON bodies every
--- value under auth.params and every member whose name looks secret (password, secret, token,
--- key, credential, in any case and anywhere in the name). Header values given as pieces
+-- value under auth.params, every member whose name looks secret (password, secret, token,
+-- key, credential, in any case and anywhere in the name), and the value of a JSON Patch
+-- operation whose path reaches into auth or names such a member. Header values given as pieces
 -- (strings and C secrets) show their secrets as the marker too.
 local json = require "flowservice.json"
 
@@ -26,6 +27,17 @@ function trace.secret_name(name)
   return false
 end
 
+-- A JSON Patch operation's path that reaches into auth or names a secret ("/auth/params/password",
+-- "/auth", "/params/apiKey"): its value must be hidden like the member it replaces.
+local function secret_pointer(path)
+  if type(path) ~= "string" then return false end
+  if path == "/auth" or path:find("^/auth/") then return true end
+  for segment in path:gmatch("[^/]+") do
+    if trace.secret_name(segment) then return true end
+  end
+  return false
+end
+
 local function redact_value(value, depth, under_params)
   if type(value) ~= "table" then
     if under_params then return MARKER end
@@ -33,8 +45,9 @@ local function redact_value(value, depth, under_params)
   end
   if depth > 100 then return MARKER end
   local out = setmetatable({}, getmetatable(value))
+  local patch_secret = value.value ~= nil and secret_pointer(value.path)
   for k, v in pairs(value) do
-    if trace.secret_name(k) or under_params then
+    if trace.secret_name(k) or under_params or (patch_secret and k == "value") then
       out[k] = type(v) == "table" and redact_value(v, depth + 1, true) or MARKER
     elseif k == "auth" and type(v) == "table" then
       local auth = {}
