@@ -139,6 +139,46 @@ describe("TLS", function()
     end)
   end)
 
+  it("refuses a server that only speaks TLS 1.1, even where OpenSSL itself would allow it", function()
+    -- Debian's OpenSSL configuration already sets TLS 1.2 as the minimum, which would hide a
+    -- missing CURLOPT_SSLVERSION: both sides here run with a permissive configuration instead.
+    local conf = certs.dir .. "/permissive.cnf"
+    local f = assert(io.open(conf, "w"))
+    f:write("openssl_conf = default_conf\n[default_conf]\nssl_conf = ssl_sect\n[ssl_sect]\n",
+      "system_default = system_default_sect\n[system_default_sect]\nMinProtocol = TLSv1\n",
+      "CipherString = DEFAULT:@SECLEVEL=0\n")
+    f:close()
+    local port = helper.closed_port()
+    local server = helper.spawn(("OPENSSL_CONF=%s openssl s_server -accept 127.0.0.1:%d -cert %s -key %s "
+      .. "-tls1_1 -www -cipher 'DEFAULT:@SECLEVEL=0' 2>&1"):format(helper.shell_quote(conf), port,
+      helper.shell_quote(certs.cert), helper.shell_quote(certs.key)))
+    local deadline = socket.gettime() + 5
+    while socket.gettime() < deadline do
+      local probe = socket.connect("127.0.0.1", port)
+      if probe then probe:close() break end
+      socket.sleep(0.05)
+    end
+    -- control: the server is reachable with TLS 1.1 under that configuration
+    local control = helper.run(("OPENSSL_CONF=%s openssl s_client -connect 127.0.0.1:%d -tls1_1 -CAfile %s "
+      .. "-cipher 'DEFAULT:@SECLEVEL=0' </dev/null"):format(helper.shell_quote(conf), port,
+      helper.shell_quote(certs.ca)))
+    -- the client, in a process started with the same configuration
+    local script = ([[
+      local flowservice = require "flowservice"
+      local url = "https://127.0.0.1:%d"
+      local c = assert(flowservice.new { env = false, base_url = url, ims_url = url, org_id = %q,
+        access_token = "t", api_key = "k", ca_file = %q })
+      local res, err = c.connections:count()
+      print(res, err and err.curl_code)
+    ]]):format(port, helper.ORG_ID, certs.ca)
+    local out = helper.run(("OPENSSL_CONF=%s LUA_PATH='./lua/?.lua;./lua/?/init.lua;;' "
+      .. "LUA_CPATH='./build/?.so;;' %s -e %s"):format(helper.shell_quote(conf), helper.LUA,
+      helper.shell_quote(script)))
+    server.stop()
+    assert.matches("Protocol%s*: TLSv1%.1", control)
+    assert.matches("^nil\tCURLE_SSL_CONNECT_ERROR", out)
+  end)
+
   describe("the emulator", function()
     -- A raw HTTP/1.1 connection over TLS (luasec), verifying the emulator's certificate.
     local function tls_connect()

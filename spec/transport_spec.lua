@@ -394,7 +394,10 @@ end)
 describe("timeouts", function()
   local fx
 
-  after_each(function() fx.stop() end)
+  after_each(function()
+    if fx then fx.stop() end
+    fx = nil
+  end)
 
   it("a server that accepts and never answers ends within timeout + 1 s", function()
     fx = start_fixture("silent")
@@ -407,6 +410,32 @@ describe("timeouts", function()
     assert.are.equal("transport", err.kind)
     assert.are.equal("CURLE_OPERATION_TIMEDOUT", err.curl_code)
     assert.is_true(took >= 1.9 and took <= 3, ("took %.2f s"):format(took))
+  end)
+
+  it("a connection that is never accepted ends within connect_timeout + 1 s", function()
+    -- A listening socket with a backlog of 0 and one connection already queued: the kernel
+    -- drops further SYNs, so the client's connect hangs (nothing here ever accepts).
+    local listener = assert(socket.tcp())
+    assert(listener:bind("127.0.0.1", 0))
+    assert(listener:listen(0))
+    local _, port = listener:getsockname()
+    local filler = assert(socket.tcp())
+    filler:settimeout(1)
+    assert(filler:connect("127.0.0.1", port))
+    local url = "http://127.0.0.1:" .. port
+    local client = assert(flowservice.new { env = false, base_url = url, ims_url = url,
+      org_id = helper.ORG_ID, access_token = TOKEN, api_key = API_KEY,
+      connect_timeout = 1, timeout = 30 })
+    local t0 = socket.gettime()
+    local res, err = client.connections:get("abc")
+    local took = elapsed_since(t0)
+    client:close()
+    filler:close()
+    listener:close()
+    assert.is_nil(res)
+    assert.are.equal("transport", err.kind)
+    assert.are.equal("CURLE_OPERATION_TIMEDOUT", err.curl_code)
+    assert.is_true(took >= 0.9 and took <= 2, ("took %.2f s"):format(took))
   end)
 
   it("a server that drips a byte a second ends within low_speed_time + 1 s", function()
