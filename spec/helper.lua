@@ -79,8 +79,17 @@ function helper.start_emulator(opts)
   local emu = helper.spawn(string.format("%s %s bin/flowservice-emulator %s 2>%s",
     env_words(env), helper.LUA, table.concat(args, " "), shell_quote(log_path)))
   emu.url, emu.log_path = emu.first_line, log_path
+  local final_log
   function emu.log() -- the shell created the file before starting the emulator
-    return helper.read_file(log_path)
+    return final_log or helper.read_file(log_path)
+  end
+  -- Stopping keeps the log readable through emu.log() and removes the file.
+  local stop_process = emu.stop
+  function emu.stop()
+    if emu.stopped then return end
+    stop_process()
+    final_log = helper.read_file(log_path)
+    os.remove(log_path)
   end
   if not (emu.pid and emu.url and emu.url:match("^https?://")) then
     emu.stop()
