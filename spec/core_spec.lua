@@ -7,13 +7,7 @@ local cjson = require "cjson"
 
 local SECRET = "SENTINEL-token-4b1d"
 
--- Starts the fixture server in `mode`; returns { url, port, stop }.
-local function start_fixture(mode)
-  local fx = helper.spawn(helper.LUA .. " spec/fixtures/http_server.lua " .. mode)
-  fx.port = assert(tonumber(fx.first_line), "fixture server did not start")
-  fx.url = "http://127.0.0.1:" .. fx.port
-  return fx
-end
+local start_fixture = helper.start_http_fixture
 
 local function count(s, url)
   local status, _, body = s:request { url = url .. "/count" }

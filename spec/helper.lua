@@ -162,6 +162,15 @@ function helper.make_certs()
   return certs
 end
 
+-- Starts spec/fixtures/http_server.lua in `mode` (see its header); returns the process with
+-- port, url and stop().
+function helper.start_http_fixture(mode)
+  local fx = helper.spawn(helper.LUA .. " spec/fixtures/http_server.lua " .. mode)
+  fx.port = assert(tonumber(fx.first_line), "fixture server did not start")
+  fx.url = "http://127.0.0.1:" .. fx.port
+  return fx
+end
+
 -- A TCP port on 127.0.0.1 that nothing listens on (bound by the OS, then released).
 function helper.closed_port()
   local socket = require "socket"

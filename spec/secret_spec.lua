@@ -6,12 +6,7 @@ local cjson = require "cjson"
 
 local TOKEN = "SENTINEL-secret-token-e41f"
 
-local function start_fixture(mode)
-  local fx = helper.spawn(helper.LUA .. " spec/fixtures/http_server.lua " .. mode)
-  fx.port = assert(tonumber(fx.first_line), "fixture server did not start")
-  fx.url = "http://127.0.0.1:" .. fx.port
-  return fx
-end
+local start_fixture = helper.start_http_fixture
 
 local ALL_BYTES = {}
 for b = 0, 255 do ALL_BYTES[#ALL_BYTES + 1] = string.char(b) end
