@@ -7,9 +7,10 @@ source = {
 description = {
   summary = "Adobe Experience Platform Flow Service API client: Lua on a thin libcurl core",
   detailed = [[
-Creates and manages Flow Service resources (base connections first: Oracle Service Cloud and
-any other connection spec) with IMS OAuth server-to-server tokens, structured errors, secrets
-kept out of every message, and a local emulator of Flow Service and IMS for tests.
+Drives Flow Service from Lua: base connections (Oracle Service Cloud and other sources),
+explore, source and target connections, dataflows and runs, with IMS OAuth server-to-server
+tokens, structured errors, secrets kept in C memory and out of every message, and a local
+emulator of Flow Service and IMS (http or https) for tests.
 ]],
   license = "MIT",
   labels = { "adobe", "aep", "http", "libcurl" },
@@ -18,7 +19,8 @@ dependencies = {
   "lua >= 5.4",
   "lua-cjson >= 2.1.0",
 }
--- The emulator (bin/flowservice-emulator) also needs luasocket; it is not needed by the client.
+-- The emulator (bin/flowservice-emulator) also needs luasocket, and luasec to serve HTTPS
+-- (--tls-cert); neither is needed by the client.
 external_dependencies = {
   CURL = { header = "curl/curl.h", library = "curl" },
 }
