@@ -30,8 +30,8 @@ build = {
   type = "builtin",
   modules = {
     ["flowservice.core"] = {
-      sources = { "src/core.c", "src/session.c", "src/buffer.c", "src/json_encode.c", "src/secret.c",
-        "src/capture.c" },
+      sources = { "src/core.c", "src/session.c", "src/request.c", "src/buffer.c", "src/json_encode.c",
+        "src/secret.c", "src/capture.c" },
       libraries = { "curl" },
       incdirs = { "$(CURL_INCDIR)" },
       libdirs = { "$(CURL_LIBDIR)" },

@@ -4,7 +4,7 @@
  * Lifecycle as in liolib: the userdata exists "wiped" (data NULL) before anything is
  * allocated, so a raise leaks nothing; one idempotent finalizer serves wipe, __gc and
  * __close. There is deliberately no __len, __concat, __eq or accessor: the only ways
- * to use the bytes are the request pieces session.c reads in C.
+ * to use the bytes are the request pieces request.c reads in C.
  *
  * Limits: the Lua string a secret was made from is immutable and may be interned, so
  * it cannot be wiped here; pages are not locked (mlock), so they may be swapped out. */

@@ -1,5 +1,7 @@
 /* flowservice.core session: one libcurl easy handle reused across requests, so
- * libcurl keeps the connection alive between them (contract: docs/DESIGN.md).
+ * libcurl keeps the connection alive between them (contract: docs/DESIGN.md). What a
+ * request table turns into (fields, header list, body, per-request options) is
+ * request.c's; this file runs the transfer and pushes the response.
  *
  * Rules this file keeps:
  *  - lifecycle as in liolib: the userdata exists "closed" before anything is
@@ -10,9 +12,9 @@
  *    can longjmp through libcurl; Lua values are built after curl_easy_perform;
  *  - no error message contains a header value (they carry tokens);
  *  - every C buffer that held secret bytes (request header lines and a body built from
- *    pieces, a response a token was captured from) is wiped after the transfer. libcurl's
- *    own send and receive buffers, and OpenSSL's, also see those bytes: they are outside
- *    our control. */
+ *    pieces, through request.c's fs_request_release; a response a token was captured
+ *    from) is wiped after the transfer. libcurl's own send and receive buffers, and
+ *    OpenSSL's, also see those bytes: they are outside our control. */
 #include <limits.h>
 #include <stddef.h>
 #include <math.h>
@@ -28,6 +30,7 @@
 
 #include "buffer.h"
 #include "capture.h"
+#include "request.h"
 #include "secret.h"
 #include "session.h"
 
@@ -35,20 +38,14 @@
 #define DEFAULT_TIMEOUT 60.0
 #define DEFAULT_MAX_RESPONSE ((lua_Integer)32 * 1024 * 1024)
 #define MAX_SECONDS 2147483.0 /* keeps milliseconds within a 32-bit long */
-#define MAX_HEADER_LINE (64 * 1024)
 #define KEEP_BODY ((size_t)256 * 1024) /* body buffer kept between requests */
-#define KEEP_REQ_HEADERS ((size_t)16 * 1024)
-#define KEEP_REQ_BODY ((size_t)16 * 1024)
-#define REQ_HEADERS_MAX ((size_t)(FS_MAX_REQUEST_HEADERS + 2) * (MAX_HEADER_LINE + 64))
 #define DEFAULT_LOW_SPEED_LIMIT 1L /* bytes per second ... */
 #define DEFAULT_LOW_SPEED_TIME 30L /* ... averaged over this many seconds */
-#define MAX_CAPTURE_NAME 256
 #define CAPTURED "\"<captured>\"" /* replaces a captured value in the body Lua sees */
 
 #define SESSION_OPTIONS \
   "ca_blob, ca_file, ca_path, connect_timeout, low_speed_limit, low_speed_time, " \
   "max_response_size, proxy, timeout, user_agent"
-#define REQUEST_FIELDS "body, capture, headers, method, url"
 
 enum { FAIL_NONE, FAIL_BODY, FAIL_HEADERS, FAIL_NOMEM };
 
@@ -58,8 +55,8 @@ typedef struct header_item {
 
 typedef struct fs_session {
   CURL *curl;            /* NULL once closed */
-  fs_buffer req_headers; /* the request's curl_slist, laid out by build_headers; wiped */
-  fs_buffer req_body;    /* a body given as pieces, assembled by build_body; wiped */
+  fs_buffer req_headers; /* the request's curl_slist, laid out by fs_request_build; wiped */
+  fs_buffer req_body;    /* a body given as pieces, joined by fs_request_build; wiped */
   fs_buffer body;        /* response body, capped at max_response_size */
   fs_buffer hdr_data;    /* response header names (lower-cased) and values */
   header_item hdrs[FS_MAX_RESPONSE_HEADERS];
@@ -249,35 +246,6 @@ int fs_session_type(lua_State *L) {
 
 /* ---- option tables ---------------------------------------------------------------- */
 
-typedef struct field {
-  const char *name;
-  size_t len;
-} field;
-
-#define FIELD(s) {s, sizeof(s) - 1}
-
-/* One raw pass over the table at t: the value of names[i] goes to stack slot
- * top + 1 + i (nil when absent); any other key raises, naming it. */
-static void read_fields(lua_State *L, int t, int arg, const field *names, int n, const char *what,
-                        const char *valid) {
-  int first = lua_gettop(L) + 1, i;
-  luaL_checkstack(L, n + 3, NULL);
-  for (i = 0; i < n; i++) lua_pushnil(L);
-  lua_pushnil(L);
-  while (lua_next(L, t)) {
-    size_t len;
-    const char *k;
-    if (lua_type(L, -2) != LUA_TSTRING)
-      luaL_argerror(L, arg, lua_pushfstring(L, "%s names must be strings, got a %s key", what,
-                                            luaL_typename(L, -2)));
-    k = lua_tolstring(L, -2, &len);
-    for (i = 0; i < n && !(names[i].len == len && memcmp(names[i].name, k, len) == 0); i++) {}
-    if (i == n)
-      luaL_argerror(L, arg, lua_pushfstring(L, "unknown %s '%s' (valid: %s)", what, k, valid));
-    lua_replace(L, first + i); /* pops the value */
-  }
-}
-
 static const char *option_error(lua_State *L, int idx, const char *name, const char *expected) {
   return lua_pushfstring(L, "option '%s' must be %s, got %s", name, expected, luaL_typename(L, idx));
 }
@@ -294,23 +262,6 @@ static long opt_milliseconds(lua_State *L, int idx, const char *name, double def
   return (long)ceil(v * 1000.0);
 }
 
-/* Any CR, LF or NUL in s? 8 bytes at a time ("has a zero byte" trick, exact for
- * "any"): header values are checked on every request. */
-static int has_ctl(const char *s, size_t len) {
-  const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
-  size_t i = 0;
-  for (; len - i >= 8; i += 8) {
-    uint64_t w, r, n;
-    memcpy(&w, s + i, 8);
-    r = w ^ (ones * '\r');
-    n = w ^ (ones * '\n');
-    if ((((w - ones) & ~w) | ((r - ones) & ~r) | ((n - ones) & ~n)) & highs) return 1;
-  }
-  for (; i < len; i++)
-    if (s[i] == '\r' || s[i] == '\n' || s[i] == '\0') return 1;
-  return 0;
-}
-
 /* Session options after validation; the strings point into the (anchored) options table. */
 typedef struct config {
   const char *user_agent, *ca_file, *ca_path, *ca_blob, *proxy;
@@ -319,7 +270,7 @@ typedef struct config {
 } config;
 
 /* Options that never change for the life of the handle. Per-request options are
- * overwritten by set_request_options. */
+ * overwritten by fs_request_set_options. */
 static CURLcode set_base_options(fs_session *s, const config *cfg) {
   CURL *c = s->curl;
   CURLcode rc = CURLE_OK;
@@ -407,13 +358,13 @@ static const char *opt_proxy(lua_State *L, int idx) {
 }
 
 int fs_session_new(lua_State *L) {
-  static const field options[] = {
-      FIELD("ca_blob"),         FIELD("ca_file"),        FIELD("ca_path"),
-      FIELD("connect_timeout"), FIELD("low_speed_limit"), FIELD("low_speed_time"),
-      FIELD("max_response_size"), FIELD("proxy"),        FIELD("timeout"),
-      FIELD("user_agent")};
+  static const fs_field options[] = {
+      FS_FIELD("ca_blob"),         FS_FIELD("ca_file"),        FS_FIELD("ca_path"),
+      FS_FIELD("connect_timeout"), FS_FIELD("low_speed_limit"), FS_FIELD("low_speed_time"),
+      FS_FIELD("max_response_size"), FS_FIELD("proxy"),        FS_FIELD("timeout"),
+      FS_FIELD("user_agent")};
   enum { O_CA_BLOB = 2, O_CA_FILE, O_CA_PATH, O_CONNECT, O_LOW_LIMIT, O_LOW_TIME, O_MAX, O_PROXY, O_TIMEOUT,
-         O_UA }; /* stack slots from read_fields */
+         O_UA }; /* stack slots from fs_read_fields */
   long connect_ms, total_ms;
   lua_Integer max_size = DEFAULT_MAX_RESPONSE;
   config cfg;
@@ -429,7 +380,7 @@ int fs_session_new(lua_State *L) {
   }
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_settop(L, 1);
-  read_fields(L, 1, 1, options, 10, "option", SESSION_OPTIONS);
+  fs_read_fields(L, 1, 1, options, 10, "option", SESSION_OPTIONS);
   connect_ms = opt_milliseconds(L, O_CONNECT, "connect_timeout", DEFAULT_CONNECT_TIMEOUT);
   total_ms = opt_milliseconds(L, O_TIMEOUT, "timeout", DEFAULT_TIMEOUT);
   switch (lua_type(L, O_MAX)) {
@@ -445,7 +396,7 @@ int fs_session_new(lua_State *L) {
   cfg.user_agent = opt_string(L, O_UA, "user_agent", 1, &ua_len);
   if (cfg.user_agent == NULL)
     cfg.user_agent = "flowservice/" FLOWSERVICE_VERSION;
-  else if (has_ctl(cfg.user_agent, ua_len))
+  else if (fs_has_ctl(cfg.user_agent, ua_len))
     luaL_argerror(L, 1, "option 'user_agent' must not contain CR, LF or NUL");
   cfg.ca_file = opt_string(L, O_CA_FILE, "ca_file", 0, NULL);
   cfg.ca_path = opt_string(L, O_CA_PATH, "ca_path", 0, NULL);
@@ -466,9 +417,7 @@ int fs_session_new(lua_State *L) {
   memset(s, 0, sizeof *s);
   fs_buffer_init(&s->body, (size_t)max_size);
   fs_buffer_init(&s->hdr_data, FS_MAX_RESPONSE_HEADER_BYTES);
-  fs_buffer_init(&s->req_headers, REQ_HEADERS_MAX);
-  fs_buffer_init(&s->req_body, SIZE_MAX / 2);
-  s->req_headers.wipe = s->req_body.wipe = 1; /* they may hold secret pieces */
+  fs_request_buffers_init(&s->req_headers, &s->req_body);
   s->connect_timeout_ms = connect_ms;
   s->timeout_ms = total_ms;
   s->max_response_size = (size_t)max_size;
@@ -486,281 +435,8 @@ int fs_session_new(lua_State *L) {
 
 /* ---- request ------------------------------------------------------------------------ */
 
-static const char *const methods[] = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", NULL};
-enum { M_GET, M_POST, M_PUT, M_PATCH, M_DELETE, M_HEAD };
-
-/* RFC 9110 tchar */
-static int is_tchar(unsigned char c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return 1;
-  return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
-}
-
-static int ieq(const char *a, size_t alen, const char *b, size_t blen) {
-  size_t i;
-  if (alen != blen) return 0;
-  for (i = 0; i < alen; i++) {
-    char c = a[i];
-    if (c >= 'A' && c <= 'Z') c = (char)(c - 'A' + 'a');
-    if (c != b[i]) return 0;
-  }
-  return 1;
-}
-
-/* A bad header name for an error message: quoted, escaped, shortened. */
-static const char *show_name(lua_State *L, const char *s, size_t len) {
-  luaL_Buffer b;
-  size_t i;
-  luaL_buffinit(L, &b);
-  luaL_addchar(&b, '"');
-  for (i = 0; i < len && i < 64; i++) {
-    unsigned char c = (unsigned char)s[i];
-    if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
-      luaL_addchar(&b, (char)c);
-    } else {
-      char esc[5];
-      snprintf(esc, sizeof esc, "\\x%02x", c);
-      luaL_addstring(&b, esc);
-    }
-  }
-  if (len > 64) luaL_addstring(&b, "...");
-  luaL_addchar(&b, '"');
-  luaL_pushresult(&b);
-  return lua_tostring(L, -1);
-}
-
-/* Bytes of a header value or body piece: a Lua string or a secret, both anchored in the
- * request table (through the headers table or a piece list) for the whole call. */
-typedef struct span {
-  const char *data;
-  size_t len;
-} span;
-
-typedef struct header_ref { /* points into the (anchored) headers table */
-  const char *name;
-  size_t name_len, value_len;
-  int first, count; /* its value: spans first .. first + count - 1 */
-} header_ref;
-
-typedef struct request {
-  int method;
-  const char *url;
-  const char *body; /* NULL: no body */
-  size_t body_len;
-  int body_first, body_count; /* a body given as pieces; build_body joins them */
-  const char *capture;        /* name of the member to capture, or NULL */
-  size_t capture_len;
-  int has_content_type, has_expect;
-  int nheaders, nspans;
-  header_ref headers[FS_MAX_REQUEST_HEADERS];
-  span spans[FS_MAX_REQUEST_PIECES];
-} request;
-
-/* Appends the piece at idx (a string or an unwiped secret) to r->spans; returns its length. */
-static size_t add_piece(lua_State *L, int idx, request *r, const char *what, int i) {
-  span *sp;
-  fs_secret *secret;
-  if (r->nspans == FS_MAX_REQUEST_PIECES)
-    luaL_argerror(L, 2, lua_pushfstring(L, "more than %d pieces in one request", FS_MAX_REQUEST_PIECES));
-  sp = &r->spans[r->nspans];
-  if (lua_type(L, idx) == LUA_TSTRING) {
-    sp->data = lua_tolstring(L, idx, &sp->len);
-  } else if ((secret = fs_secret_test(L, idx)) != NULL) {
-    if (secret->data == NULL) luaL_error(L, "attempt to use a wiped secret");
-    sp->data = secret->data;
-    sp->len = secret->len;
-  } else {
-    luaL_argerror(L, 2, lua_pushfstring(L, "%s: piece %d must be a string or a secret, got %s", what, i,
-                                        luaL_typename(L, idx)));
-  }
-  r->nspans++;
-  return sp->len;
-}
-
-/* Reads the value at idx (a string, or a list of strings and secrets) into r->spans;
- * sets *first, *count and returns the total length. `what` names the field in errors. */
-static size_t read_pieces(lua_State *L, int idx, request *r, const char *what, int *first, int *count) {
-  lua_Integer n, i;
-  size_t total = 0;
-  *first = r->nspans;
-  *count = 0;
-  if (lua_type(L, idx) == LUA_TSTRING) {
-    *count = 1;
-    return add_piece(L, idx, r, what, 1);
-  }
-  if (lua_type(L, idx) != LUA_TTABLE)
-    luaL_argerror(L, 2, lua_pushfstring(L, "%s must be a string or a list of strings and secrets, got %s", what,
-                                        luaL_typename(L, idx)));
-  n = (lua_Integer)lua_rawlen(L, idx);
-  for (i = 1; i <= n; i++) {
-    size_t len;
-    lua_rawgeti(L, idx, i); /* stays anchored by the list after the pop */
-    len = add_piece(L, lua_gettop(L), r, what, (int)i);
-    lua_pop(L, 1);
-    if (len > SIZE_MAX / 4 - total) luaL_argerror(L, 2, lua_pushfstring(L, "%s is too long", what));
-    total += len;
-    (*count)++;
-  }
-  return total;
-}
-
-/* Validates the headers table at index h into r->headers; raises on the first
- * violation. Messages may name a header, never show a value. */
-static void check_headers(lua_State *L, int h, request *r) {
-  lua_pushnil(L);
-  while (lua_next(L, h)) {
-    size_t nlen, vlen, i;
-    const char *name;
-    header_ref *ref;
-    int k;
-    if (lua_type(L, -2) != LUA_TSTRING)
-      luaL_argerror(L, 2, lua_pushfstring(L, "field 'headers': names must be strings, got a %s key",
-                                          luaL_typename(L, -2)));
-    name = lua_tolstring(L, -2, &nlen);
-    for (i = 0; i < nlen && is_tchar((unsigned char)name[i]); i++) {}
-    if (nlen == 0 || i < nlen)
-      luaL_argerror(L, 2, lua_pushfstring(L, "field 'headers': invalid header name %s (must be an RFC 9110 token)",
-                                          show_name(L, name, nlen)));
-    if (r->nheaders == FS_MAX_REQUEST_HEADERS)
-      luaL_argerror(L, 2, lua_pushfstring(L, "field 'headers': more than %d headers", FS_MAX_REQUEST_HEADERS));
-    ref = &r->headers[r->nheaders];
-    {
-      int value = lua_gettop(L);
-      const char *what = lua_pushfstring(L, "field 'headers': value of '%s'", name);
-      vlen = read_pieces(L, value, r, what, &ref->first, &ref->count);
-      lua_pop(L, 1); /* what */
-    }
-    for (k = ref->first; k < ref->first + ref->count; k++)
-      if (has_ctl(r->spans[k].data, r->spans[k].len))
-        luaL_argerror(L, 2, lua_pushfstring(L, "field 'headers': value of '%s' contains CR, LF or NUL", name));
-    if (nlen + vlen > MAX_HEADER_LINE)
-      luaL_argerror(L, 2, lua_pushfstring(L, "field 'headers': '%s' is longer than %d bytes", name,
-                                          MAX_HEADER_LINE));
-    if (ieq(name, nlen, "content-type", 12)) r->has_content_type = 1;
-    if (ieq(name, nlen, "expect", 6)) r->has_expect = 1;
-    ref->name = name;
-    ref->name_len = nlen;
-    ref->value_len = vlen;
-    r->nheaders++;
-    lua_pop(L, 1);
-  }
-}
-
-static char *copy_spans(char *p, const request *r, int first, int count) {
-  int k;
-  for (k = first; k < first + count; k++) {
-    if (r->spans[k].len > 0) memcpy(p, r->spans[k].data, r->spans[k].len);
-    p += r->spans[k].len;
-  }
-  return p;
-}
-
-/* Lays out the request header list in s->req_headers (nodes, then the lines):
- * one buffer owned by the session, reused across requests, so there is nothing to
- * leak and no allocation per header. libcurl only reads the list during perform;
- * end_transfer wipes the whole buffer (header lines may hold secrets). */
-static int build_headers(fs_session *s, const request *r, struct curl_slist **list) {
-  /* Lines libcurl would add on its own are removed ("Name:" deletes one): a form
-   * Content-Type on bodies, and Expect: 100-continue on large bodies (a 1 s stall
-   * on servers that ignore it). */
-  const char *extra[2];
-  int nextra = 0, n, i;
-  size_t size, len;
-  struct curl_slist *nodes;
-  char *p;
-  fs_buffer *b = &s->req_headers;
-  if (r->body != NULL && !r->has_content_type) extra[nextra++] = "Content-Type:";
-  if (r->body != NULL && !r->has_expect) extra[nextra++] = "Expect:";
-  n = r->nheaders + nextra;
-  *list = NULL;
-  if (n == 0) return 0;
-  size = (size_t)n * sizeof *nodes;
-  for (i = 0; i < r->nheaders; i++) size += r->headers[i].name_len + r->headers[i].value_len + 3;
-  for (i = 0; i < nextra; i++) size += strlen(extra[i]) + 1;
-  b->len = 0;
-  if (fs_buffer_reserve(b, size) != FS_BUF_OK) return -1;
-  nodes = (struct curl_slist *)(void *)b->data; /* malloc'd, so aligned */
-  p = b->data + (size_t)n * sizeof *nodes;
-  for (i = 0; i < n; i++) {
-    nodes[i].data = p;
-    nodes[i].next = i + 1 < n ? &nodes[i + 1] : NULL;
-    if (i < r->nheaders) {
-      const header_ref *h = &r->headers[i];
-      memcpy(p, h->name, h->name_len);
-      p += h->name_len;
-      if (h->value_len > 0) {
-        *p++ = ':';
-        *p++ = ' ';
-        p = copy_spans(p, r, h->first, h->count);
-      } else {
-        *p++ = ';'; /* libcurl's spelling of an empty value ("Name:" would delete it) */
-      }
-      *p++ = '\0';
-    } else {
-      len = strlen(extra[i - r->nheaders]) + 1;
-      memcpy(p, extra[i - r->nheaders], len);
-      p += len;
-    }
-  }
-  b->len = (size_t)(p - b->data);
-  *list = nodes;
-  return 0;
-}
-
-/* Joins a body given as pieces into s->req_body (wiped by end_transfer). */
-static int build_body(fs_session *s, request *r) {
-  fs_buffer *b = &s->req_body;
-  if (r->body_count == 0) return 0;
-  b->len = 0;
-  if (fs_buffer_reserve(b, r->body_len) != FS_BUF_OK) return -1;
-  b->len = r->body_len;
-  if (r->body_len == 0) {
-    r->body = ""; /* still a body: POST, PUT, PATCH send Content-Length: 0 */
-    return 0;
-  }
-  copy_spans(b->data, r, r->body_first, r->body_count);
-  r->body = b->data;
-  return 0;
-}
-
-/* Overwrites every option a request sets, so nothing (POSTFIELDS, CUSTOMREQUEST,
- * NOBODY...) carries over; cheaper than curl_easy_reset plus the base options.
- * Order matters: setting POSTFIELDS, even to NULL, selects POST; HTTPGET then
- * selects GET and clears NOBODY and UPLOAD. */
-static CURLcode set_request_options(fs_session *s, const request *r, struct curl_slist *headers) {
-  CURL *c = s->curl;
-  CURLcode rc = CURLE_OK;
-#define SET(opt, val) \
-  if (rc == CURLE_OK) rc = curl_easy_setopt(c, opt, val)
-  SET(CURLOPT_POSTFIELDS, (char *)NULL);
-  SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)-1);
-  SET(CURLOPT_CUSTOMREQUEST, (char *)NULL);
-  SET(CURLOPT_HTTPGET, 1L);
-  SET(CURLOPT_URL, r->url);
-  SET(CURLOPT_HTTPHEADER, headers);
-  switch (r->method) {
-    case M_HEAD: SET(CURLOPT_NOBODY, 1L); break;
-    case M_PUT: SET(CURLOPT_CUSTOMREQUEST, "PUT"); break;
-    case M_PATCH: SET(CURLOPT_CUSTOMREQUEST, "PATCH"); break;
-    case M_DELETE: SET(CURLOPT_CUSTOMREQUEST, "DELETE"); break;
-    default: break; /* GET; POST comes from POSTFIELDS */
-  }
-  if (r->body != NULL) {
-    /* libcurl reads the Lua string in place; it stays on the stack through perform */
-    SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
-    SET(CURLOPT_POSTFIELDS, r->body);
-  }
-#undef SET
-  return rc;
-}
-
-/* Drops everything that pointed into this request's Lua values and buffers, and wipes
- * the buffers that held header lines and a body built from pieces. */
-static void end_transfer(fs_session *s) {
-  curl_easy_setopt(s->curl, CURLOPT_POSTFIELDS, (char *)NULL);
-  curl_easy_setopt(s->curl, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL);
-  fs_buffer_clear(&s->req_headers, KEEP_REQ_HEADERS);
-  fs_buffer_clear(&s->req_body, KEEP_REQ_BODY);
-}
+/* After the transfer: see fs_request_release (wipes the request's buffers). */
+static void end_transfer(fs_session *s) { fs_request_release(s->curl, &s->req_headers, &s->req_body); }
 
 static void push_headers(lua_State *L, fs_session *s) {
   unsigned i;
@@ -831,83 +507,25 @@ static int push_transfer_failure(lua_State *L, fs_session *s, CURLcode rc) {
   return push_curl_failure(L, s, rc);
 }
 
-/* Validates the request table (fields already in their stack slots) into r; raises. */
-static void check_request(lua_State *L, request *r, int f_body, int f_capture, int f_headers, int f_method,
-                          int f_url) {
-  size_t url_len, i;
-  memset(r, 0, offsetof(request, headers)); /* the arrays are filled as counted */
-  switch (lua_type(L, f_method)) {
-    case LUA_TNIL: r->method = M_GET; break;
-    case LUA_TSTRING: {
-      const char *m = lua_tostring(L, f_method);
-      for (r->method = 0; methods[r->method] && strcmp(methods[r->method], m) != 0; r->method++) {}
-      if (methods[r->method] == NULL)
-        luaL_argerror(L, 2, lua_pushfstring(L, "field 'method' must be one of GET, POST, PUT, PATCH, DELETE, HEAD, got '%s'", m));
-      break;
-    }
-    default:
-      luaL_argerror(L, 2, lua_pushfstring(L, "field 'method' must be a string, got %s", luaL_typename(L, f_method)));
-  }
-  if (lua_type(L, f_url) != LUA_TSTRING)
-    luaL_argerror(L, 2, lua_pushfstring(L, "field 'url' must be a string, got %s", luaL_typename(L, f_url)));
-  r->url = lua_tolstring(L, f_url, &url_len);
-  for (i = 0; i < url_len; i++) {
-    unsigned char c = (unsigned char)r->url[i];
-    if (c <= 0x20 || c == 0x7f) luaL_argerror(L, 2, "field 'url' must not contain spaces or control characters");
-  }
-  switch (lua_type(L, f_headers)) {
-    case LUA_TNIL: break;
-    case LUA_TTABLE: check_headers(L, f_headers, r); break;
-    default:
-      luaL_argerror(L, 2, lua_pushfstring(L, "field 'headers' must be a table, got %s", luaL_typename(L, f_headers)));
-  }
-  if (lua_isnil(L, f_body)) {
-    /* POST, PUT and PATCH always carry a body, so libcurl sends Content-Length: 0 */
-    if (r->method == M_POST || r->method == M_PUT || r->method == M_PATCH) r->body = "";
-  } else {
-    if (r->method == M_GET || r->method == M_HEAD)
-      luaL_argerror(L, 2, lua_pushfstring(L, "field 'body' is not allowed with %s", methods[r->method]));
-    if (lua_type(L, f_body) == LUA_TSTRING) {
-      r->body = lua_tolstring(L, f_body, &r->body_len); /* libcurl reads it in place */
-    } else if (lua_type(L, f_body) == LUA_TTABLE) {
-      r->body_len = read_pieces(L, f_body, r, "field 'body'", &r->body_first, &r->body_count);
-      r->body = r->body_count > 0 ? NULL : ""; /* build_body sets it */
-    } else {
-      luaL_argerror(L, 2, lua_pushfstring(L, "field 'body' must be a string or a list of strings and secrets, got %s",
-                                          luaL_typename(L, f_body)));
-    }
-  }
-  if (!lua_isnil(L, f_capture)) {
-    if (lua_type(L, f_capture) != LUA_TSTRING)
-      luaL_argerror(L, 2, lua_pushfstring(L, "field 'capture' must be a string, got %s", luaL_typename(L, f_capture)));
-    r->capture = lua_tolstring(L, f_capture, &r->capture_len);
-    if (r->capture_len == 0 || r->capture_len > MAX_CAPTURE_NAME)
-      luaL_argerror(L, 2, lua_pushfstring(L, "field 'capture' must be a member name of 1 to %d bytes", MAX_CAPTURE_NAME));
-  }
-}
-
 static int session_request(lua_State *L) {
-  static const field fields[] = {FIELD("body"), FIELD("capture"), FIELD("headers"), FIELD("method"),
-                                 FIELD("url")};
-  enum { F_BODY = 3, F_CAPTURE, F_HEADERS, F_METHOD, F_URL, CAPTURE_SLOT }; /* stack slots */
   fs_session *s = check_session(L);
-  request r;
+  fs_request r;
   struct curl_slist *headers;
   fs_secret *captured = NULL;
-  int got_capture = 0;
+  int got_capture = 0, capture_slot = 0;
   CURLcode rc;
   long status = 0, connects = 0;
   double total_time = 0;
 
   /* 1. validate everything; raises leave nothing behind */
-  luaL_checktype(L, 2, LUA_TTABLE);
-  lua_settop(L, 2);
-  read_fields(L, 2, 2, fields, 5, "field", REQUEST_FIELDS); /* the slots anchor the strings */
-  check_request(L, &r, F_BODY, F_CAPTURE, F_HEADERS, F_METHOD, F_URL);
+  fs_request_read(L, &r); /* leaves the fields on the stack: they anchor the strings */
 
   /* 2. allocate (into buffers the session owns, and the secret a capture fills) */
-  if (r.capture) captured = fs_secret_push_empty(L); /* at CAPTURE_SLOT */
-  if (build_body(s, &r) != 0 || build_headers(s, &r, &headers) != 0) { /* headers look at r.body */
+  if (r.capture) {
+    captured = fs_secret_push_empty(L);
+    capture_slot = lua_gettop(L);
+  }
+  if (fs_request_build(&r, &s->req_headers, &s->req_body, &headers) != 0) {
     end_transfer(s);
     return luaL_error(L, "not enough memory");
   }
@@ -920,7 +538,7 @@ static int session_request(lua_State *L) {
   s->hdr_bytes = 0;
   s->failure = FAIL_NONE;
   s->errbuf[0] = '\0';
-  rc = set_request_options(s, &r, headers);
+  rc = fs_request_set_options(s->curl, &r, headers);
   if (rc == CURLE_OK) rc = curl_easy_perform(s->curl);
   end_transfer(s);
 
@@ -943,7 +561,7 @@ static int session_request(lua_State *L) {
   lua_pushnumber(L, (lua_Number)total_time);
   lua_setfield(L, -2, "total_time");
   if (got_capture) {
-    lua_pushvalue(L, CAPTURE_SLOT);
+    lua_pushvalue(L, capture_slot);
     lua_setfield(L, -2, "captured");
   }
   return 4;

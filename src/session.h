@@ -9,10 +9,7 @@
 /* Response limits: body size is per session (max_response_size); these are fixed. */
 #define FS_MAX_RESPONSE_HEADERS 100
 #define FS_MAX_RESPONSE_HEADER_BYTES (64 * 1024)
-/* Request limits: headers per request; pieces (strings and secrets) in header values and
- * the body together. */
-#define FS_MAX_REQUEST_HEADERS 64
-#define FS_MAX_REQUEST_PIECES 256
+/* Request limits: see request.h. */
 
 /* Creates the session metatable (once per Lua state); leaves the stack unchanged. */
 void fs_session_register(lua_State *L);

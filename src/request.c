@@ -1,0 +1,405 @@
+/* flowservice.core requests: turning the table given to session:request into what
+ * libcurl needs (contract: docs/DESIGN.md, "C core"). This file owns reading and checking
+ * the fields (method, url, headers, body, capture), header names (RFC 9110 tokens) and
+ * values (no CR, LF or NUL), the pieces (strings and secrets) of header values and
+ * bodies, laying out the curl_slist header lines and the body in the two buffers the
+ * session lends it, the per-request libcurl options, and wiping those buffers.
+ * session.c runs the transfer and pushes the response.
+ *
+ * Rules this file keeps:
+ *  - validate everything first (fs_request_read raises, allocates nothing), allocate
+ *    second (fs_request_build, into buffers the session owns, so a raise cannot leak);
+ *  - no Lua call from libcurl callbacks (there are none here); fs_request_build,
+ *    fs_request_set_options and fs_request_release never call Lua either: they run while
+ *    the buffers hold secret bytes, and a Lua error would longjmp past the wipe;
+ *  - no error message contains a header value (they carry tokens);
+ *  - the header lines and a body joined from pieces may hold secret bytes: both buffers
+ *    wipe their old storage when they grow or are freed, and fs_request_release wipes
+ *    them after the transfer. */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <curl/curl.h>
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "buffer.h"
+#include "request.h"
+#include "secret.h"
+
+#define MAX_HEADER_LINE (64 * 1024)
+#define KEEP_REQ_HEADERS ((size_t)16 * 1024) /* buffers kept between requests */
+#define KEEP_REQ_BODY ((size_t)16 * 1024)
+#define REQ_HEADERS_MAX ((size_t)(FS_MAX_REQUEST_HEADERS + 2) * (MAX_HEADER_LINE + 64))
+#define MAX_CAPTURE_NAME 256
+#define REQUEST_FIELDS "body, capture, headers, method, url"
+
+/* ---- field tables and header bytes (shared with session.c's options) -------------- */
+
+void fs_read_fields(lua_State *L, int t, int arg, const fs_field *names, int n, const char *what,
+                    const char *valid) {
+  int first = lua_gettop(L) + 1, i;
+  luaL_checkstack(L, n + 3, NULL);
+  for (i = 0; i < n; i++) lua_pushnil(L);
+  lua_pushnil(L);
+  while (lua_next(L, t)) {
+    size_t len;
+    const char *k;
+    if (lua_type(L, -2) != LUA_TSTRING)
+      luaL_argerror(L, arg, lua_pushfstring(L, "%s names must be strings, got a %s key", what,
+                                            luaL_typename(L, -2)));
+    k = lua_tolstring(L, -2, &len);
+    for (i = 0; i < n && !(names[i].len == len && memcmp(names[i].name, k, len) == 0); i++) {}
+    if (i == n)
+      luaL_argerror(L, arg, lua_pushfstring(L, "unknown %s '%s' (valid: %s)", what, k, valid));
+    lua_replace(L, first + i); /* pops the value */
+  }
+}
+
+/* 8 bytes at a time ("has a zero byte" trick, exact for "any"): header values are
+ * checked on every request. */
+int fs_has_ctl(const char *s, size_t len) {
+  const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+  size_t i = 0;
+  for (; len - i >= 8; i += 8) {
+    uint64_t w, r, n;
+    memcpy(&w, s + i, 8);
+    r = w ^ (ones * '\r');
+    n = w ^ (ones * '\n');
+    if ((((w - ones) & ~w) | ((r - ones) & ~r) | ((n - ones) & ~n)) & highs) return 1;
+  }
+  for (; i < len; i++)
+    if (s[i] == '\r' || s[i] == '\n' || s[i] == '\0') return 1;
+  return 0;
+}
+
+/* ---- reading and checking the request table --------------------------------------- */
+
+static const char *const methods[] = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", NULL};
+enum { M_GET, M_POST, M_PUT, M_PATCH, M_DELETE, M_HEAD };
+
+/* RFC 9110 tchar */
+static int is_tchar(unsigned char c) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return 1;
+  return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+static int ieq(const char *a, size_t alen, const char *b, size_t blen) {
+  size_t i;
+  if (alen != blen) return 0;
+  for (i = 0; i < alen; i++) {
+    char c = a[i];
+    if (c >= 'A' && c <= 'Z') c = (char)(c - 'A' + 'a');
+    if (c != b[i]) return 0;
+  }
+  return 1;
+}
+
+/* A bad header name for an error message: quoted, escaped, shortened. */
+static const char *show_name(lua_State *L, const char *s, size_t len) {
+  luaL_Buffer b;
+  size_t i;
+  luaL_buffinit(L, &b);
+  luaL_addchar(&b, '"');
+  for (i = 0; i < len && i < 64; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+      luaL_addchar(&b, (char)c);
+    } else {
+      char esc[5];
+      snprintf(esc, sizeof esc, "\\x%02x", c);
+      luaL_addstring(&b, esc);
+    }
+  }
+  if (len > 64) luaL_addstring(&b, "...");
+  luaL_addchar(&b, '"');
+  luaL_pushresult(&b);
+  return lua_tostring(L, -1);
+}
+
+/* Appends the piece at idx (a string or an unwiped secret) to r->spans; returns its length. */
+static size_t add_piece(lua_State *L, int idx, fs_request *r, const char *what, int i) {
+  fs_span *sp;
+  fs_secret *secret;
+  if (r->nspans == FS_MAX_REQUEST_PIECES)
+    luaL_argerror(L, 2, lua_pushfstring(L, "more than %d pieces in one request", FS_MAX_REQUEST_PIECES));
+  sp = &r->spans[r->nspans];
+  if (lua_type(L, idx) == LUA_TSTRING) {
+    sp->data = lua_tolstring(L, idx, &sp->len);
+  } else if ((secret = fs_secret_test(L, idx)) != NULL) {
+    if (secret->data == NULL) luaL_error(L, "attempt to use a wiped secret");
+    sp->data = secret->data;
+    sp->len = secret->len;
+  } else {
+    luaL_argerror(L, 2, lua_pushfstring(L, "%s: piece %d must be a string or a secret, got %s", what, i,
+                                        luaL_typename(L, idx)));
+  }
+  r->nspans++;
+  return sp->len;
+}
+
+/* Reads the value at idx (a string, or a list of strings and secrets) into r->spans;
+ * sets *first, *count and returns the total length. `what` names the field in errors. */
+static size_t read_pieces(lua_State *L, int idx, fs_request *r, const char *what, int *first, int *count) {
+  lua_Integer n, i;
+  size_t total = 0;
+  *first = r->nspans;
+  *count = 0;
+  if (lua_type(L, idx) == LUA_TSTRING) {
+    *count = 1;
+    return add_piece(L, idx, r, what, 1);
+  }
+  if (lua_type(L, idx) != LUA_TTABLE)
+    luaL_argerror(L, 2, lua_pushfstring(L, "%s must be a string or a list of strings and secrets, got %s", what,
+                                        luaL_typename(L, idx)));
+  n = (lua_Integer)lua_rawlen(L, idx);
+  for (i = 1; i <= n; i++) {
+    size_t len;
+    lua_rawgeti(L, idx, i); /* stays anchored by the list after the pop */
+    len = add_piece(L, lua_gettop(L), r, what, (int)i);
+    lua_pop(L, 1);
+    if (len > SIZE_MAX / 4 - total) luaL_argerror(L, 2, lua_pushfstring(L, "%s is too long", what));
+    total += len;
+    (*count)++;
+  }
+  return total;
+}
+
+/* Validates the headers table at index h into r->headers; raises on the first
+ * violation. Messages may name a header, never show a value. */
+static void check_headers(lua_State *L, int h, fs_request *r) {
+  lua_pushnil(L);
+  while (lua_next(L, h)) {
+    size_t nlen, vlen, i;
+    const char *name;
+    fs_header_ref *ref;
+    int k;
+    if (lua_type(L, -2) != LUA_TSTRING)
+      luaL_argerror(L, 2, lua_pushfstring(L, "field 'headers': names must be strings, got a %s key",
+                                          luaL_typename(L, -2)));
+    name = lua_tolstring(L, -2, &nlen);
+    for (i = 0; i < nlen && is_tchar((unsigned char)name[i]); i++) {}
+    if (nlen == 0 || i < nlen)
+      luaL_argerror(L, 2, lua_pushfstring(L, "field 'headers': invalid header name %s (must be an RFC 9110 token)",
+                                          show_name(L, name, nlen)));
+    if (r->nheaders == FS_MAX_REQUEST_HEADERS)
+      luaL_argerror(L, 2, lua_pushfstring(L, "field 'headers': more than %d headers", FS_MAX_REQUEST_HEADERS));
+    ref = &r->headers[r->nheaders];
+    {
+      int value = lua_gettop(L);
+      const char *what = lua_pushfstring(L, "field 'headers': value of '%s'", name);
+      vlen = read_pieces(L, value, r, what, &ref->first, &ref->count);
+      lua_pop(L, 1); /* what */
+    }
+    for (k = ref->first; k < ref->first + ref->count; k++)
+      if (fs_has_ctl(r->spans[k].data, r->spans[k].len))
+        luaL_argerror(L, 2, lua_pushfstring(L, "field 'headers': value of '%s' contains CR, LF or NUL", name));
+    if (nlen + vlen > MAX_HEADER_LINE)
+      luaL_argerror(L, 2, lua_pushfstring(L, "field 'headers': '%s' is longer than %d bytes", name,
+                                          MAX_HEADER_LINE));
+    if (ieq(name, nlen, "content-type", 12)) r->has_content_type = 1;
+    if (ieq(name, nlen, "expect", 6)) r->has_expect = 1;
+    ref->name = name;
+    ref->name_len = nlen;
+    ref->value_len = vlen;
+    r->nheaders++;
+    lua_pop(L, 1);
+  }
+}
+
+/* Validates the request table (fields already in their stack slots) into r; raises. */
+static void check_request(lua_State *L, fs_request *r, int f_body, int f_capture, int f_headers, int f_method,
+                          int f_url) {
+  size_t url_len, i;
+  memset(r, 0, offsetof(fs_request, headers)); /* the arrays are filled as counted */
+  switch (lua_type(L, f_method)) {
+    case LUA_TNIL: r->method = M_GET; break;
+    case LUA_TSTRING: {
+      const char *m = lua_tostring(L, f_method);
+      for (r->method = 0; methods[r->method] && strcmp(methods[r->method], m) != 0; r->method++) {}
+      if (methods[r->method] == NULL)
+        luaL_argerror(L, 2, lua_pushfstring(L, "field 'method' must be one of GET, POST, PUT, PATCH, DELETE, HEAD, got '%s'", m));
+      break;
+    }
+    default:
+      luaL_argerror(L, 2, lua_pushfstring(L, "field 'method' must be a string, got %s", luaL_typename(L, f_method)));
+  }
+  if (lua_type(L, f_url) != LUA_TSTRING)
+    luaL_argerror(L, 2, lua_pushfstring(L, "field 'url' must be a string, got %s", luaL_typename(L, f_url)));
+  r->url = lua_tolstring(L, f_url, &url_len);
+  for (i = 0; i < url_len; i++) {
+    unsigned char c = (unsigned char)r->url[i];
+    if (c <= 0x20 || c == 0x7f) luaL_argerror(L, 2, "field 'url' must not contain spaces or control characters");
+  }
+  switch (lua_type(L, f_headers)) {
+    case LUA_TNIL: break;
+    case LUA_TTABLE: check_headers(L, f_headers, r); break;
+    default:
+      luaL_argerror(L, 2, lua_pushfstring(L, "field 'headers' must be a table, got %s", luaL_typename(L, f_headers)));
+  }
+  if (lua_isnil(L, f_body)) {
+    /* POST, PUT and PATCH always carry a body, so libcurl sends Content-Length: 0 */
+    if (r->method == M_POST || r->method == M_PUT || r->method == M_PATCH) r->body = "";
+  } else {
+    if (r->method == M_GET || r->method == M_HEAD)
+      luaL_argerror(L, 2, lua_pushfstring(L, "field 'body' is not allowed with %s", methods[r->method]));
+    if (lua_type(L, f_body) == LUA_TSTRING) {
+      r->body = lua_tolstring(L, f_body, &r->body_len); /* libcurl reads it in place */
+    } else if (lua_type(L, f_body) == LUA_TTABLE) {
+      r->body_len = read_pieces(L, f_body, r, "field 'body'", &r->body_first, &r->body_count);
+      r->body = r->body_count > 0 ? NULL : ""; /* build_body sets it */
+    } else {
+      luaL_argerror(L, 2, lua_pushfstring(L, "field 'body' must be a string or a list of strings and secrets, got %s",
+                                          luaL_typename(L, f_body)));
+    }
+  }
+  if (!lua_isnil(L, f_capture)) {
+    if (lua_type(L, f_capture) != LUA_TSTRING)
+      luaL_argerror(L, 2, lua_pushfstring(L, "field 'capture' must be a string, got %s", luaL_typename(L, f_capture)));
+    r->capture = lua_tolstring(L, f_capture, &r->capture_len);
+    if (r->capture_len == 0 || r->capture_len > MAX_CAPTURE_NAME)
+      luaL_argerror(L, 2, lua_pushfstring(L, "field 'capture' must be a member name of 1 to %d bytes", MAX_CAPTURE_NAME));
+  }
+}
+
+void fs_request_read(lua_State *L, fs_request *r) {
+  static const fs_field fields[] = {FS_FIELD("body"), FS_FIELD("capture"), FS_FIELD("headers"),
+                                    FS_FIELD("method"), FS_FIELD("url")};
+  enum { F_BODY = 3, F_CAPTURE, F_HEADERS, F_METHOD, F_URL }; /* stack slots */
+  luaL_checktype(L, 2, LUA_TTABLE);
+  lua_settop(L, 2);
+  fs_read_fields(L, 2, 2, fields, 5, "field", REQUEST_FIELDS); /* the slots anchor the strings */
+  check_request(L, r, F_BODY, F_CAPTURE, F_HEADERS, F_METHOD, F_URL);
+}
+
+/* ---- laying out what libcurl reads ------------------------------------------------ */
+
+static char *copy_spans(char *p, const fs_request *r, int first, int count) {
+  int k;
+  for (k = first; k < first + count; k++) {
+    if (r->spans[k].len > 0) memcpy(p, r->spans[k].data, r->spans[k].len);
+    p += r->spans[k].len;
+  }
+  return p;
+}
+
+/* Lays out the request header list in b (nodes, then the lines): one buffer owned by
+ * the session, reused across requests, so there is nothing to leak and no allocation
+ * per header. libcurl only reads the list during perform; fs_request_release wipes the
+ * whole buffer (header lines may hold secrets). */
+static int build_headers(fs_buffer *b, const fs_request *r, struct curl_slist **list) {
+  /* Lines libcurl would add on its own are removed ("Name:" deletes one): a form
+   * Content-Type on bodies, and Expect: 100-continue on large bodies (a 1 s stall
+   * on servers that ignore it). */
+  const char *extra[2];
+  int nextra = 0, n, i;
+  size_t size, len;
+  struct curl_slist *nodes;
+  char *p;
+  if (r->body != NULL && !r->has_content_type) extra[nextra++] = "Content-Type:";
+  if (r->body != NULL && !r->has_expect) extra[nextra++] = "Expect:";
+  n = r->nheaders + nextra;
+  *list = NULL;
+  if (n == 0) return 0;
+  size = (size_t)n * sizeof *nodes;
+  for (i = 0; i < r->nheaders; i++) size += r->headers[i].name_len + r->headers[i].value_len + 3;
+  for (i = 0; i < nextra; i++) size += strlen(extra[i]) + 1;
+  b->len = 0;
+  if (fs_buffer_reserve(b, size) != FS_BUF_OK) return -1;
+  nodes = (struct curl_slist *)(void *)b->data; /* malloc'd, so aligned */
+  p = b->data + (size_t)n * sizeof *nodes;
+  for (i = 0; i < n; i++) {
+    nodes[i].data = p;
+    nodes[i].next = i + 1 < n ? &nodes[i + 1] : NULL;
+    if (i < r->nheaders) {
+      const fs_header_ref *h = &r->headers[i];
+      memcpy(p, h->name, h->name_len);
+      p += h->name_len;
+      if (h->value_len > 0) {
+        *p++ = ':';
+        *p++ = ' ';
+        p = copy_spans(p, r, h->first, h->count);
+      } else {
+        *p++ = ';'; /* libcurl's spelling of an empty value ("Name:" would delete it) */
+      }
+      *p++ = '\0';
+    } else {
+      len = strlen(extra[i - r->nheaders]) + 1;
+      memcpy(p, extra[i - r->nheaders], len);
+      p += len;
+    }
+  }
+  b->len = (size_t)(p - b->data);
+  *list = nodes;
+  return 0;
+}
+
+/* Joins a body given as pieces into b (wiped by fs_request_release). */
+static int build_body(fs_buffer *b, fs_request *r) {
+  if (r->body_count == 0) return 0;
+  b->len = 0;
+  if (fs_buffer_reserve(b, r->body_len) != FS_BUF_OK) return -1;
+  b->len = r->body_len;
+  if (r->body_len == 0) {
+    r->body = ""; /* still a body: POST, PUT, PATCH send Content-Length: 0 */
+    return 0;
+  }
+  copy_spans(b->data, r, r->body_first, r->body_count);
+  r->body = b->data;
+  return 0;
+}
+
+void fs_request_buffers_init(fs_buffer *headers, fs_buffer *body) {
+  fs_buffer_init(headers, REQ_HEADERS_MAX);
+  fs_buffer_init(body, SIZE_MAX / 2);
+  headers->wipe = body->wipe = 1; /* they may hold secret pieces */
+}
+
+int fs_request_build(fs_request *r, fs_buffer *headers, fs_buffer *body, struct curl_slist **list) {
+  /* the body first: the header list looks at r->body */
+  if (build_body(body, r) != 0 || build_headers(headers, r, list) != 0) return -1;
+  return 0;
+}
+
+/* ---- handing it to libcurl -------------------------------------------------------- */
+
+/* Overwrites every option a request sets, so nothing (POSTFIELDS, CUSTOMREQUEST,
+ * NOBODY...) carries over; cheaper than curl_easy_reset plus the base options.
+ * Order matters: setting POSTFIELDS, even to NULL, selects POST; HTTPGET then
+ * selects GET and clears NOBODY and UPLOAD. */
+CURLcode fs_request_set_options(CURL *c, const fs_request *r, struct curl_slist *list) {
+  CURLcode rc = CURLE_OK;
+#define SET(opt, val) \
+  if (rc == CURLE_OK) rc = curl_easy_setopt(c, opt, val)
+  SET(CURLOPT_POSTFIELDS, (char *)NULL);
+  SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)-1);
+  SET(CURLOPT_CUSTOMREQUEST, (char *)NULL);
+  SET(CURLOPT_HTTPGET, 1L);
+  SET(CURLOPT_URL, r->url);
+  SET(CURLOPT_HTTPHEADER, list);
+  switch (r->method) {
+    case M_HEAD: SET(CURLOPT_NOBODY, 1L); break;
+    case M_PUT: SET(CURLOPT_CUSTOMREQUEST, "PUT"); break;
+    case M_PATCH: SET(CURLOPT_CUSTOMREQUEST, "PATCH"); break;
+    case M_DELETE: SET(CURLOPT_CUSTOMREQUEST, "DELETE"); break;
+    default: break; /* GET; POST comes from POSTFIELDS */
+  }
+  if (r->body != NULL) {
+    /* libcurl reads the Lua string in place; it stays on the stack through perform */
+    SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
+    SET(CURLOPT_POSTFIELDS, r->body);
+  }
+#undef SET
+  return rc;
+}
+
+/* Drops everything that pointed into this request's Lua values and buffers, and wipes
+ * the buffers that held header lines and a body built from pieces. */
+void fs_request_release(CURL *c, fs_buffer *headers, fs_buffer *body) {
+  curl_easy_setopt(c, CURLOPT_POSTFIELDS, (char *)NULL);
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL);
+  fs_buffer_clear(headers, KEEP_REQ_HEADERS);
+  fs_buffer_clear(body, KEEP_REQ_BODY);
+}

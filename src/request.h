@@ -1,0 +1,88 @@
+/* A request table (session:request's argument) turned into what libcurl needs: checked
+ * fields, the header list and the body (request.c; contract: docs/DESIGN.md, "C core"). */
+#ifndef FLOWSERVICE_REQUEST_H
+#define FLOWSERVICE_REQUEST_H
+
+#include <stddef.h>
+
+#include <curl/curl.h>
+#include <lua.h>
+
+#include "buffer.h"
+
+/* Request limits: headers per request; pieces (strings and secrets) in header values and
+ * the body together. */
+#define FS_MAX_REQUEST_HEADERS 64
+#define FS_MAX_REQUEST_PIECES 256
+
+/* Bytes of a header value or body piece: a Lua string or a secret, both anchored in the
+ * request table (through the headers table or a piece list) for the whole call. */
+typedef struct fs_span {
+  const char *data;
+  size_t len;
+} fs_span;
+
+typedef struct fs_header_ref { /* points into the (anchored) headers table */
+  const char *name;
+  size_t name_len, value_len;
+  int first, count; /* its value: spans first .. first + count - 1 */
+} fs_header_ref;
+
+/* Everything points into Lua values that fs_request_read leaves on the stack, so a
+ * request is valid only during that call. The caller reads capture/capture_len; the
+ * rest is request.c's. */
+typedef struct fs_request {
+  int method;
+  const char *url;
+  const char *body; /* NULL: no body */
+  size_t body_len;
+  int body_first, body_count; /* a body given as pieces; fs_request_build joins them */
+  const char *capture;        /* name of the member to capture, or NULL */
+  size_t capture_len;
+  int has_content_type, has_expect;
+  int nheaders, nspans;
+  fs_header_ref headers[FS_MAX_REQUEST_HEADERS];
+  fs_span spans[FS_MAX_REQUEST_PIECES];
+} fs_request;
+
+/* A whitelisted field or option name for fs_read_fields. */
+typedef struct fs_field {
+  const char *name;
+  size_t len;
+} fs_field;
+
+#define FS_FIELD(s) {s, sizeof(s) - 1}
+
+/* One raw pass over the table at t: the value of names[i] goes to stack slot
+ * top + 1 + i (nil when absent); any other key raises (argument arg), naming it. Reads
+ * the request table here and the session's option table in session.c. */
+void fs_read_fields(lua_State *L, int t, int arg, const fs_field *names, int n, const char *what,
+                    const char *valid);
+
+/* Any CR, LF or NUL in s[0..len)? (What a header line may not contain.) */
+int fs_has_ctl(const char *s, size_t len);
+
+/* Reads and validates the request table, argument 2 of the running C function, into r;
+ * raises on the first violation (messages may name a header, never show a value) and
+ * allocates nothing. Leaves the stack at argument 2 plus one slot per field, which
+ * anchor every string r points to. */
+void fs_request_read(lua_State *L, fs_request *r);
+
+/* Sets up the two buffers a session keeps for its requests: header lines and a body
+ * joined from pieces, both capped and wiped (they may hold secret pieces). */
+void fs_request_buffers_init(fs_buffer *headers, fs_buffer *body);
+
+/* Joins a body given as pieces into body, then lays out the header list in headers
+ * (*list: NULL when there are no headers). Returns 0, or -1 when out of memory; either
+ * way fs_request_release must follow. No Lua calls. */
+int fs_request_build(fs_request *r, fs_buffer *headers, fs_buffer *body, struct curl_slist **list);
+
+/* Sets every option a request sets on c (method, URL, headers, body), overwriting
+ * whatever the previous request set. */
+CURLcode fs_request_set_options(CURL *c, const fs_request *r, struct curl_slist *list);
+
+/* After the transfer (or a failed build): drops everything c held that pointed into the
+ * request's Lua values and buffers, and wipes both buffers. No Lua calls. */
+void fs_request_release(CURL *c, fs_buffer *headers, fs_buffer *body);
+
+#endif
