@@ -345,6 +345,10 @@ describe("create bodies", function()
     no_delta.delta_column = nil
     local _, err = client.flows:create(no_delta)
     assert.are.equal("delta_column", err.field)
+    -- the rule also holds when CRMToAEP is only known from the flow spec item given
+    no_delta.flow_spec = { id = CRM, name = "CRMToAEP", version = "1.0" }
+    _, err = client.flows:create(no_delta)
+    assert.are.equal("delta_column", err.field)
     assert.are.equal(0, #requests())
     assert.has_error(function()
       client.flows:create(flow { schedule = { start_time = os.time() + 60, frequency = "day", intervl = 1 } })

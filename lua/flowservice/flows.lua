@@ -97,7 +97,21 @@ local function delta_column(value)
   return { name = value.name, dateFormat = value.date_format or "YYYY-MM-DD", timezone = value.timezone or "UTC" }
 end
 
-local function transformations(input, once, crm)
+-- CRMToAEP's rule for the Copy transformation (sources errors 1367, 1369): a delta column
+-- unless the flow runs once, and none when it does. Raw transformations are the caller's.
+local function crm_delta_rule(input, once)
+  if input.transformations ~= nil then return true end
+  if input.delta_column ~= nil and once then
+    return nil, errors.validation("delta_column", "not allowed when the schedule frequency is once")
+  end
+  if input.delta_column == nil and not once then
+    return nil, errors.validation("delta_column", "required by " .. CRM_FLOW_SPEC.name
+      .. " unless the schedule frequency is once")
+  end
+  return true
+end
+
+local function transformations(input)
   if input.transformations ~= nil then
     if input.delta_column ~= nil or input.mapping_id ~= nil then
       return nil, errors.validation("transformations", "give either transformations or "
@@ -107,15 +121,9 @@ local function transformations(input, once, crm)
   end
   local list = json.array()
   if input.delta_column ~= nil then
-    if once and crm then
-      return nil, errors.validation("delta_column", "not allowed when the schedule frequency is once")
-    end
     local delta, err = delta_column(input.delta_column)
     if not delta then return nil, err end
     list[#list + 1] = { name = "Copy", params = { deltaColumn = delta } }
-  elseif crm and not once then
-    return nil, errors.validation("delta_column", "required by " .. CRM_FLOW_SPEC.name
-      .. " unless the schedule frequency is once")
   end
   if input.mapping_id ~= nil then
     local version = input.mapping_version == nil and 0 or math.tointeger(input.mapping_version)
@@ -142,16 +150,23 @@ local function build_body(input, client)
   local schedule, err = schedule_params(input.schedule, os.time())
   if not schedule then return nil, err end
   -- The flow spec is resolved last: it may cost a GET, and nothing should be sent for bad input.
+  -- CRMToAEP's rule is checked before that when the caller named it, after it otherwise.
+  local once = schedule.frequency == "once"
   local crm_by_id = input.flow_spec == CRM_FLOW_SPEC.id or input.flow_spec == CRM_FLOW_SPEC.name
+  local ok
+  if crm_by_id then
+    ok, err = crm_delta_rule(input, once)
+    if not ok then return nil, err end
+  end
   local transforms
-  transforms, err = transformations(input, schedule.frequency == "once", crm_by_id)
+  transforms, err = transformations(input)
   if not transforms then return nil, err end
   local fs
   fs, err = resolve_flow_spec(input, client)
   if not fs then return nil, err end
   if not crm_by_id and fs.name == CRM_FLOW_SPEC.name then
-    transforms, err = transformations(input, schedule.frequency == "once", true)
-    if not transforms then return nil, err end
+    ok, err = crm_delta_rule(input, once)
+    if not ok then return nil, err end
   end
   return {
     name = input.name,
