@@ -51,6 +51,7 @@ build = {
     ["flowservice.jsonschema"] = "lua/flowservice/jsonschema.lua",
     ["flowservice.resource"] = "lua/flowservice/resource.lua",
     ["flowservice.runs"] = "lua/flowservice/runs.lua",
+    ["flowservice.sensitive"] = "lua/flowservice/sensitive.lua",
     ["flowservice.source_connections"] = "lua/flowservice/source_connections.lua",
     ["flowservice.specs"] = "lua/flowservice/specs.lua",
     ["flowservice.target_connections"] = "lua/flowservice/target_connections.lua",

@@ -19,6 +19,7 @@
 -- Messages name the field and the rule, never the value: auth params carry secrets. Names that
 -- come from the caller (unknown keys) are shown only when they look like identifiers.
 local cjson = require "cjson"
+local sensitive = require "flowservice.sensitive"
 
 local jsonschema = {}
 
@@ -425,17 +426,6 @@ function jsonschema.validate(schema, value, path)
   return true
 end
 
--- Names that say "secret" whatever their format (clientSecret, securityToken, accessToken, ...).
-local SECRET_WORDS = { "password", "secret", "token", "key", "credential" }
-
-local function looks_secret(name)
-  local lower = name:lower()
-  for _, word in ipairs(SECRET_WORDS) do
-    if lower:find(word, 1, true) then return true end
-  end
-  return false
-end
-
 -- The set of top-level property names whose values are secrets: format "password", or a name
 -- containing password, secret, token, key or credential (any case).
 function jsonschema.secrets(schema)
@@ -444,7 +434,7 @@ function jsonschema.secrets(schema)
   if type(props) ~= "table" then return set end
   for name, sub in pairs(props) do
     if type(name) == "string" and ((type(sub) == "table" and sub.format == "password")
-        or looks_secret(name)) then
+        or sensitive.name(name)) then
       set[name] = true
     end
   end

@@ -9,23 +9,15 @@
 -- operation whose path reaches into auth or names such a member. Header values given as pieces
 -- (strings and C secrets) show their secrets as the marker too.
 local json = require "flowservice.json"
+local sensitive = require "flowservice.sensitive"
 
 local trace = {}
 
 trace.MARKER = "[redacted]"
 local MARKER = trace.MARKER
 
-local SECRET_NAME = { "password", "secret", "token", "key", "credential" }
-
 -- True when a member name looks like it holds a secret ("clientSecret", "accessToken", "apiKey").
-function trace.secret_name(name)
-  if type(name) ~= "string" then return false end
-  local lower = name:lower()
-  for _, word in ipairs(SECRET_NAME) do
-    if lower:find(word, 1, true) then return true end
-  end
-  return false
-end
+trace.secret_name = sensitive.name
 
 -- A JSON Patch operation's path that reaches into auth or names a secret ("/auth/params/password",
 -- "/auth", "/params/apiKey"): its value must be hidden like the member it replaces.
