@@ -5,12 +5,6 @@ local errors = require "flowservice.errors"
 local resource = require "flowservice.resource"
 local specs = require "flowservice.specs"
 
-local function copy(t)
-  local c = {}
-  for k, v in pairs(t) do c[k] = v end
-  return c
-end
-
 local function quoted_names(names)
   return "\"" .. table.concat(names, "\", \"") .. "\""
 end
@@ -50,7 +44,7 @@ local function build_auth(entry, input)
       return nil, errors.validation("auth_spec", "required with auth for a connection spec "
         .. "that is not in the built-in catalogue (e.g. \"Basic Authentication\")")
     end
-    return { specName = input.auth_spec, params = copy(input.auth) }
+    return { specName = input.auth_spec, params = resource.copy(input.auth) }
   end
   if #entry.auth_specs == 0 then
     if input.auth ~= nil or input.auth_spec ~= nil then

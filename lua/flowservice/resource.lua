@@ -35,6 +35,13 @@ function resource.define(def)
   return class
 end
 
+-- A shallow copy: body builders copy the caller's tables into the body, never change them.
+function resource.copy(t)
+  local c = {}
+  for k, v in pairs(t) do c[k] = v end
+  return c
+end
+
 -- Catches `client.connections.create{...}` (a dot instead of a colon) with a clear message.
 local function check_self(self, method)
   if type(self) ~= "table" or getmetatable(self) == nil or rawget(self, "client") == nil then

@@ -7,12 +7,6 @@ local specs = require "flowservice.specs"
 
 local FORMATS = { tabular = true, delimited = true, json = true, parquet = true }
 
-local function copy(t)
-  local c = {}
-  for k, v in pairs(t) do c[k] = v end
-  return c
-end
-
 -- The connection spec {id, version}: from `spec` when given, else read from the base connection
 -- (one GET): a source connection must use its base connection's spec.
 local function connection_spec(input, client)
@@ -44,7 +38,7 @@ local function build_body(input, client)
   if not FORMATS[format] then
     return nil, errors.validation("format", "must be one of tabular, delimited, json, parquet")
   end
-  local params = input.params and copy(input.params) or {}
+  local params = input.params and resource.copy(input.params) or {}
   if input.table ~= nil then
     if input.table == "" then return nil, errors.validation("table", "must not be empty") end
     params.tableName = input.table
