@@ -176,6 +176,16 @@ describe("flowservice.new", function()
     assert.has_error(function() c.connections:get("x") end, "attempt to use a closed flowservice client")
     local _, where = pcall(function() c.connections:get("x") end)
     assert.matches("client_unit_spec.lua:%d+: attempt to use a closed", where)
+    -- methods of their own (explore, actions, wait) point at the caller too
+    for _, call in ipairs {
+      function() c.connections:test("x") end, function() c.flows:enable("x") end,
+      function() c.runs:wait { run_id = "x" } end,
+    } do
+      _, where = pcall(call)
+      assert.matches("client_unit_spec.lua:%d+: attempt to use a closed", where)
+    end
+    _, where = pcall(function() c.runs.wait { run_id = "x" } end)
+    assert.matches("client_unit_spec.lua:%d+: call it as a method", where)
     assert.has_error(function() c:authenticate() end, "attempt to use a closed flowservice client")
   end)
 end)

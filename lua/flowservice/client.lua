@@ -270,9 +270,9 @@ local function state(self, level)
   return p
 end
 
--- For resources: the same check, raised at the caller of the resource method.
-function Client:_check_open()
-  state(self, 5) -- 1 state, 2 here, 3 check_self, 4 the resource method, 5 its caller
+-- For resources: the same check; `level` counts as for error() in the function calling this.
+function Client:_check_open(level)
+  state(self, level + 2) -- + state and this function
 end
 
 --- Closes the client's connections and wipes its secrets. Idempotent; the client cannot be

@@ -106,10 +106,7 @@ local Connections = resource.define {
 
 -- GET /connections/{id}/<sub>?query -> decoded body, or nil, err.
 local function get_sub(self, method, id, sub, query)
-  if type(self) ~= "table" or rawget(self, "client") == nil then
-    error("call it as a method: connections:" .. method .. "(...)", 3)
-  end
-  self.client:_check_open()
+  resource.check_self(self, method, 1)
   local segment, err = resource.id_segment(self.def, method, id, 3)
   if not segment then return nil, err end
   return self.client:request { method = "GET", path = "/connections/" .. segment .. sub, query = query }

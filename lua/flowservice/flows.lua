@@ -192,10 +192,7 @@ local Flows = resource.define {
 
 -- POST /flows/{id}/action?op=enable|disable; the etag, when given, is sent as If-Match.
 local function action(self, op, id, etag)
-  if type(self) ~= "table" or rawget(self, "client") == nil then
-    error("call it as a method: flows:" .. op .. "(...)", 3)
-  end
-  self.client:_check_open()
+  resource.check_self(self, op, 1)
   local segment, err = resource.id_segment(self.def, op, id, 3)
   if etag ~= nil and type(etag) ~= "string" then error("flows:" .. op .. ": etag: expected a string", 3) end
   if not segment then return nil, err end
@@ -209,12 +206,14 @@ end
 
 --- Enables a flow (its schedule runs again). Returns { id, etag } or nil, err.
 function Flows:enable(id, etag)
-  return action(self, "enable", id, etag)
+  local res, err = action(self, "enable", id, etag) -- not a tail call: errors count this frame
+  return res, err
 end
 
 --- Disables a flow (no new runs). Returns { id, etag } or nil, err.
 function Flows:disable(id, etag)
-  return action(self, "disable", id, etag)
+  local res, err = action(self, "disable", id, etag) -- not a tail call: errors count this frame
+  return res, err
 end
 
 Flows.CRM_FLOW_SPEC = CRM_FLOW_SPEC.id

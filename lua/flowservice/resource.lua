@@ -42,17 +42,22 @@ function resource.copy(t)
   return c
 end
 
--- Catches `client.connections.create{...}` (a dot instead of a colon) with a clear message.
-local function check_self(self, method)
+-- Every public resource method starts here: catches `client.connections.create{...}` (a dot
+-- instead of a colon), a closed client, and create/update/delete on a read-only kind, raising
+-- at the caller of the public method. `depth`: frames between that method and this call (0 when
+-- the method calls it directly).
+local function check_self(self, method, depth)
+  local level = 3 + (depth or 0)
   if type(self) ~= "table" or getmetatable(self) == nil or rawget(self, "client") == nil then
-    error("call it as a method: resources:" .. method .. "(...)", 3)
+    error("call it as a method: resources:" .. method .. "(...)", level)
   end
-  self.client:_check_open()
+  self.client:_check_open(level)
   if self.def.read_only and (method == "create" or method == "update" or method == "delete") then
-    error(self.def.kind .. "s are read-only: there is no " .. method, 3)
+    error(self.def.kind .. "s are read-only: there is no " .. method, level)
   end
   return self.def
 end
+resource.check_self = check_self
 
 -- The id as one encoded path segment; a non-string raises, an empty or dot id is refused.
 local function id_segment(def, method, id, level)

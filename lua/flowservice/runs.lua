@@ -56,10 +56,7 @@ end
 -- Returns the final run and its status ("success", "failed", ...), or nil and an error of kind
 -- "timeout" (or the error of a failed poll). A failed run is a result, not an error.
 function Runs:wait(opts)
-  if type(self) ~= "table" or rawget(self, "client") == nil then
-    error("call it as a method: runs:wait(...)", 2)
-  end
-  self.client:_check_open()
+  resource.check_self(self, "wait")
   check.table(opts, "runs:wait: options", 3)
   check.options(opts, WAIT_OPTIONS, "runs:wait", 3)
   if (opts.run_id == nil) == (opts.flow_id == nil) then
