@@ -17,9 +17,7 @@ local is_object = util.is_object
 
 local SECRET_MASK = "****"
 
-local function is_nonempty_string(v)
-  return type(v) == "string" and v ~= ""
-end
+local is_nonempty_string = util.is_nonempty_string
 
 local function given_description(body)
   if body.description == util.null then return nil end

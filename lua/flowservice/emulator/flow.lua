@@ -137,9 +137,7 @@ end
 
 local is_object = util.is_object
 
-local function is_nonempty_string(v)
-  return type(v) == "string" and v ~= ""
-end
+local is_nonempty_string = util.is_nonempty_string
 
 -- The decoded JSON body; or nil, a response (content type) or nil, nil, err.
 local function read_json_body(req)
