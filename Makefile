@@ -26,7 +26,7 @@ CORE        := $(BUILD)/flowservice/core.so
 BUSTED      := busted --lua=$(LUA)
 BUSTED_FLAGS ?=
 DEBIAN_PKGS := lua5.4 liblua5.4-dev lua-cjson lua-socket lua-sec openssl lua-busted luarocks \
-               libcurl4-openssl-dev pkg-config gcc make lua-check valgrind
+               libcurl4-openssl-dev pkg-config gcc make lua-check valgrind lua-argparse
 
 .PHONY: all deps test demo check lint install clean
 
@@ -81,14 +81,17 @@ check: deps
 	FLOWSERVICE_LUA=$(LUA) $(VALGRIND) $(LUA) "$$(command -v busted)" $(BUSTED_FLAGS) $(SPECS)
 
 lint: deps
-	luacheck lua spec bin/flowservice-emulator examples
+	luacheck lua spec bin/flowservice bin/flowservice-emulator examples
 
 install: all
-	install -d $(DESTDIR)$(INST_LIBDIR)/flowservice $(DESTDIR)$(INST_LUADIR)/flowservice/emulator $(DESTDIR)$(INST_BINDIR)
+	install -d $(DESTDIR)$(INST_LIBDIR)/flowservice $(DESTDIR)$(INST_LUADIR)/flowservice/emulator \
+	  $(DESTDIR)$(INST_LUADIR)/flowservice/cli $(DESTDIR)$(INST_BINDIR)
 	install -m 0755 $(CORE) $(DESTDIR)$(INST_LIBDIR)/flowservice/core.so
 	install -m 0644 lua/flowservice/*.lua $(DESTDIR)$(INST_LUADIR)/flowservice/
 	install -m 0644 lua/flowservice/emulator/*.lua $(DESTDIR)$(INST_LUADIR)/flowservice/emulator/
+	install -m 0644 lua/flowservice/cli/*.lua $(DESTDIR)$(INST_LUADIR)/flowservice/cli/
 	install -m 0755 bin/flowservice-emulator $(DESTDIR)$(INST_BINDIR)/flowservice-emulator
+	install -m 0755 bin/flowservice $(DESTDIR)$(INST_BINDIR)/flowservice
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) luarocks-tree

@@ -18,6 +18,7 @@ emulator of Flow Service and IMS (http or https) for tests.
 dependencies = {
   "lua >= 5.4",
   "lua-cjson >= 2.1.0",
+  "argparse >= 0.7", -- the flowservice command only
 }
 -- The emulator (bin/flowservice-emulator) also needs luasocket, and luasec to serve HTTPS
 -- (--tls-cert); neither is needed by the client.
@@ -40,6 +41,15 @@ build = {
     },
     ["flowservice"] = "lua/flowservice/init.lua",
     ["flowservice.check"] = "lua/flowservice/check.lua",
+    ["flowservice.cli"] = "lua/flowservice/cli/init.lua",
+    ["flowservice.cli.commands"] = "lua/flowservice/cli/commands.lua",
+    ["flowservice.cli.credentials"] = "lua/flowservice/cli/credentials.lua",
+    ["flowservice.cli.dryrun"] = "lua/flowservice/cli/dryrun.lua",
+    ["flowservice.cli.output"] = "lua/flowservice/cli/output.lua",
+    ["flowservice.cli.params"] = "lua/flowservice/cli/params.lua",
+    ["flowservice.cli.refs"] = "lua/flowservice/cli/refs.lua",
+    ["flowservice.cli.resources"] = "lua/flowservice/cli/resources.lua",
+    ["flowservice.cli.watch"] = "lua/flowservice/cli/watch.lua",
     ["flowservice.client"] = "lua/flowservice/client.lua",
     ["flowservice.connection_specs"] = "lua/flowservice/connection_specs.lua",
     ["flowservice.connections"] = "lua/flowservice/connections.lua",
@@ -75,6 +85,6 @@ build = {
     ["flowservice.emulator.util"] = "lua/flowservice/emulator/util.lua",
   },
   install = {
-    bin = { ["flowservice-emulator"] = "bin/flowservice-emulator" },
+    bin = { ["flowservice-emulator"] = "bin/flowservice-emulator", ["flowservice"] = "bin/flowservice" },
   },
 }
