@@ -21,7 +21,7 @@ function output.exit_code(err)
   if kind == "transport" or kind == "timeout" then return EXIT.network end
   if kind == "auth" or status == 401 or status == 403 then return EXIT.auth end
   if kind == "not_found" or status == 404 then return EXIT.not_found end
-  if err.conflict or status == 409 then return EXIT.conflict end
+  if kind == "conflict" or err.conflict or status == 409 then return EXIT.conflict end
   return EXIT.server
 end
 
