@@ -26,9 +26,10 @@ CORE        := $(BUILD)/flowservice/core.so
 BUSTED      := busted --lua=$(LUA)
 BUSTED_FLAGS ?=
 DEBIAN_PKGS := lua5.4 liblua5.4-dev lua-cjson lua-socket lua-sec openssl lua-busted luarocks \
-               libcurl4-openssl-dev pkg-config gcc make lua-check valgrind lua-argparse
+               libcurl4-openssl-dev pkg-config gcc make lua-check valgrind lua-argparse \
+               nginx-light curl time python3-requests
 
-.PHONY: all deps test demo check lint install clean
+.PHONY: all deps test demo check lint install clean bench bench-short
 
 all: $(CORE)
 
@@ -79,6 +80,16 @@ check: deps
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  FLOWSERVICE_LUA=$(LUA) $(LUA) "$$(command -v busted)" --cpath='./$(ASAN_BUILD)/?.so' $(BUSTED_FLAGS) $(SPECS)
 	FLOWSERVICE_LUA=$(LUA) $(VALGRIND) $(LUA) "$$(command -v busted)" $(BUSTED_FLAGS) $(SPECS)
+
+# Performance (issue 7): baselines, nginx and the emulator started by the bench itself; one
+# table of ratios with PASS/FAIL. The full form takes a few minutes; CI runs the short one.
+bench: deps
+	$(MAKE) all
+	LUA=$(LUA) bench/run
+
+bench-short: deps
+	$(MAKE) all
+	LUA=$(LUA) bench/run --short
 
 lint: deps
 	luacheck lua spec bin/flowservice bin/flowservice-emulator examples
