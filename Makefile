@@ -29,7 +29,7 @@ DEBIAN_PKGS := lua5.4 liblua5.4-dev lua-cjson lua-socket lua-sec openssl lua-bus
                libcurl4-openssl-dev pkg-config gcc make lua-check valgrind lua-argparse \
                nginx-light curl time python3-requests
 
-.PHONY: all deps test demo check lint install clean bench bench-short
+.PHONY: all deps test demo check lint install clean bench bench-short reliability reliability-short
 
 all: $(CORE)
 
@@ -91,8 +91,18 @@ bench-short: deps
 	$(MAKE) all
 	LUA=$(LUA) bench/run --short
 
+# Reliability figures (issue 5): retries under injected faults, the retry budget, ensure's
+# duplicates, Retry-After, malformed responses. Full form by hand (~3 min), short form in CI.
+reliability: deps
+	$(MAKE) all
+	LUA=$(LUA) bench/reliability/run
+
+reliability-short: deps
+	$(MAKE) all
+	LUA=$(LUA) bench/reliability/run --short
+
 lint: deps
-	luacheck lua spec bin/flowservice bin/flowservice-emulator examples
+	luacheck lua spec bin/flowservice bin/flowservice-emulator examples bench/lib bench/clients bench/reliability
 
 install: all
 	install -d $(DESTDIR)$(INST_LIBDIR)/flowservice $(DESTDIR)$(INST_LUADIR)/flowservice/emulator \
