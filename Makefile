@@ -25,11 +25,13 @@ CORE        := $(BUILD)/flowservice/core.so
 
 BUSTED      := busted --lua=$(LUA)
 BUSTED_FLAGS ?=
+LDOC        ?= lua5.1 /usr/bin/ldoc
 DEBIAN_PKGS := lua5.4 liblua5.4-dev lua-cjson lua-socket lua-sec openssl lua-busted luarocks \
                libcurl4-openssl-dev pkg-config gcc make lua-check valgrind lua-argparse \
-               nginx-light curl time python3-requests
+               nginx-light curl time python3-requests \
+               cppcheck clang-tidy lua-ldoc lua-markdown lua5.1
 
-.PHONY: all deps test demo check lint install clean bench bench-short reliability reliability-short
+.PHONY: all deps test demo check lint doc install clean bench bench-short reliability reliability-short
 
 all: $(CORE)
 
@@ -101,8 +103,21 @@ reliability-short: deps
 	$(MAKE) all
 	LUA=$(LUA) bench/reliability/run --short
 
+# luacheck (.luacheckrc), cppcheck and clang-tidy (.clang-tidy); any finding fails the target.
 lint: deps
-	luacheck lua spec bin/flowservice bin/flowservice-emulator examples bench/lib bench/clients bench/reliability
+	luacheck .
+	cppcheck --enable=warning,style,performance,portability --error-exitcode=1 --inline-suppr \
+	  --std=c99 --library=posix,gnu,lua,libcurl --suppress=missingIncludeSystem --quiet \
+	  -I src -DFLOWSERVICE_VERSION='"$(VERSION)"' src/
+	clang-tidy --quiet $(SRCS) -- -std=gnu99 $(LUA_CFLAGS) $(CURL_CFLAGS) -DFLOWSERVICE_VERSION='"$(VERSION)"'
+
+# The API reference (config.ld) in build/doc/. LDoc's exit status ignores its warnings:
+# any line but its two progress lines fails the target.
+doc: deps
+	rm -rf $(BUILD)/doc
+	@out=$$($(LDOC) -d $(BUILD)/doc . 2>&1); status=$$?; echo "$$out"; \
+	  warnings=$$(echo "$$out" | grep -v '^reading configuration from \|^output written to '); \
+	  if [ $$status -ne 0 ] || [ -n "$$warnings" ]; then echo "make doc: LDoc printed warnings (above)"; exit 1; fi
 
 install: all
 	install -d $(DESTDIR)$(INST_LIBDIR)/flowservice $(DESTDIR)$(INST_LUADIR)/flowservice/emulator \

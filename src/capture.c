@@ -195,7 +195,6 @@ static int skip_value(scanner *sc) {
 int fs_json_find_member(const char *text, size_t len, const char *name, size_t name_len,
                         size_t *start, size_t *end) {
   scanner sc = {text, len, 0};
-  char key[MAX_NAME];
   int found = 0;
   if (name_len > MAX_NAME) return 0;
   skip_ws(&sc);
@@ -206,6 +205,7 @@ int fs_json_find_member(const char *text, size_t len, const char *name, size_t n
     sc.pos++;
   } else {
     for (;;) {
+      char key[MAX_NAME];
       size_t key_len, value_start;
       int match;
       skip_ws(&sc);

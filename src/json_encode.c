@@ -109,6 +109,8 @@ static void render_path(fs_buffer *pb, const path_item *path, int n) {
     } else {
       size_t j, shown = p->len < PATH_KEY_MAX ? p->len : PATH_KEY_MAX;
       fs_buffer_append(pb, "[\"", 2);
+      /* cppcheck-suppress knownConditionTrueFalse ; it takes is_identifier's len == 0 test
+       * above for "len is always 0" here */
       for (j = 0; j < shown; j++) {
         unsigned char c = (unsigned char)p->key[j];
         if (c == '"' || c == '\\') {
@@ -131,17 +133,17 @@ static void render_path(fs_buffer *pb, const path_item *path, int n) {
 static int fail(enc *e, int depth, const char *what) {
   json_state *st = e->st;
   fs_buffer pb;
-  fs_buffer_init(&pb, 64 * 1024);
+  fs_buffer_init(&pb, (size_t)64 * 1024);
   render_path(&pb, st->path, depth);
   if (fs_buffer_putc(&pb, '\0') == FS_BUF_OK) pb.len--; /* for %s below */
   else fs_buffer_free(&pb);
   if (pb.data == NULL) {
-    snprintf(st->msg, sizeof st->msg, "cannot encode %s", what);
+    (void)snprintf(st->msg, sizeof st->msg, "cannot encode %s", what);
   } else if (pb.len <= 300) {
-    snprintf(st->msg, sizeof st->msg, "cannot encode %s at %.*s", what, (int)pb.len, pb.data);
+    (void)snprintf(st->msg, sizeof st->msg, "cannot encode %s at %.*s", what, (int)pb.len, pb.data);
   } else { /* keep both ends of very deep paths */
-    snprintf(st->msg, sizeof st->msg, "cannot encode %s at %.100s...%s", what, pb.data,
-             pb.data + pb.len - 200);
+    (void)snprintf(st->msg, sizeof st->msg, "cannot encode %s at %.100s...%s", what, pb.data,
+                   pb.data + pb.len - 200);
   }
   fs_buffer_free(&pb);
   st->buferr = FS_BUF_OK;
@@ -529,7 +531,7 @@ static int encode(enc *e, int idx, int depth) {
       int r = put_string(e, s, len, &bad);
       if (r > 0) {
         char what[96];
-        snprintf(what, sizeof what, "string with invalid UTF-8 (byte %zu)", bad + 1);
+        (void)snprintf(what, sizeof what, "string with invalid UTF-8 (byte %zu)", bad + 1);
         return fail(e, depth, what);
       }
       return r;
@@ -598,8 +600,8 @@ static int json_encode(lua_State *L) {
     return luaL_error(L, "not enough memory");
   } else {
     if (st->buferr == FS_BUF_FULL)
-      snprintf(st->msg, sizeof st->msg, "cannot encode value: JSON text longer than %zu bytes",
-               (size_t)FS_JSON_MAX_OUTPUT);
+      (void)snprintf(st->msg, sizeof st->msg, "cannot encode value: JSON text longer than %zu bytes",
+                     (size_t)FS_JSON_MAX_OUTPUT);
     luaL_pushfail(L);
     lua_pushstring(L, st->msg);
   }

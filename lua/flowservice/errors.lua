@@ -1,9 +1,10 @@
--- The one error type of the library. Every runtime failure is returned as `nil, err` where err
+--- The one error type of the library. Every runtime failure is returned as `nil, err` where err
 -- is a table made here, whatever produced it: our own validation, libcurl, IMS, the adobe.io
 -- gateway or Flow Service (whose three documented error body shapes all end up the same).
 --
 -- An error never holds a request header, a request body or a token: only what Adobe sent back
 -- about the failure, and our own messages, which name fields but never their values.
+-- @module flowservice.errors
 local errors = {}
 
 local Error = { __name = "flowservice.error" }
@@ -41,6 +42,12 @@ function errors.new(fields)
   return setmetatable(fields, Error)
 end
 
+--- True when `value` is an error of this library (`Error`).
+-- @param value anything
+-- @treturn boolean
+-- @usage
+-- local item, err = client.flows:get(id)
+-- if not item and flowservice.errors.is(err) and err.kind == "not_found" then ... end
 function errors.is(value)
   return getmetatable(value) == Error
 end
@@ -138,5 +145,37 @@ function errors.from_response(status, headers, body, kind)
     location = status >= 300 and status < 400 and text(headers.location) or nil,
   }
 end
+
+--- An error, returned as the second value of `nil, err`. `tostring(err)` gives one line:
+-- `flowservice: <kind> error [status] [code]: message [(request id ...)] [after N attempts]
+-- [(retry budget exhausted)] [(ambiguous: the request may have taken effect)]`. No field ever
+-- holds a request header, a request body, a token or another secret.
+-- @table Error
+-- @tfield string kind `validation` (refused before sending), `transport` (libcurl failed),
+--   `http` (an error status), `auth` (IMS refused or gave no usable token), `decode` (a 2xx body
+--   that is not JSON or not the documented shape), `not_found` (`find` matched nothing),
+--   `timeout` (`runs:wait` gave up, a batch's deadline passed, or a call's deadline passed
+--   before it could send), `conflict` (`ensure` found several resources with that name)
+-- @tfield string message what happened
+-- @tfield[opt] string field the offending input, for `validation` (`org_id`, `auth.password`,
+--   `property[2]`, ...)
+-- @tfield[opt] int status the HTTP status
+-- @tfield[opt] string code Adobe's code: `FLOW-1439-404`, `403010`, `invalid_client`, ...
+-- @tfield[opt] string title Adobe's title
+-- @tfield[opt] string detail Adobe's detailed message
+-- @tfield[opt] string request_id `report.request-id` from the body, else the `x-request-id`
+--   header: quote it to Adobe support
+-- @tfield[opt] string curl_code for `transport`: libcurl's `CURLE_*` name
+-- @tfield[opt] boolean conflict true for a 412: the etag sent with `If-Match` is stale
+-- @tfield[opt] string location for a 3xx (never followed): its `Location`
+-- @tfield boolean retryable another attempt may succeed
+-- @tfield boolean ambiguous a request that is not safe to repeat may have taken effect all the
+--   same: look before creating again (`ensure` does)
+-- @tfield int attempts requests tried for the call (0 when nothing was sent)
+-- @tfield[opt] boolean budget_exhausted true when the client's retry budget stopped the retries
+-- @usage
+-- local _, err = client.flows:get("00000000-0000-4000-8000-000000000000")
+-- print(err.kind, err.status, err.code)   --> http	404	FLOW-1439-404
+-- print(tostring(err))
 
 return errors

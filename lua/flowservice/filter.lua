@@ -1,12 +1,22 @@
--- Builds Flow Service `property` filters (reference §4) from Lua values, so callers never
+--- Builds Flow Service `property` filters (reference §4) from Lua values, so callers never
 -- hand-quote or hand-encode them. Each filter becomes one `property=` query parameter (several
 -- are AND-ed by the service); the client's URL encoding then percent-encodes the whole value.
 --
 -- Accepted forms (all may be mixed in a list):
---   "state==enabled"                      a raw filter string, sent as given
---   { "name", "==", "My conn" }           field, operator, value (strings are quoted)
---   { "id", "==", { "a", "b" } }          an OR list (== and != only)
---   { name = "x", state = "enabled" }     a map: field == value for each key (sorted)
+--
+--     "state==enabled"                      a raw filter string, sent as given
+--     { "name", "==", "My conn" }           field, operator, value (strings are quoted)
+--     { "id", "==", { "a", "b" } }          an OR list (== and != only)
+--     { name = "x", state = "enabled" }     a map: field == value for each key (sorted)
+--
+-- Operators: `==`, `!=`, `>`, `<`, `>=`, `<=`. Strings are double-quoted with `"` and `\`
+-- escaped; whole numbers are written as integers (`1.7e12` as `1700000000000`); array members
+-- are matched with `field[]` (`sourceConnectionIds[]`). The `property` option of
+-- `flowservice.resource.Resource:list`, `all`, `count` and `find` takes any of these.
+-- @module flowservice.filter
+-- @usage
+-- client.flows:count { property = { { "sourceConnectionIds[]", "==", source.id },
+--   { "state", "==", "enabled" } } }
 local filter = {}
 
 local OPERATORS = { ["=="] = true, ["!="] = true, [">"] = true, ["<"] = true, [">="] = true,
@@ -52,8 +62,16 @@ local function from_triple(t)
   return field .. op .. table.concat(parts, ",")
 end
 
--- spec: a string, a triple, a map, or a list of strings/triples.
+--- spec: a string, a triple, a map, or a list of strings/triples.
 -- Returns a list of filter strings, or nil, field ("property[2]"), rule.
+-- @tparam string|table|nil spec the filters
+-- @treturn[1] {string,...} one `field<op>value` string per filter (`{}` for nil)
+-- @return[2] nil
+-- @treturn[2] string the offending part: `property`, `property[2]`, `property.name`
+-- @treturn[2] string the rule it breaks
+-- @usage
+-- local filter = require "flowservice.filter"
+-- print(filter.build { { "name", "==", 'say "hi"' } }[1])   --> name=="say \"hi\""
 function filter.build(spec)
   if spec == nil then return {} end
   if type(spec) == "string" then spec = { spec } end

@@ -1,7 +1,8 @@
--- Dataflows: a source connection, a target connection, transformations (Copy with a delta
+--- Dataflows: a source connection, a target connection, transformations (Copy with a delta
 -- column, Mapping) and a schedule (reference §3, "Dataflow"), plus enable/disable through the
 -- action endpoint. The schedule rules Adobe documents for flow specs are checked here before
 -- anything is sent; the service checks them again.
+-- @module flowservice.flows
 local check = require "flowservice.check"
 local errors = require "flowservice.errors"
 local json = require "flowservice.json"
@@ -179,6 +180,39 @@ local function build_body(input, client)
   }
 end
 
+--- The object at `client.flows`: the methods of `flowservice.resource.Resource` and these
+-- (`create` and `ensure` take the fields below).
+-- @type Flows
+
+--- Creates a dataflow (`POST /flows`).
+-- @function Flows:create
+-- @tparam table input
+-- @tparam string input.name
+-- @tparam[opt] string input.description
+-- @tparam string|table input.flow_spec an id, a name (`"CRMToAEP"`, looked up with one `GET`) or an
+--   item from `client.flow_specs:get` or `:find`
+-- @tparam[opt] string input.flow_spec_version
+-- @tparam string input.source_connection_id
+-- @tparam string input.target_connection_id
+-- @tparam[opt] string|table input.delta_column the column that tells new rows: a name, or
+--   `{ name, date_format, timezone }` (default format `YYYY-MM-DD`, time zone `UTC`); the `Copy`
+--   transformation. Required by `CRMToAEP` unless the frequency is `once`, where it is refused
+-- @tparam[opt] string input.mapping_id a Data Prep mapping set: the `Mapping` transformation
+-- @tparam[opt=0] int input.mapping_version
+-- @tparam[opt] table input.transformations the transformations as Flow Service takes them,
+--   instead of `delta_column` and `mapping_id`
+-- @tparam table input.schedule `{ start_time =, frequency =, interval =, backfill = }`:
+--   `start_time` in epoch seconds, not in the past; `frequency` one of `once`, `minute`, `hour`,
+--   `day`, `week`; `interval` at least 15 for `minute`, at least 1 otherwise (the default), not
+--   allowed with `once`; `backfill` not allowed with `once`
+-- @treturn[1] table `{ id = "...", etag = "\"...\"" }`
+-- @return[2] nil
+-- @treturn[2] flowservice.errors.Error a `validation` error naming the field (nothing sent), or
+--   the service's error
+-- @usage
+-- local flow = assert(client.flows:create { name = "OSC incidents to AEP", flow_spec = "CRMToAEP",
+--   source_connection_id = source.id, target_connection_id = target.id,
+--   delta_column = "updatedTime", schedule = { start_time = os.time() + 60, frequency = "hour" } })
 local Flows = resource.define {
   kind = "flow",
   path = "/flows",
@@ -205,12 +239,29 @@ local function action(self, op, id, etag)
 end
 
 --- Enables a flow (its schedule runs again). Returns { id, etag } or nil, err.
+-- `POST /flows/{id}/action?op=enable`.
+-- @tparam string id the flow's id
+-- @tparam[opt] string etag sent as `If-Match` when given
+-- @treturn[1] table `{ id, etag }`
+-- @return[2] nil
+-- @treturn[2] flowservice.errors.Error
+-- @usage
+-- assert(client.flows:enable(flow.id))
 function Flows:enable(id, etag)
   local res, err = action(self, "enable", id, etag) -- not a tail call: errors count this frame
   return res, err
 end
 
 --- Disables a flow (no new runs). Returns { id, etag } or nil, err.
+-- `POST /flows/{id}/action?op=disable`.
+-- @tparam string id the flow's id
+-- @tparam[opt] string etag sent as `If-Match` when given
+-- @treturn[1] table `{ id, etag }`
+-- @return[2] nil
+-- @treturn[2] flowservice.errors.Error
+-- @usage
+-- local off = assert(client.flows:disable(flow.id))
+-- print(client.flows:get(flow.id).state)   --> disabled
 function Flows:disable(id, etag)
   local res, err = action(self, "disable", id, etag) -- not a tail call: errors count this frame
   return res, err

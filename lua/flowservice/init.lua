@@ -1,8 +1,79 @@
 --- flowservice: a Lua client for Adobe Experience Platform's Flow Service API.
+--
+-- `require "flowservice"` gives this table. `flowservice.new` makes a client
+-- (`flowservice.client`); each resource kind is a field of the client (`client.connections`,
+-- `client.flows`, ...) with the methods of `flowservice.resource` and its own.
+--
+-- Runtime failures return `nil, err` with `err` a `flowservice.errors` error; programmer errors
+-- (unknown option names, wrong Lua types, `.` instead of `:`) raise at the caller's line.
+-- @module flowservice
+-- @usage
+-- local flowservice = require "flowservice"
+-- local client = assert(flowservice.new { client_id = os.getenv("AEP_CLIENT_ID"),
+--   client_secret = os.getenv("AEP_CLIENT_SECRET"), org_id = os.getenv("AEP_ORG_ID") })
+-- for flow in client.flows:list { property = "state==enabled" } do print(flow.id, flow.name) end
+-- client:close()
 local VERSION = "0.1.0"
 
 local client = require "flowservice.client"
 
+--- Creates a client. Nothing is sent until the first call.
+--
+-- Every option it does not give is read from the environment variable named beside it, then
+-- from the default. An unknown option name or a wrong Lua type raises; a missing or invalid value
+-- returns `nil` and a `validation` error naming the option (and its environment variable).
+-- @function new
+-- @tparam[opt] table options
+-- @tparam[opt] string options.client_id OAuth Server-to-Server client id, also the `x-api-key`
+--   (`AEP_CLIENT_ID`)
+-- @tparam[opt] string options.client_secret its client secret; not needed with `access_token`
+--   (`AEP_CLIENT_SECRET`)
+-- @tparam[opt] string options.org_id IMS organization, `...@AdobeOrg` (`AEP_ORG_ID`)
+-- @tparam[opt="prod"] string options.sandbox sandbox name, all lowercase (`AEP_SANDBOX`)
+-- @tparam[opt] string options.scopes IMS scopes, comma-separated (`AEP_SCOPES`; default
+--   `openid,session,AdobeID,read_organizations,additional_info.projectedProductContext`)
+-- @tparam[opt] string options.access_token use this token instead of asking IMS; never refreshed
+--   (`AEP_ACCESS_TOKEN`)
+-- @tparam[opt] string options.api_key the `x-api-key` header when it differs from `client_id`
+--   (`AEP_API_KEY`)
+-- @tparam[opt="https://platform.adobe.io"] string options.base_url Platform host (`AEP_BASE_URL`);
+--   `https://`, or `http://` to a loopback address only (the emulator)
+-- @tparam[opt="https://ims-na1.adobelogin.com"] string options.ims_url IMS host (`AEP_IMS_URL`),
+--   same rule
+-- @tparam[opt=60] number options.timeout seconds for a whole request
+-- @tparam[opt=10] number options.connect_timeout seconds to connect
+-- @tparam[opt=33554432] number options.max_response_size bytes; a larger response body is an error
+-- @tparam[opt] string options.user_agent the `User-Agent` header (default `flowservice/VERSION`)
+-- @tparam[opt=1] number options.low_speed_limit bytes/s; with `low_speed_time`, a transfer slower
+--   than this for that long is cut off
+-- @tparam[opt=30] number options.low_speed_time seconds
+-- @tparam[opt] string options.ca_file PEM file of the CAs to trust instead of the system store
+-- @tparam[opt] string options.ca_path directory of CA certificates (hashed with `openssl rehash`)
+-- @tparam[opt] string options.ca_blob PEM text of the CAs to trust
+-- @tparam[opt=""] string options.proxy `http://` or `https://` proxy URL; by default none, and
+--   `http_proxy`, `https_proxy`, `all_proxy` are ignored
+-- @tparam[opt] table|false options.retry the retry policy (`attempts`, `base`, `throttle_base`,
+--   `cap`, `retry_after_max`, `deadline`, `budget`, `sleep`, `random`); `false` for one attempt
+-- @tparam[opt] function options.trace `function(event)` called after every request with a trace
+--   whose secrets are redacted
+-- @tparam[opt=false] boolean options.trace_api_key `true` shows `x-api-key` in traces
+-- @tparam[opt=true] boolean|table options.env `false` ignores the environment; a table is read
+--   instead of it
+-- @treturn[1] flowservice.client.Client the client
+-- @return[2] nil
+-- @treturn[2] flowservice.errors.Error a `validation` error
+-- @usage
+-- local client, err = flowservice.new { sandbox = "dev" }  -- the rest from AEP_* variables
+-- if not client then error(tostring(err)) end
+
+--- The module table.
+-- @field _VERSION `"flowservice 0.1.0"`
+-- @field VERSION the library's version, `"0.1.0"` (the C core's `core.version` is the same)
+-- @field new `new`, which makes a client
+-- @field errors the error type: `flowservice.errors`
+-- @field json JSON as the client sends and reads it: `flowservice.json`
+-- @field specs the built-in connection spec catalogue: `flowservice.specs`
+-- @table flowservice
 local flowservice = {
   _VERSION = "flowservice " .. VERSION,
   VERSION = VERSION,

@@ -1,9 +1,13 @@
--- Flow runs (read-only): list (by flow), get, and wait for a run to finish.
+--- Flow runs (read-only): list (by flow), get, and wait for a run to finish.
+-- @module flowservice.runs
 local check = require "flowservice.check"
 local core = require "flowservice.core"
 local errors = require "flowservice.errors"
 local resource = require "flowservice.resource"
 
+--- The object at `client.runs`: `get`, `list` (also with `flow_id`), `all`, `count` and `find`
+-- of `flowservice.resource.Resource`, and these.
+-- @type Runs
 local Runs = resource.define {
   kind = "run",
   path = "/runs",
@@ -20,6 +24,12 @@ local FINAL = {
 
 --- The run's status in lower case without underscores ("inprogress", "success", "failed",
 -- "partialsuccess", ...), or nil when the run has none yet.
+-- Adobe writes both `inProgress` and `IN_PROGRESS`; both come out as `"inprogress"`. A plain
+-- function: `client.runs.status(run)`.
+-- @tparam table run a run item
+-- @treturn string|nil the status
+-- @usage
+-- print(client.runs.status(run))   --> success
 function Runs.status(run)
   local summary = type(run) == "table" and type(run.metrics) == "table" and run.metrics.statusSummary
   local status = type(summary) == "table" and summary.status
@@ -31,6 +41,11 @@ function Runs.status(run)
 end
 
 --- True when the run will not change any more (success, failed, partial success ...).
+-- A plain function: `client.runs.is_final(run)`.
+-- @tparam table run a run item
+-- @treturn boolean
+-- @usage
+-- if client.runs.is_final(run) then print(client.runs.status(run)) end
 function Runs.is_final(run)
   return FINAL[Runs.status(run) or ""] == true
 end
@@ -49,12 +64,25 @@ local function current_run(self, opts)
   return run or false
 end
 
---- Waits until a run is final. opts = { run_id = ... | flow_id = ... (its first run),
---   timeout = seconds (default 600), interval = seconds between polls (default 5),
---   progress = function(run_or_nil, elapsed) called after every poll,
---   sleep = function(seconds) (default: a blocking sleep; e.g. ngx.sleep in OpenResty) }.
+--- Waits until a run is final, polling it.
 -- Returns the final run and its status ("success", "failed", ...), or nil and an error of kind
 -- "timeout" (or the error of a failed poll). A failed run is a result, not an error.
+-- Give exactly one of `run_id` and `flow_id`.
+-- @tparam table opts
+-- @tparam[opt] string opts.run_id the run to wait for
+-- @tparam[opt] string opts.flow_id wait for the flow's first run (once there is one)
+-- @tparam[opt=600] number opts.timeout seconds
+-- @tparam[opt=5] number opts.interval seconds between polls
+-- @tparam[opt] function opts.progress `progress(run_or_nil, elapsed)`, called after every poll
+-- @tparam[opt] function opts.sleep `sleep(seconds)` instead of the client's blocking sleep (e.g.
+--   `ngx.sleep` in OpenResty)
+-- @treturn[1] table the final run
+-- @treturn[1] string its status (`Runs.status`)
+-- @return[2] nil
+-- @treturn[2] flowservice.errors.Error kind `timeout`, or the error of a failed poll
+-- @usage
+-- local run, status = assert(client.runs:wait { flow_id = flow.id, timeout = 900 })
+-- print(status, run.metrics.recordSummary.outputRecordCount)
 function Runs:wait(opts)
   resource.check_self(self, "wait")
   check.table(opts, "runs:wait: options", 3)

@@ -1,6 +1,7 @@
--- Source connections: what data of a base connection to read (reference §3, "Source
+--- Source connections: what data of a base connection to read (reference §3, "Source
 -- connection"). For tabular sources (Oracle Service Cloud and the other CRM and
 -- customer-success sources): data.format "tabular" and params.tableName.
+-- @module flowservice.source_connections
 local errors = require "flowservice.errors"
 local resource = require "flowservice.resource"
 local specs = require "flowservice.specs"
@@ -64,6 +65,32 @@ local function build_body(input, client)
   }
 end
 
+--- The object at `client.source_connections`: the methods of `flowservice.resource.Resource`
+-- (`create` and `ensure` take the fields below).
+-- @type SourceConnections
+
+--- Creates a source connection (`POST /sourceConnections`).
+-- @function SourceConnections:create
+-- @tparam table input
+-- @tparam string input.name
+-- @tparam[opt] string input.description
+-- @tparam string input.base_connection_id the base connection to read from
+-- @tparam[opt] string input.table `params.tableName`: a `path` from `connections:tables`,
+--   required for tabular sources
+-- @tparam[opt] table input.columns `params.columns`, a non-empty list
+-- @tparam[opt="tabular"] string input.format `data.format`: `tabular`, `delimited`, `json` or
+--   `parquet`
+-- @tparam[opt] table input.params more params (copied)
+-- @tparam[opt] string|table input.spec the connection spec (id, alias or item); default the base
+--   connection's own spec, read with one `GET`
+-- @tparam[opt] string input.spec_version
+-- @treturn[1] table `{ id = "...", etag = "\"...\"" }`
+-- @return[2] nil
+-- @treturn[2] flowservice.errors.Error a `validation` error (nothing sent) or the service's
+--   error
+-- @usage
+-- local source = assert(client.source_connections:create { name = "OSC incidents",
+--   base_connection_id = base.id, table = "incidents" })
 return resource.define {
   kind = "source_connection",
   path = "/sourceConnections",

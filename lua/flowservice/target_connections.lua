@@ -1,6 +1,7 @@
--- Target connections: where the data lands. For sources into Platform that is the data lake
+--- Target connections: where the data lands. For sources into Platform that is the data lake
 -- (reference §3, "Target connection"): spec c604ff05-7f1a-43c0-8e18-33bf874cb11c, data.format
 -- "parquet_xdm", the XDM schema of the dataset, and params.dataSetId.
+-- @module flowservice.target_connections
 local errors = require "flowservice.errors"
 local resource = require "flowservice.resource"
 
@@ -35,6 +36,30 @@ local function build_body(input)
   }
 end
 
+--- The object at `client.target_connections`: the methods of `flowservice.resource.Resource`
+-- (`create` and `ensure` take the fields below).
+-- @type TargetConnections
+
+--- Creates a target connection (`POST /targetConnections`).
+-- @function TargetConnections:create
+-- @tparam table input
+-- @tparam string input.name
+-- @tparam[opt] string input.description
+-- @tparam string input.dataset_id `params.dataSetId`: the dataset the data lands in
+-- @tparam string input.schema_id `data.schema.id`: the `$id` of the dataset's XDM schema
+-- @tparam[opt] string input.schema_version `data.schema.version` (default
+--   `application/vnd.adobe.xed-full+json;version=1`)
+-- @tparam[opt="parquet_xdm"] string input.format `data.format`
+-- @tparam[opt] string input.spec the connection spec id (default the data lake,
+--   `c604ff05-7f1a-43c0-8e18-33bf874cb11c`)
+-- @tparam[opt="1.0"] string input.spec_version
+-- @treturn[1] table `{ id = "...", etag = "\"...\"" }`
+-- @return[2] nil
+-- @treturn[2] flowservice.errors.Error a `validation` error (nothing sent) or the service's
+--   error
+-- @usage
+-- local target = assert(client.target_connections:create { name = "OSC incidents",
+--   dataset_id = dataset_id, schema_id = schema_id })
 local TargetConnections = resource.define {
   kind = "target_connection",
   path = "/targetConnections",
