@@ -184,6 +184,17 @@ describe("flowservice.core", function()
       s:close()
     end)
 
+    it("asks for compressed bodies and decodes a gzip one", function()
+      local s = core.session()
+      local status, headers, body = s:request { url = url .. "/gzip" }
+      assert.equal(200, status)
+      assert.equal("gzip", headers["content-encoding"])
+      assert.equal('{"compressed":true}', body)
+      local _, _, echoed = s:request { url = url .. "/echo" }
+      assert.matches("gzip", require("cjson").decode(echoed).headers["accept-encoding"])
+      s:close()
+    end)
+
     it("returns 4xx/5xx statuses as data and an empty body as ''", function()
       local s = core.session()
       local status, _, body = s:request { url = url .. "/status/404" }

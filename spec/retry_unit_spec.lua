@@ -117,6 +117,19 @@ describe("retry (pure parts)", function()
       end
     end)
 
+    it("every 2xx is retry.SUCCESS, the constant the retry loop uses instead of classify", function()
+      for _, m in ipairs(METHODS) do
+        for _, status in ipairs { 200, 201, 202, 204, 206, 299 } do
+          local outcome = { status = status, method = m[1], conditional = m.conditional, repeatable = m.repeatable }
+          local v = retry.classify(outcome)
+          assert.same({ retry.SUCCESS.retryable, retry.SUCCESS.ambiguous, retry.SUCCESS.throttle },
+            { v.retryable, v.ambiguous, v.throttle }, m[1] .. " " .. status)
+        end
+      end
+      assert.same({ false, false, false }, { retry.SUCCESS.retryable, retry.SUCCESS.ambiguous, retry.SUCCESS.throttle })
+      assert.has_error(function() retry.SUCCESS.retryable = true end)
+    end)
+
     it("transport failures", function()
       local CASES = { -- code, sent, retried when idempotent, retried when not, ambiguous when not
         { "CURLE_COULDNT_RESOLVE_HOST", nil, true, true, false },
@@ -130,6 +143,8 @@ describe("retry (pure parts)", function()
         { "CURLE_GOT_NOTHING", true, true, false, true },
         { "CURLE_PARTIAL_FILE", true, true, false, true },
         { "CURLE_WEIRD_SERVER_REPLY", true, true, false, true },
+        -- an unsafe request libcurl wanted to send again on a new connection (resend = false)
+        { "CURLE_SEND_FAIL_REWIND", true, true, false, true },
         { "CURLE_PEER_FAILED_VERIFICATION", false, false, false, false },
         { "CURLE_SSL_CACERT_BADFILE", false, false, false, false },
         { "CURLE_URL_MALFORMAT", false, false, false, false },

@@ -55,6 +55,17 @@ local function assert_refused(err, field, text)
 end
 
 describe("jsonschema.validate", function()
+  it("checks required members of an empty table marked as an object too", function()
+    local json = require "flowservice.json"
+    local schema = { type = "object", required = { "host" }, properties = { host = { type = "string" } } }
+    for _, empty in ipairs { {}, json.object(), json.object {} } do
+      local ok, found = jsonschema.validate(schema, empty)
+      assert.is_nil(ok)
+      assert.same({ "$.host", "required" }, { found.field, found.rule })
+    end
+  end)
+
+
   it("checks every JSON type, and lists of types", function()
     local cases = {
       { "string", "s", 1 }, { "integer", 3, 3.5 }, { "integer", 4.0, "4" }, { "number", 2.5, "2.5" },

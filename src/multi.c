@@ -65,8 +65,8 @@ static fs_multi *check_multi(lua_State *L) {
  * from the multi, clean them up, then the multi. */
 static int multi_close(lua_State *L) {
   fs_multi *m = luaL_checkudata(L, 1, FS_MULTI_MT);
-  int i;
   if (m->slots != NULL) {
+    int i;
     for (i = 0; i < m->size; i++) {
       slot *s = &m->slots[i];
       if (s->state == SLOT_RUNNING) {
@@ -244,7 +244,7 @@ static int multi_start(lua_State *L) {
     lua_pushnil(L);
   anchor(L, i, A_SECRET, -1);
   lua_pop(L, 1);
-  if (fs_request_build(&r, &s->easy.req_headers, &s->easy.req_body, &headers) != 0) {
+  if (fs_request_build(&r, &s->easy.req_headers, &s->easy.req_body, &s->easy.defaults, &headers) != 0) {
     fs_session_end(&s->easy);
     return luaL_error(L, "not enough memory");
   }
@@ -305,7 +305,7 @@ static int count_state(const fs_multi *m, int state) {
 /* Drives the transfers until one is done or timeout_ms passes (< 0: no limit). No Lua. */
 static CURLMcode drive(fs_multi *m, double timeout_ms) {
   struct timespec start, now;
-  CURLMcode rc = CURLM_OK;
+  CURLMcode rc;
   clock_gettime(CLOCK_MONOTONIC, &start);
   for (;;) {
     int running;

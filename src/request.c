@@ -120,8 +120,15 @@ static const char *show_name(lua_State *L, const char *s, size_t len) {
   return lua_tostring(L, -1);
 }
 
+/* The field pieces belong to, for a message: `header` names a header value (only built when
+ * a message needs it: requests are read on every call). */
+static const char *piece_field(lua_State *L, const char *field, const char *header) {
+  if (header == NULL) return field;
+  return lua_pushfstring(L, "field 'headers': value of '%s'", header);
+}
+
 /* Appends the piece at idx (a string or an unwiped secret) to r->spans; returns its length. */
-static size_t add_piece(lua_State *L, int idx, fs_request *r, const char *what, int i) {
+static size_t add_piece(lua_State *L, int idx, fs_request *r, const char *field, const char *header, int i) {
   fs_span *sp;
   fs_secret *secret;
   if (r->nspans == FS_MAX_REQUEST_PIECES)
@@ -129,11 +136,14 @@ static size_t add_piece(lua_State *L, int idx, fs_request *r, const char *what, 
   sp = &r->spans[r->nspans];
   if (lua_type(L, idx) == LUA_TSTRING) {
     sp->data = lua_tolstring(L, idx, &sp->len);
+    sp->header_safe = 0;
   } else if ((secret = fs_secret_test(L, idx)) != NULL) {
     if (secret->data == NULL) luaL_error(L, "attempt to use a wiped secret");
     sp->data = secret->data;
     sp->len = secret->len;
+    sp->header_safe = secret->header_safe;
   } else {
+    const char *what = piece_field(L, field, header);
     luaL_argerror(L, 2, lua_pushfstring(L, "%s: piece %d must be a string or a secret, got %s", what, i,
                                         luaL_typename(L, idx)));
   }
@@ -142,26 +152,31 @@ static size_t add_piece(lua_State *L, int idx, fs_request *r, const char *what, 
 }
 
 /* Reads the value at idx (a string, or a list of strings and secrets) into r->spans;
- * sets *first, *count and returns the total length. `what` names the field in errors. */
-static size_t read_pieces(lua_State *L, int idx, fs_request *r, const char *what, int *first, int *count) {
+ * sets *first, *count and returns the total length. `field`, or the value of the header
+ * `header` when not NULL, names the field in errors. */
+static size_t read_pieces(lua_State *L, int idx, fs_request *r, const char *field, const char *header, int *first,
+                          int *count) {
   lua_Integer n, i;
   size_t total = 0;
   *first = r->nspans;
   *count = 0;
   if (lua_type(L, idx) == LUA_TSTRING) {
     *count = 1;
-    return add_piece(L, idx, r, what, 1);
+    return add_piece(L, idx, r, field, header, 1);
   }
-  if (lua_type(L, idx) != LUA_TTABLE)
+  if (lua_type(L, idx) != LUA_TTABLE) {
+    const char *what = piece_field(L, field, header);
     luaL_argerror(L, 2, lua_pushfstring(L, "%s must be a string or a list of strings and secrets, got %s", what,
                                         luaL_typename(L, idx)));
+  }
   n = (lua_Integer)lua_rawlen(L, idx);
   for (i = 1; i <= n; i++) {
     size_t len;
     lua_rawgeti(L, idx, i); /* stays anchored by the list after the pop */
-    len = add_piece(L, lua_gettop(L), r, what, (int)i);
+    len = add_piece(L, lua_gettop(L), r, field, header, (int)i);
     lua_pop(L, 1);
-    if (len > SIZE_MAX / 4 - total) luaL_argerror(L, 2, lua_pushfstring(L, "%s is too long", what));
+    if (len > SIZE_MAX / 4 - total)
+      luaL_argerror(L, 2, lua_pushfstring(L, "%s is too long", piece_field(L, field, header)));
     total += len;
     (*count)++;
   }
@@ -188,20 +203,17 @@ static void check_headers(lua_State *L, int h, fs_request *r) {
     if (r->nheaders == FS_MAX_REQUEST_HEADERS)
       luaL_argerror(L, 2, lua_pushfstring(L, "field 'headers': more than %d headers", FS_MAX_REQUEST_HEADERS));
     ref = &r->headers[r->nheaders];
-    {
-      int value = lua_gettop(L);
-      const char *what = lua_pushfstring(L, "field 'headers': value of '%s'", name);
-      vlen = read_pieces(L, value, r, what, &ref->first, &ref->count);
-      lua_pop(L, 1); /* what */
-    }
+    vlen = read_pieces(L, lua_gettop(L), r, NULL, name, &ref->first, &ref->count);
     for (k = ref->first; k < ref->first + ref->count; k++)
-      if (fs_has_ctl(r->spans[k].data, r->spans[k].len))
+      if (!r->spans[k].header_safe && fs_has_ctl(r->spans[k].data, r->spans[k].len))
         luaL_argerror(L, 2, lua_pushfstring(L, "field 'headers': value of '%s' contains CR, LF or NUL", name));
     if (nlen + vlen > (size_t)MAX_HEADER_LINE)
       luaL_argerror(L, 2, lua_pushfstring(L, "field 'headers': '%s' is longer than %d bytes", name,
                                           MAX_HEADER_LINE));
     if (ieq(name, nlen, "content-type", 12)) r->has_content_type = 1;
     if (ieq(name, nlen, "expect", 6)) r->has_expect = 1;
+    if (ieq(name, nlen, "user-agent", 10)) r->has_user_agent = 1;
+    if (ieq(name, nlen, "accept-encoding", 15)) r->has_accept_encoding = 1;
     ref->name = name;
     ref->name_len = nlen;
     ref->value_len = vlen;
@@ -249,7 +261,7 @@ static void check_request(lua_State *L, fs_request *r, int f_body, int f_capture
     if (lua_type(L, f_body) == LUA_TSTRING) {
       r->body = lua_tolstring(L, f_body, &r->body_len); /* libcurl reads it in place */
     } else if (lua_type(L, f_body) == LUA_TTABLE) {
-      r->body_len = read_pieces(L, f_body, r, "field 'body'", &r->body_first, &r->body_count);
+      r->body_len = read_pieces(L, f_body, r, "field 'body'", NULL, &r->body_first, &r->body_count);
       r->body = r->body_count > 0 ? NULL : ""; /* build_body sets it */
     } else {
       luaL_argerror(L, 2, lua_pushfstring(L, "field 'body' must be a string or a list of strings and secrets, got %s",
@@ -307,12 +319,15 @@ static char *copy_spans(char *p, const fs_request *r, int first, int count) {
  * the session, reused across requests, so there is nothing to leak and no allocation
  * per header. libcurl only reads the list during perform; fs_request_release wipes the
  * whole buffer (header lines may hold secrets). */
-static int build_headers(fs_buffer *b, const fs_request *r, struct curl_slist **list) {
-  /* Lines libcurl would add on its own are removed ("Name:" deletes one): a form
-   * Content-Type on bodies, and Expect: 100-continue on large bodies (a 1 s stall
-   * on servers that ignore it). */
-  const char *extra[2];
+static int build_headers(fs_buffer *b, const fs_request *r, const fs_default_headers *defaults,
+                         struct curl_slist **list) {
+  /* The session's lines the request does not replace; then lines libcurl would add on its
+   * own are removed ("Name:" deletes one): a form Content-Type on bodies, and Expect:
+   * 100-continue on large bodies (a 1 s stall on servers that ignore it). */
+  const char *extra[4];
   int nextra = 0, n, i;
+  if (defaults->user_agent != NULL && !r->has_user_agent) extra[nextra++] = defaults->user_agent;
+  if (defaults->accept_encoding != NULL && !r->has_accept_encoding) extra[nextra++] = defaults->accept_encoding;
   size_t size, len;
   struct curl_slist *nodes;
   char *p;
@@ -375,9 +390,10 @@ void fs_request_buffers_init(fs_buffer *headers, fs_buffer *body) {
   headers->wipe = body->wipe = 1; /* they may hold secret pieces */
 }
 
-int fs_request_build(fs_request *r, fs_buffer *headers, fs_buffer *body, struct curl_slist **list) {
+int fs_request_build(fs_request *r, fs_buffer *headers, fs_buffer *body, const fs_default_headers *defaults,
+                     struct curl_slist **list) {
   /* the body first: the header list looks at r->body */
-  if (build_body(body, r) != 0 || build_headers(headers, r, list) != 0) return -1;
+  if (build_body(body, r) != 0 || build_headers(headers, r, defaults, list) != 0) return -1;
   return 0;
 }
 

@@ -22,6 +22,7 @@
 typedef struct fs_span {
   const char *data;
   size_t len;
+  int header_safe; /* a secret known to hold no CR, LF or NUL: not scanned again */
 } fs_span;
 
 typedef struct fs_header_ref { /* points into the (anchored) headers table */
@@ -43,7 +44,7 @@ typedef struct fs_request {
   size_t capture_len;
   long timeout_ms;            /* the field 'timeout' in milliseconds; 0: the session's */
   int resend;                 /* the field 'resend' (default 1); 0: libcurl may not send it twice */
-  int has_content_type, has_expect;
+  int has_content_type, has_expect, has_user_agent, has_accept_encoding;
   int nheaders, nspans;
   fs_header_ref headers[FS_MAX_REQUEST_HEADERS];
   fs_span spans[FS_MAX_REQUEST_PIECES];
@@ -76,10 +77,20 @@ void fs_request_read(lua_State *L, fs_request *r);
  * joined from pieces, both capped and wiped (they may hold secret pieces). */
 void fs_request_buffers_init(fs_buffer *headers, fs_buffer *body);
 
+/* Header lines a session sends unless the request has its own header of that name, as
+ * complete lines ("User-Agent: x"); NULL for none. They go in the request's own list rather
+ * than through CURLOPT_USERAGENT and CURLOPT_ACCEPT_ENCODING, for which libcurl formats the
+ * line again on every request (about 8,000 instructions each). */
+typedef struct fs_default_headers {
+  char *user_agent, *accept_encoding;
+} fs_default_headers;
+
 /* Joins a body given as pieces into body, then lays out the header list in headers
- * (*list: NULL when there are no headers). Returns 0, or -1 when out of memory; either
- * way fs_request_release must follow. No Lua calls. */
-int fs_request_build(fs_request *r, fs_buffer *headers, fs_buffer *body, struct curl_slist **list);
+ * (*list: NULL when there are no headers), with the lines of `defaults` the request does not
+ * replace. Returns 0, or -1 when out of memory; either way fs_request_release must follow.
+ * No Lua calls. */
+int fs_request_build(fs_request *r, fs_buffer *headers, fs_buffer *body, const fs_default_headers *defaults,
+                     struct curl_slist **list);
 
 /* Sets every option a request sets on c (method, URL, headers, body, total timeout: the
  * request's when it is shorter than session_timeout_ms, else that), overwriting whatever the

@@ -15,6 +15,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 
+#include "request.h"
 #include "secret.h"
 
 void fs_wipe(void *p, size_t n) {
@@ -50,6 +51,7 @@ fs_secret *fs_secret_push_empty(lua_State *L) {
   fs_secret *s = lua_newuserdatauv(L, sizeof *s, 0);
   s->data = NULL;
   s->len = 0;
+  s->header_safe = 0;
   luaL_setmetatable(L, FS_SECRET_MT);
   return s;
 }
@@ -58,6 +60,7 @@ int fs_secret_alloc(fs_secret *s, size_t len) {
   s->data = calloc(1, len + 1); /* + 1: malloc(0) may return NULL */
   if (s->data == NULL) return -1;
   s->len = len;
+  s->header_safe = 0; /* the caller fills it and may say so */
   return 0;
 }
 
@@ -107,6 +110,7 @@ int fs_secret_new(lua_State *L) {
     form_encode(s->data, (const unsigned char *)value, len);
   else if (len > 0)
     memcpy(s->data, value, len);
+  s->header_safe = !fs_has_ctl(s->data, size); /* a secret's bytes never change */
   return 1;
 }
 

@@ -12,6 +12,7 @@
 typedef struct fs_secret {
   char *data; /* NULL once wiped (or before it is filled) */
   size_t len;
+  int header_safe; /* checked once when filled: no CR, LF or NUL (request.c skips the scan) */
 } fs_secret;
 
 /* Overwrites n bytes in a way the compiler may not optimise away. */

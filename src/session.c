@@ -76,7 +76,7 @@ static size_t header_cb(char *ptr, size_t size, size_t nitems, void *ud) {
   int rc = FS_BUF_FULL;
 
   s->hdr_bytes += n;
-  if (s->hdr_bytes > FS_MAX_RESPONSE_HEADER_BYTES) goto failed;
+  if (s->hdr_bytes > (size_t)FS_MAX_RESPONSE_HEADER_BYTES) goto failed;
   while (len > 0 && (ptr[len - 1] == '\n' || ptr[len - 1] == '\r')) len--;
   if (len >= 5 && memcmp(ptr, "HTTP/", 5) == 0) {
     /* a new status line: drop headers of an interim (1xx) response */
@@ -112,7 +112,7 @@ static size_t header_cb(char *ptr, size_t size, size_t nitems, void *ud) {
   h->name_len = name_len;
   for (i = 0; i < name_len; i++) {
     char c = ptr[i];
-    d->data[d->len++] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+    d->data[d->len++] = (char)((c >= 'A' && c <= 'Z') ? c - 'A' + 'a' : c);
   }
   h->value_off = d->len;
   h->value_len = vend - vstart;
@@ -152,7 +152,7 @@ static const char *curl_code_name(CURLcode rc, char *buf, size_t size) {
     NAME(CURLE_SSL_CLIENTCERT) NAME(CURLE_UNRECOVERABLE_POLL)
 #undef NAME
     default:
-      snprintf(buf, size, "CURLE_%d", (int)rc);
+      (void)snprintf(buf, size, "CURLE_%d", (int)rc);
       return buf;
   }
 }
@@ -196,6 +196,9 @@ void fs_session_release(fs_session *s) {
   fs_buffer_free(&s->hdr_data);
   fs_buffer_free(&s->req_headers);
   fs_buffer_free(&s->req_body);
+  free(s->defaults.user_agent);
+  free(s->defaults.accept_encoding);
+  s->defaults.user_agent = s->defaults.accept_encoding = NULL;
 }
 
 /* close == __gc == __close; idempotent (__close runs and then __gc runs again). */
@@ -273,18 +276,86 @@ static CURLcode bind_callbacks(fs_session *s) {
 static void init_state(fs_session *s, size_t max_size, long connect_ms, long total_ms) {
   memset(s, 0, sizeof *s);
   fs_buffer_init(&s->body, max_size);
-  fs_buffer_init(&s->hdr_data, FS_MAX_RESPONSE_HEADER_BYTES);
+  fs_buffer_init(&s->hdr_data, (size_t)FS_MAX_RESPONSE_HEADER_BYTES);
   fs_request_buffers_init(&s->req_headers, &s->req_body);
   s->connect_timeout_ms = connect_ms;
   s->timeout_ms = total_ms;
   s->max_response_size = max_size;
 }
 
+/* A malloc'd copy of s (NULL stays NULL); sets *failed when out of memory. */
+static char *copy_line(const char *s, int *failed) {
+  char *copy;
+  if (s == NULL) return NULL;
+  copy = malloc(strlen(s) + 1);
+  if (copy == NULL) *failed = 1;
+  else memcpy(copy, s, strlen(s) + 1);
+  return copy;
+}
+
 int fs_session_clone(fs_session *dst, const fs_session *src) {
+  int failed = 0;
   init_state(dst, src->max_response_size, src->connect_timeout_ms, src->timeout_ms);
+  dst->defaults.user_agent = copy_line(src->defaults.user_agent, &failed);
+  dst->defaults.accept_encoding = copy_line(src->defaults.accept_encoding, &failed);
+  if (failed) return -1;
   dst->curl = curl_easy_duphandle(src->curl); /* every option, strings and blobs copied */
   if (dst->curl == NULL) return -1;
   return bind_callbacks(dst) == CURLE_OK ? 0 : -1;
+}
+
+/* "Name: value" in malloc'd memory, or NULL when out of memory. */
+static char *header_line(const char *name, const char *value, size_t len) {
+  size_t nlen = strlen(name);
+  char *line = malloc(nlen + 2 + len + 1);
+  if (line == NULL) return NULL;
+  memcpy(line, name, nlen);
+  memcpy(line + nlen, ": ", 2);
+  memcpy(line + nlen + 2, value, len);
+  line[nlen + 2 + len] = '\0';
+  return line;
+}
+
+/* What libcurl sends for CURLOPT_ACCEPT_ENCODING "" (every encoding it can decode, in its
+ * order), or "" when it can decode none. */
+static const char *decodable_encodings(void) {
+  static const struct {
+    int feature;
+    const char *name;
+  } encodings[] = {
+      {CURL_VERSION_LIBZ, "deflate, gzip"},
+#ifdef CURL_VERSION_BROTLI
+      {CURL_VERSION_BROTLI, "br"},
+#endif
+#ifdef CURL_VERSION_ZSTD
+      {CURL_VERSION_ZSTD, "zstd"},
+#endif
+  };
+  static char list[64]; /* room for every name above and the separators */
+  const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+  size_t len = 0, i;
+  for (i = 0; i < sizeof encodings / sizeof encodings[0]; i++) {
+    size_t n = strlen(encodings[i].name);
+    if (!(v->features & encodings[i].feature) || len + n + 3 > sizeof list) continue;
+    if (len > 0) {
+      memcpy(list + len, ", ", 2);
+      len += 2;
+    }
+    memcpy(list + len, encodings[i].name, n);
+    len += n;
+  }
+  list[len] = '\0';
+  return list;
+}
+
+/* The User-Agent and Accept-Encoding lines (fs_default_headers); -1 when out of memory. */
+static int set_default_headers(fs_session *s, const char *user_agent, size_t ua_len) {
+  const char *encodings = decodable_encodings();
+  if (ua_len > 0 && (s->defaults.user_agent = header_line("User-Agent", user_agent, ua_len)) == NULL) return -1;
+  if (encodings[0] != '\0' &&
+      (s->defaults.accept_encoding = header_line("Accept-Encoding", encodings, strlen(encodings))) == NULL)
+    return -1;
+  return 0;
 }
 
 /* Options that never change for the life of the handle. Per-request options are
@@ -315,6 +386,7 @@ static CURLcode set_base_options(fs_session *s, const config *cfg) {
   if (cfg->ca_path) SET(CURLOPT_CAPATH, cfg->ca_path);
   if (cfg->ca_blob) {
     struct curl_blob blob;
+    /* NOLINTNEXTLINE(performance-no-int-to-ptr): C has no const_cast; CURL_BLOB_COPY only reads */
     blob.data = (void *)(uintptr_t)cfg->ca_blob; /* not written: CURL_BLOB_COPY copies it */
     blob.len = cfg->ca_blob_len;
     blob.flags = CURL_BLOB_COPY;
@@ -324,7 +396,7 @@ static CURLcode set_base_options(fs_session *s, const config *cfg) {
   SET(CURLOPT_UNRESTRICTED_AUTH, 0L);
   SET(CURLOPT_ACCEPT_ENCODING, ""); /* decoded bytes count against max_response_size */
   SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)s->max_response_size);
-  SET(CURLOPT_USERAGENT, cfg->user_agent);
+  /* no CURLOPT_USERAGENT: the User-Agent line is s->defaults' (fs_default_headers) */
 #undef SET
   return rc == CURLE_OK ? bind_callbacks(s) : rc;
 }
@@ -384,7 +456,6 @@ int fs_session_new(lua_State *L) {
   size_t ua_len;
   fs_session *s;
   CURLcode rc;
-  char namebuf[32];
 
   /* 1. validate (may raise; nothing allocated yet) */
   if (lua_isnoneornil(L, 1)) {
@@ -407,9 +478,10 @@ int fs_session_new(lua_State *L) {
       luaL_argerror(L, 1, option_error(L, O_MAX, "max_response_size", "an integer number of bytes > 0"));
   }
   cfg.user_agent = opt_string(L, O_UA, "user_agent", 1, &ua_len);
-  if (cfg.user_agent == NULL)
+  if (cfg.user_agent == NULL) {
     cfg.user_agent = "flowservice/" FLOWSERVICE_VERSION;
-  else if (fs_has_ctl(cfg.user_agent, ua_len))
+    ua_len = strlen(cfg.user_agent);
+  } else if (fs_has_ctl(cfg.user_agent, ua_len))
     luaL_argerror(L, 1, "option 'user_agent' must not contain CR, LF or NUL");
   cfg.ca_file = opt_string(L, O_CA_FILE, "ca_file", 0, NULL);
   cfg.ca_path = opt_string(L, O_CA_PATH, "ca_path", 0, NULL);
@@ -431,12 +503,15 @@ int fs_session_new(lua_State *L) {
   luaL_setmetatable(L, FS_SESSION_MT);
 
   /* 3. allocate */
+  if (set_default_headers(s, cfg.user_agent, ua_len) != 0) return luaL_error(L, "not enough memory");
   s->curl = curl_easy_init();
   if (s->curl == NULL) return luaL_error(L, "cannot create a libcurl easy handle");
   rc = set_base_options(s, &cfg);
-  if (rc != CURLE_OK) /* e.g. a libcurl older than 7.85 (PROTOCOLS_STR) */
+  if (rc != CURLE_OK) { /* e.g. a libcurl older than 7.85 (PROTOCOLS_STR) */
+    char namebuf[32];
     return luaL_error(L, "cannot configure libcurl: %s (%s)", curl_easy_strerror(rc),
                       curl_code_name(rc, namebuf, sizeof namebuf));
+  }
   return 1;
 }
 
@@ -501,6 +576,7 @@ static int capture_member(fs_session *s, const char *name, size_t name_len, fs_s
     return 0;
   }
   out->len = value_len; /* bytes past it were never written (calloc'd zeros) */
+  out->header_safe = 1; /* is_header_safe: no control characters at all */
   new_len = b->len - old_len + placeholder;
   memmove(b->data + start + placeholder, b->data + end, b->len - end);
   memcpy(b->data + start, CAPTURED, placeholder);
@@ -512,7 +588,7 @@ static int capture_member(fs_session *s, const char *name, size_t name_len, fs_s
 static int push_failure_message(lua_State *L, fs_session *s, CURLcode rc) {
   if (s->failure == FAIL_BODY || rc == CURLE_FILESIZE_EXCEEDED) {
     char msg[96];
-    snprintf(msg, sizeof msg, "response body larger than %zu bytes", s->max_response_size);
+    (void)snprintf(msg, sizeof msg, "response body larger than %zu bytes", s->max_response_size);
     return push_failure(L, "CURLE_FILESIZE_EXCEEDED", msg);
   }
   if (s->failure == FAIL_HEADERS)
@@ -566,7 +642,7 @@ static int session_request(lua_State *L) {
     fs_secret_push_empty(L);
     capture_slot = lua_gettop(L);
   }
-  if (fs_request_build(&r, &s->req_headers, &s->req_body, &headers) != 0) {
+  if (fs_request_build(&r, &s->req_headers, &s->req_body, &s->defaults, &headers) != 0) {
     fs_session_end(s);
     return luaL_error(L, "not enough memory");
   }

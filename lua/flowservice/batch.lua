@@ -110,19 +110,17 @@ function Scheduler:deliver(index, results)
   end
 end
 
--- Resumes a call with `...` and files what it yields: a request in flight, a timer, a flight
--- to join; or delivers its results when it returned. An error raised by the call propagates.
-function Scheduler:resume(co, ...)
-  local r = table.pack(coroutine.resume(co, ...))
+-- What coroutine.resume returned, taken as arguments: a yield (every request) packs nothing.
+local function resumed(self, co, ok, ...)
   local index = self.index_of[co]
-  if not r[1] then error(call_error(index, r[2]), 0) end
+  if not ok then error(call_error(index, (...)), 0) end
   if coroutine.status(co) == "dead" then
     self.index_of[co], owner[co] = nil, nil
     self.running = self.running - 1
-    self:deliver(index, table.pack(table.unpack(r, 2, r.n)))
+    self:deliver(index, table.pack(...))
     return
   end
-  local tag, kind, arg = r[2], r[3], r[4]
+  local tag, kind, arg = ...
   if tag ~= YIELD then
     error(call_error(index, "coroutine.yield inside a batch call is not supported"), 0)
   end
@@ -133,6 +131,12 @@ function Scheduler:resume(co, ...)
   else -- "join"
     arg.waiters[#arg.waiters + 1] = co
   end
+end
+
+-- Resumes a call with `...` and files what it yields: a request in flight, a timer, a flight
+-- to join; or delivers its results when it returned. An error raised by the call propagates.
+function Scheduler:resume(co, ...)
+  return resumed(self, co, coroutine.resume(co, ...))
 end
 
 -- Starts the next call, or returns false when there is none. After the batch's deadline,

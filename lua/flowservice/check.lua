@@ -37,14 +37,26 @@ function check.table(value, name, level)
   return value
 end
 
--- Checks an options table against `spec` (name -> Lua type, or "any" for no type check):
--- unknown names and wrong types raise.
-function check.options(tbl, spec, what, level)
-  level = (level or 3) + 1
+-- The full check, in the order the messages are given: unknown names first, then types.
+local function options_slow(tbl, spec, what, level)
   check.fields(tbl, spec, what, level)
   for name, expected in pairs(spec) do
     if expected ~= "any" then
       check.optional(tbl[name], expected, what .. ": " .. name, level)
+    end
+  end
+end
+
+-- Checks an options table against `spec` (name -> Lua type, or "any" for no type check):
+-- unknown names and wrong types raise.
+function check.options(tbl, spec, what, level)
+  -- One pass over the given names (this runs on every call); the full check, which builds
+  -- the messages in their order, only when something is wrong.
+  for key, value in pairs(tbl) do
+    local expected = spec[key] -- nil for any name that is not a string: spec's are
+    if expected == nil or (expected ~= "any" and type(value) ~= expected) then
+      options_slow(tbl, spec, what, (level or 3) + 2) -- + this function and options_slow
+      break
     end
   end
   return tbl

@@ -1,4 +1,10 @@
--- The client: configuration, the IMS token cache and the request pipeline every resource uses.
+--- The client: configuration, the IMS token cache and the request pipeline every resource uses.
+--
+-- A client is made by `flowservice.new`. Its resource kinds are fields, each with the methods
+-- of `flowservice.resource` and its own: `connections` (`flowservice.connections`),
+-- `connection_specs`, `source_connections`, `target_connections`, `flow_specs`, `flows`
+-- (`flowservice.flows`) and `runs` (`flowservice.runs`).
+-- @module flowservice.client
 local core = require "flowservice.core"
 local batch = require "flowservice.batch"
 local check = require "flowservice.check"
@@ -62,6 +68,12 @@ local RESOURCES = {
   runs = "flowservice.runs",
 }
 
+--- A client of one organization and sandbox (`flowservice.new`). `tostring(client)` shows the
+-- organization, sandbox and base URL (never a secret) and ends in `(closed)` once closed.
+-- @type Client
+-- @usage
+-- print(client.config.org_id, client.config.sandbox)
+-- local conn = assert(client.connections:get(id))
 local Client = { __name = "flowservice.client" }
 Client.__index = Client
 
@@ -216,7 +228,8 @@ local function settings_from(opts)
   return s
 end
 
---- Creates a client. Returns the client, or nil and a validation error.
+-- Creates a client (flowservice.new, documented in init.lua). Returns the client, or nil and a
+-- validation error.
 function client.new(opts)
   opts = check.table(opts == nil and {} or opts, "flowservice.new: options", 3)
   check.options(opts, OPTIONS, "flowservice.new", 3)
@@ -291,8 +304,38 @@ function Client:_check_open(level)
   state(self, level + 2) -- + state and this function
 end
 
+--- The client's settings after defaults and environment were applied, without any secret:
+-- `base_url`, `ims_url`, `client_id`, `org_id`, `sandbox`, `scopes` (a table).
+-- @field config
+
+--- Base connections, `/connections`: `flowservice.connections`.
+-- @field connections
+
+--- Connection specs (read-only), `/connectionSpecs`: `flowservice.connection_specs`. Every one
+-- read is remembered, and `connections:create` checks auth params against it.
+-- @field connection_specs
+
+--- Source connections, `/sourceConnections`: `flowservice.source_connections`.
+-- @field source_connections
+
+--- Target connections, `/targetConnections`: `flowservice.target_connections`.
+-- @field target_connections
+
+--- Flow specs (read-only), `/flowSpecs`: `flowservice.flow_specs`.
+-- @field flow_specs
+
+--- Dataflows, `/flows`: `flowservice.flows`.
+-- @field flows
+
+--- Flow runs (read-only), `/runs`: `flowservice.runs`.
+-- @field runs
+
 --- Closes the client's connections and wipes its secrets. Idempotent; the client cannot be
--- used afterwards.
+-- used afterwards (a method call raises "attempt to use a closed flowservice client"). Also
+-- runs for `local client <close> = ...` and when the client is collected.
+-- @usage
+-- client:close()
+-- print(tostring(client):match("%(closed%)$"))   --> (closed)
 function Client:close()
   local p = private[self]
   if p and p.session then
@@ -306,8 +349,34 @@ function Client:close()
 end
 Client.__close = Client.close
 
---- Runs many calls at once (batch.lua; docs/DESIGN.md, "Batches"): `calls` is a list of
--- functions or an iterator returning the next one; opts: concurrency, on_result, deadline.
+--- Runs many calls at once: `calls` is a list of functions or an iterator returning the next
+-- one (batch.lua; docs/DESIGN.md, "Batches").
+--
+-- Each call runs in its own coroutine, at most `concurrency` at a time, and their requests are
+-- in flight together (HTTP/2 where the server offers it); any library function may be called
+-- inside a call, with the same retries, limits and secret handling as outside. Calls of
+-- another client inside a call run blocking.
+--
+-- A Lua error raised by a call (or by `on_result`) stops the batch: transfers in flight are
+-- aborted and the error is raised again from here, prefixed `batch: call <i>: `. A batch
+-- inside a batch call, `coroutine.yield` inside a call, bad options or a closed client raise.
+-- @tparam {function,...}|function calls a list of functions, or an iterator returning the next
+--   function or nil (called only as slots free up, so a long batch need not exist at once)
+-- @tparam[opt] table opts
+-- @tparam[opt=8] int opts.concurrency calls running at once, 1 to 64
+-- @tparam[opt] function opts.on_result `on_result(i, ...)` with each call's index and return
+--   values as it finishes (in finishing order); results are then not kept
+-- @tparam[opt] number opts.deadline seconds: no call starts after it; each remaining call's
+--   result is `nil, err` with kind `timeout` (calls already running go on)
+-- @treturn[1] {table,...} without `on_result`: the results in call order, each call's return
+--   values packed with `table.pack` (so `nil, err` is `{ n = 2, nil, err }`)
+-- @return[2] nothing with `on_result`
+-- @usage
+-- local results = client:batch {
+--   function() return client.flows:get(id1) end,
+--   function() return client.flows:get(id2) end,
+-- }
+-- local flow1, err1 = table.unpack(results[1], 1, results[1].n)
 function Client:batch(calls, opts)
   return batch.run(state(self).session, calls, opts, 2)
 end
@@ -367,8 +436,8 @@ end
 -- libcurl would send it again by itself, and a server that had acted on it would see it twice;
 -- the core makes that attempt fail instead (CURLE_SEND_FAIL_REWIND, ambiguous), and the
 -- connection is still reused for every other call.
-local function new_call(p, method, target, headers, body, repeatable)
-  local conditional = has_header(headers, "if-match")
+local function new_call(p, method, target, headers, body, repeatable, conditional)
+  if conditional == nil then conditional = has_header(headers, "if-match") end
   return {
     method = method, url = target, headers = headers, body = body, conditional = conditional,
     repeatable = repeatable, resend = retry.is_idempotent(method, conditional, repeatable),
@@ -410,8 +479,12 @@ local function perform(p, call)
     status, headers, decoded, info = send(p, call, math.min(left, 2147483))
     local failure, failure_info -- on failure send returned nil, err, info
     if not status then failure, failure_info = headers, decoded end
-    local retry_after = status and retry.parse_retry_after(headers["retry-after"], os.time(),
-      policy.retry_after_max)
+    if status and status >= 200 and status < 300 then -- final: what classify says of any 2xx
+      call.verdict = retry.SUCCESS
+      break
+    end
+    local retry_after = status and headers["retry-after"] ~= nil
+      and retry.parse_retry_after(headers["retry-after"], os.time(), policy.retry_after_max) or nil
     call.verdict = retry.classify {
       method = call.method, conditional = call.conditional, repeatable = call.repeatable,
       status = status or failure.status, decode = failure ~= nil and failure.kind == "decode",
@@ -476,6 +549,16 @@ local function fetch_token(self, p, deadline)
   return token
 end
 
+-- The Authorization value for `token`: a list joined in C, made once per token.
+local function bearer(p, token)
+  local value = p.bearer
+  if not value or value[2] ~= token then
+    value = { "Bearer ", token }
+    p.bearer = value
+  end
+  return value
+end
+
 local function access_token(self, p, deadline)
   if p.static_token then return p.static_token end
   if p.token and now() < p.token_refresh_at then return p.token end
@@ -491,6 +574,14 @@ end
 
 --- Makes sure an access token is at hand (fetching one from IMS if needed).
 -- Returns a table { expires_in = seconds or nil (given token) } without the token itself.
+-- Useful to check credentials before the first call.
+-- @treturn[1] table `{ expires_in = seconds until the token is refreshed }` (`expires_in` is nil
+--   for a given `access_token`)
+-- @return[2] nil
+-- @treturn[2] flowservice.errors.Error an `auth` error when IMS refuses, or a `transport` error
+-- @usage
+-- local info = assert(client:authenticate())
+-- print(info.expires_in > 0)   --> true
 function Client:authenticate()
   local p = state(self)
   local token, err = access_token(self, p)
@@ -575,14 +666,28 @@ local REQUEST_FIELDS = {
 local METHODS = { GET = true, POST = true, PUT = true, PATCH = true, DELETE = true }
 
 --- Low-level call to any Flow Service endpoint.
--- req = { method = "GET", path = "/connections/..." (relative to the Flow Service base),
---         query = { name = value or {values...}, ... } (optional), body = Lua value (optional,
---         sent as JSON), headers = { name = value } (optional extra headers such as If-Match),
---         href = "/connections?continuationToken=..." (instead of path and query: a link the
---         service returned) }
 -- Returns the decoded response body (true when there is none) and a response table
 -- { status, headers, request_id, attempts (requests tried, retries included) }, or nil and an
--- error. Retries, the deadline and the 401 token refresh: see perform and the option `retry`.
+-- error. Retried, within the call's deadline, and repeated once with a new token after a 401,
+-- like every call (option `retry` of `flowservice.new`; perform below).
+-- @tparam table req
+-- @tparam string req.method `GET`, `POST`, `PUT`, `PATCH` or `DELETE`
+-- @tparam[opt] string req.path relative to `/data/foundation/flowservice`, starting with `/`
+-- @tparam[opt] table req.query name -> a string, boolean, whole number or a list of them (a list
+--   repeats the parameter); percent-encoded, spaces as `%20`
+-- @param[opt] req.body a Lua value, sent as JSON (`flowservice.json`)
+-- @tparam[opt] table req.headers extra headers such as `If-Match`; the client's own headers
+--   cannot be replaced, control characters are refused
+-- @tparam[opt] string req.href instead of `path` and `query`: a link the service returned
+--   (`_links.next.href`), which must stay under the Flow Service base
+-- @return[1] the decoded response body, or `true` when there is none
+-- @treturn[1] table `{ status, headers, request_id, attempts }` (lower-case header names)
+-- @return[2] nil
+-- @treturn[2] flowservice.errors.Error for a non-2xx status or a failure
+-- @usage
+-- local body, res = assert(client:request { method = "GET", path = "/flows",
+--   query = { property = { "state==enabled" }, count = true } })
+-- print(res.status, body.count)
 function Client:request(req)
   local p = state(self)
   check.table(req, "request", 3)
@@ -612,9 +717,9 @@ function Client:request(req)
     target = self.config.base_url .. FLOW_PATH .. req.path
     if req.query and next(req.query) ~= nil then target = target .. "?" .. query_string(req.query) end
   end
-  local more_headers = {}
+  local more_headers
   if req.headers then
-    more_headers, err = extra_headers(req.headers, more_headers)
+    more_headers, err = extra_headers(req.headers, {})
     if not more_headers then return nil, err end
   end
 
@@ -625,8 +730,12 @@ function Client:request(req)
     ["Accept"] = "application/json",
     ["Content-Type"] = body and "application/json" or nil,
   }
-  for name, value in pairs(more_headers) do headers[name] = value end
-  local call = new_call(p, req.method, target, headers, body) -- the deadline starts here
+  if more_headers then
+    for name, value in pairs(more_headers) do headers[name] = value end
+  end
+  -- the deadline starts here; only the caller's headers can hold an If-Match
+  local conditional = more_headers ~= nil and has_header(more_headers, "if-match")
+  local call = new_call(p, req.method, target, headers, body, nil, conditional)
   local status, resp_headers, decoded
   -- A 401 with a token from IMS (expired early, revoked): one new token, one more try.
   local tries = p.static_token and 1 or 2
@@ -634,7 +743,7 @@ function Client:request(req)
     local token
     token, err = access_token(self, p, call.deadline)
     if not token then return nil, err end
-    headers["Authorization"] = { "Bearer ", token } -- joined in C: the token stays a secret
+    headers["Authorization"] = bearer(p, token) -- joined in C: the token stays a secret
     status, resp_headers, decoded = perform(p, call)
     if not status then return nil, resp_headers end
     if status ~= 401 or try == tries then break end

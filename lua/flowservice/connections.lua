@@ -1,6 +1,7 @@
--- Base connections: what differs from the shared resource code is how the create body is
+--- Base connections: what differs from the shared resource code is how the create body is
 -- built from a connection spec (alias, id or the service's spec item) and the auth params,
 -- checked against the spec's auth JSON Schema before anything is sent; and test / explore.
+-- @module flowservice.connections
 local errors = require "flowservice.errors"
 local resource = require "flowservice.resource"
 local specs = require "flowservice.specs"
@@ -90,6 +91,9 @@ local function build_body(input, client)
   }
 end
 
+--- The object at `client.connections`: the methods of `flowservice.resource.Resource` and
+-- these (`create` and `ensure` take the fields below).
+-- @type Connections
 local Connections = resource.define {
   kind = "connection",
   path = "/connections",
@@ -100,9 +104,37 @@ local Connections = resource.define {
   build_body = build_body,
 }
 
----------------------------------------------------------------------------------------------------
--- What only base connections have: test and explore (tabular sources).
----------------------------------------------------------------------------------------------------
+--- Creates a base connection (`POST /connections`).
+--
+-- `auth` is checked before sending: against the spec's `authSpec[].spec` JSON Schema when the
+-- spec was read from the service (passed as a table, or read earlier by this client through
+-- `client.connection_specs`: types, `required`, `enum`, string `format` and `pattern`, unknown
+-- params), otherwise against the built-in catalogue (`flowservice.specs`: every required
+-- param present, of the right type, not empty, no unknown param). The error names
+-- `auth.<param>` and the rule, never the value. The caller's table is not changed.
+-- @function Connections:create
+-- @tparam table input
+-- @tparam string input.name
+-- @tparam[opt] string input.description
+-- @tparam string|table input.spec a connection spec id, an alias (`oracle-service-cloud`,
+--   `salesforce-service-cloud`, `servicenow`, `salesforce`, `zendesk`, `microsoft-dynamics`) or a
+--   spec item read with `client.connection_specs:get` or `:find`; an unknown alias is an error,
+--   an unknown id is sent as given
+-- @tparam[opt] table input.auth the auth params, e.g. `{ host =, username =, password = }` for
+--   Oracle Service Cloud
+-- @tparam[opt] string input.auth_spec the auth spec name; defaults to the spec's only one
+--   (`Basic Authentication` for Oracle Service Cloud)
+-- @tparam[opt="1.0"] string input.spec_version the connection spec version
+-- @treturn[1] table `{ id = "...", etag = "\"...\"" }`
+-- @return[2] nil
+-- @treturn[2] flowservice.errors.Error a `validation` error (nothing sent) or the service's
+--   error
+-- @usage
+-- local base = assert(client.connections:create { name = "Oracle Service Cloud",
+--   spec = "oracle-service-cloud", auth = { host = "example.custhelp.com", username = "api",
+--   password = os.getenv("OSC_PASSWORD") } })
+
+-- ---- What only base connections have: test and explore (tabular sources) ---------------------
 
 -- GET /connections/{id}/<sub>?query -> decoded body, or nil, err.
 local function get_sub(self, method, id, sub, query)
@@ -114,6 +146,13 @@ end
 
 --- Asks the service to test the connection's credentials against the source.
 -- Returns true or false (the service's verdict), or nil, err when the call itself fails.
+-- `GET /connections/{id}/test`.
+-- @tparam string id the base connection's id
+-- @treturn[1] boolean the service's verdict
+-- @return[2] nil
+-- @treturn[2] flowservice.errors.Error
+-- @usage
+-- print(client.connections:test(base.id))   --> true
 function Connections:test(id)
   local body, resp = get_sub(self, "test", id, "/test")
   if not body then return nil, resp end
@@ -130,6 +169,13 @@ local function table_path(method, path)
 end
 
 --- The tables of a tabular source: a list of { name, path, type, canPreview, canFetchSchema }.
+-- `GET /connections/{id}/explore?objectType=root`.
+-- @tparam string id the base connection's id
+-- @treturn[1] {table,...} `{ type = "table", name, path, canPreview, canFetchSchema }` each
+-- @return[2] nil
+-- @treturn[2] flowservice.errors.Error
+-- @usage
+-- for _, t in ipairs(assert(client.connections:tables(base.id))) do print(t.path) end
 function Connections:tables(id)
   local body, resp = get_sub(self, "tables", id, "/explore", { objectType = "root" })
   if not body then return nil, resp end
@@ -154,6 +200,16 @@ local function explore_table(self, method, id, path, preview)
 end
 
 --- The columns of one table (its `path` from tables()): a list of { name, type, xdm = {...} }.
+-- `GET /connections/{id}/explore?objectType=table&object=<path>`.
+-- @tparam string id the base connection's id
+-- @tparam string path a table's `path` from `tables`
+-- @treturn[1] {table,...} `{ name, type, xdm = { type, format } }` each
+-- @return[2] nil
+-- @treturn[2] flowservice.errors.Error
+-- @usage
+-- for _, c in ipairs(assert(client.connections:columns(base.id, "incidents"))) do
+--   print(c.name, c.xdm.type)
+-- end
 function Connections:columns(id, path)
   local body, columns = explore_table(self, "columns", id, path, false)
   if not body then return nil, columns end
@@ -161,6 +217,15 @@ function Connections:columns(id, path)
 end
 
 --- A preview of a table: { columns = {...}, rows = { {column = value, ...}, ... } }.
+-- `GET /connections/{id}/explore?objectType=table&object=<path>&preview=true`.
+-- @tparam string id the base connection's id
+-- @tparam string path a table's `path` from `tables`
+-- @treturn[1] table `{ columns = { ... }, rows = { { column = value, ... }, ... } }`
+-- @return[2] nil
+-- @treturn[2] flowservice.errors.Error
+-- @usage
+-- local rows = assert(client.connections:preview(base.id, "contacts")).rows
+-- print(rows[1].email)
 function Connections:preview(id, path)
   local body, columns = explore_table(self, "preview", id, path, true)
   if not body then return nil, columns end

@@ -1,8 +1,9 @@
--- JSON for request and response bodies.
+--- JSON for request and response bodies (`flowservice.json`).
 -- Encoding is done in the C core (exact integers, strict UTF-8, explicit empty arrays).
 -- Decoding uses a private lua-cjson instance, so the host's cjson settings are never touched,
 -- followed by a pass that turns integral numbers back into Lua integers: Debian's lua-cjson
 -- 2.1.0 decodes every number as a float, and 10000.0 would otherwise leak into URLs and output.
+-- @module flowservice.json
 local core = require "flowservice.core"
 local cjson = require("cjson.safe").new()
 
@@ -11,23 +12,50 @@ cjson.decode_max_depth(1000)
 
 local json = {}
 
--- The JSON null value (the same lightuserdata as cjson.null).
+--- The JSON null value (the same lightuserdata as cjson.null).
+-- @field null
 json.null = cjson.null
 
 local ARRAY_MT = { __jsontype = "array" }
 local OBJECT_MT = { __jsontype = "object" }
 
--- Marks `t` (or a new table) as a JSON array, so that an empty one encodes as [] and not {}.
+--- Marks `t` (or a new table) as a JSON array, so that an empty one encodes as [] and not {}.
+-- It sets the metatable `{ __jsontype = "array" }`.
+-- @tparam[opt] table t
+-- @treturn table `t`, or a new empty table
+-- @usage
+-- print(flowservice.json.encode { ids = flowservice.json.array() })   --> {"ids":[]}
 function json.array(t)
   return setmetatable(t or {}, ARRAY_MT)
 end
 
--- Marks `t` (or a new table) as a JSON object.
+--- Marks `t` (or a new table) as a JSON object.
+-- It sets the metatable `{ __jsontype = "object" }`.
+-- @tparam[opt] table t
+-- @treturn table `t`, or a new empty table
+-- @usage
+-- print(flowservice.json.encode(flowservice.json.object()))   --> {}
 function json.object(t)
   return setmetatable(t or {}, OBJECT_MT)
 end
 
--- value -> string, or nil and a message naming the path and the rule.
+--- value -> string, or nil and a message naming the path and the rule.
+--
+-- Integers are written exactly, floats in the shortest form that reads back the same (always
+-- with a `.` or an exponent: `10000.0`); `NaN`, infinities and invalid UTF-8 are refused with
+-- the path of the value (`$.auth.params.port`). A table whose keys are exactly 1..n is an array,
+-- one with string keys an object, `{}` is `{}` (use `array` for `[]`); mixed or sparse keys,
+-- functions and userdata are refused; object keys are sorted; nesting deeper than 100 is refused.
+-- `nil` and `null` encode as `null`.
+-- @function encode
+-- @param value
+-- @treturn[1] string the JSON text
+-- @return[2] nil
+-- @treturn[2] string why, e.g. `cannot encode NaN or infinity at $.auth.params.port`
+-- @usage
+-- local json = flowservice.json
+-- print(json.encode { ids = json.array(), n = 10000.0, big = 2^53 })
+-- --> {"big":9007199254740992.0,"ids":[],"n":10000.0}
 json.encode = core.json_encode
 
 -- Below 2^53 every integral float is exactly the integer the text said; at 2^53 and above
@@ -49,13 +77,27 @@ local function integers(t)
   return true
 end
 
--- string -> value, or nil and a message (invalid UTF-8, syntax, invalid or huge numbers, depth).
+--- string -> value, or nil and a message (invalid UTF-8, syntax, invalid or huge numbers, depth).
+-- A private lua-cjson instance (the host's cjson settings are not touched): no `NaN`,
+-- `Infinity` or hex numbers, valid UTF-8 only. Integral numbers below 2^53 in magnitude come
+-- back as Lua integers; `null` is `null`; an empty array comes back as an empty table.
+-- @tparam string text
+-- @return[1] the value
+-- @return[2] nil
+-- @treturn[2] string why
+-- @usage
+-- local v = assert(flowservice.json.decode('{"count": 3}'))
+-- print(math.type(v.count))   --> integer
 function json.decode(text)
   if not utf8.len(text) then
     return nil, "invalid UTF-8"
   end
   local value, err = cjson.decode(text)
   if err then return nil, err end
+  if type(value) == "table" then
+    if not integers(value) then return nil, "number out of range" end
+    return value
+  end
   -- The root may be a bare number.
   local box = { value }
   if not integers(box) then return nil, "number out of range" end

@@ -24,6 +24,7 @@ local sensitive = require "flowservice.sensitive"
 local jsonschema = {}
 
 local NULL = cjson.null
+local find = string.find
 
 ---------------------------------------------------------------------------------------------------
 -- ECMA-262 regex subset -> Lua pattern
@@ -233,8 +234,9 @@ local function safe_name(key)
   return "?"
 end
 
+-- `path` is false in the first, quick pass (validate): no names are built then.
 local function child(path, name)
-  return path .. "." .. safe_name(name)
+  return path and path .. "." .. safe_name(name)
 end
 
 ---------------------------------------------------------------------------------------------------
@@ -258,7 +260,11 @@ local check_node
 local function check_type(node, v, path)
   local types = node.type
   if types == nil then return nil end
-  if type(types) == "string" then types = { types } end
+  if type(types) == "string" then
+    local is = TYPE_CHECKS[types]
+    if is == nil or is(v) then return nil end
+    types = { types }
+  end
   for _, t in ipairs(types) do
     local is = TYPE_CHECKS[t]
     if is == nil or is(v) then return nil end  -- an unknown type name is not ours to judge
@@ -308,6 +314,28 @@ local function check_string(node, v, path)
   return nil
 end
 
+-- The quick pass over an object (path false): the same rules in pairs() order, so no keys are
+-- sorted; validate runs the ordered pass only when this one finds a problem.
+local function object_problem(node, v, props, extra)
+  for key, value in pairs(v) do
+    local sub = props[key]
+    if sub == nil then
+      if extra == false then return problem(false, "additionalProperties", "") end
+      if type(extra) == "table" then sub = extra end
+    end
+    if type(sub) == "table" then
+      local p = check_node(sub, value, false)
+      if p then return p end
+    end
+  end
+  if type(node.required) == "table" then
+    for _, name in ipairs(node.required) do
+      if v[name] == nil then return problem(false, "required", "required") end
+    end
+  end
+  return nil
+end
+
 local function check_number(node, v, path)
   local function num(x) return type(x) == "number" and x or nil end
   if num(node.minimum) and v < node.minimum then
@@ -336,9 +364,12 @@ local function property_names(node)
   return table.concat(sorted_keys(node.properties or {}), ", ")
 end
 
+local NO_PROPERTIES = {}
+
 local function check_object(node, v, path)
-  local props = type(node.properties) == "table" and node.properties or {}
+  local props = type(node.properties) == "table" and node.properties or NO_PROPERTIES
   local extra = node.additionalProperties
+  if not path then return object_problem(node, v, props, extra) end
   if extra == false then
     for _, key in ipairs(sorted_keys(v)) do
       if props[key] == nil then
@@ -366,7 +397,7 @@ end
 local function check_array(node, v, path)
   if type(node.items) ~= "table" or node.items[1] ~= nil then return nil end  -- tuple form: skipped
   for i = 1, #v do
-    local p = check_node(node.items, v[i], path .. "[" .. i .. "]")
+    local p = check_node(node.items, v[i], path and path .. "[" .. i .. "]")
     if p then return p end
   end
   return nil
@@ -408,8 +439,8 @@ function check_node(node, v, path)
     p = check_string(node, v, path)
   elseif type(v) == "number" then
     p = check_number(node, v, path)
-  elseif type(v) == "table" and is_object(v) and next(v) ~= nil then
-    p = check_object(node, v, path)
+  elseif type(v) == "table" and is_object(v) and (next(v) ~= nil or json_marker(v) == "object") then
+    p = check_object(node, v, path) -- an empty table marked as an object too (json.object())
   elseif type(v) == "table" and is_array(v) then
     -- {} is both: an empty object must still meet `required`
     p = check_array(node, v, path) or (next(v) == nil and is_object(v) and check_object(node, v, path))
@@ -417,13 +448,103 @@ function check_node(node, v, path)
   return p or check_combinators(node, v, path)
 end
 
+---------------------------------------------------------------------------------------------------
+-- The quick pass: is the value valid? Auth params are checked on every create, so the common
+-- schema shapes (a string with length, format and pattern rules; an object of them) are turned
+-- once into closures that answer that with no paths, no sorting and no problem tables. Any
+-- other node is asked through check_node(node, v, false). Either way the answer is check_node's.
+---------------------------------------------------------------------------------------------------
+
+-- Keywords only check_node's general path handles.
+local GENERAL = { "enum", "const", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "items",
+  "allOf", "anyOf", "oneOf" }
+
+local compiled = setmetatable({}, { __mode = "k" }) -- node -> validator (schemas are not changed)
+
+local function always() return true end
+
+local compile
+
+-- check_string's rules with the schema's values read once.
+local function compile_string(node)
+  local min = type(node.minLength) == "number" and node.minLength or nil
+  local max = type(node.maxLength) == "number" and node.maxLength or nil
+  local format = FORMATS[node.format]
+  format = format and format.pattern
+  local pattern = type(node.pattern) == "string" and lua_pattern(node) or nil
+  -- a non-empty string has at least one character (utf8.len, or #v when not UTF-8)
+  local bytes_suffice = max == nil and (min == nil or min <= 1)
+  return function(v)
+    if type(v) ~= "string" then return false end
+    if bytes_suffice then
+      if min and #v < min then return false end
+    else
+      local length = utf8.len(v) or #v
+      if (min and length < min) or (max and length > max) then return false end
+    end
+    if format and not find(v, format) then return false end
+    if pattern and not find(v, pattern) then return false end
+    return true
+  end
+end
+
+local function compile_object(node)
+  local props = type(node.properties) == "table" and node.properties or NO_PROPERTIES
+  local extra = node.additionalProperties
+  local required = type(node.required) == "table" and node.required or NO_PROPERTIES
+  local subs = {}
+  for key, sub in pairs(props) do subs[key] = compile(sub) end
+  local other = type(extra) == "table" and compile(extra) or always
+  return function(v)
+    if type(v) ~= "table" then return false end
+    local marker = json_marker(v)
+    if marker and marker ~= "object" then return false end
+    for key, value in pairs(v) do
+      -- is_object's rule in the same loop: without a marker every key is a string
+      if not marker and type(key) ~= "string" then return false end
+      local valid = subs[key]
+      if valid == nil then
+        if extra == false then return false end
+        valid = other
+      end
+      if not valid(value) then return false end
+    end
+    for _, name in ipairs(required) do
+      if v[name] == nil then return false end
+    end
+    return true
+  end
+end
+
+function compile(node)
+  if type(node) ~= "table" then return always end
+  local valid = compiled[node]
+  if valid then return valid end
+  local general = node.type ~= "string" and node.type ~= "object"
+  for _, keyword in ipairs(GENERAL) do
+    if node[keyword] ~= nil then general = true end
+  end
+  local function ask(v) return check_node(node, v, false) == nil end
+  compiled[node] = ask -- what a node inside itself (a cyclic table) uses
+  if general then
+    valid = ask
+  elseif node.type == "string" then
+    valid = compile_string(node)
+  else
+    valid = compile_object(node)
+  end
+  compiled[node] = valid
+  return valid
+end
+
 -- Checks `value` against `schema`. Returns true, or nil and the first problem
 -- { field = "auth.password", rule = "required", keyword = "required" }; `path` (default "$")
 -- names the value itself. Never raises on a malformed schema: what it cannot read it skips.
 function jsonschema.validate(schema, value, path)
-  local p = check_node(schema, value, path or "$")
-  if p then return nil, p end
-  return true
+  -- The quick pass first: a valid value, the usual case, is done then; the ordered pass
+  -- names the first problem.
+  if compile(schema)(value) then return true end
+  return nil, check_node(schema, value, path or "$")
 end
 
 -- The set of top-level property names whose values are secrets: format "password", or a name

@@ -1,7 +1,21 @@
--- What every Flow Service resource kind has in common, written once: create, get, list (an
+--- What every Flow Service resource kind has in common, written once: create, get, list (an
 -- iterator over every page), all, count, find, update (JSON Patch with If-Match) and delete.
 -- A resource file only says what differs: its path, how a create body is built, extra list
 -- options, and methods of its own.
+--
+-- Every resource kind is a field of the client and has the methods of `Resource`:
+--
+-- * `client.connections`, `/connections`: `flowservice.connections`
+-- * `client.connection_specs`, `/connectionSpecs`: read-only, `flowservice.connection_specs`
+-- * `client.source_connections`, `/sourceConnections`: `flowservice.source_connections`
+-- * `client.target_connections`, `/targetConnections`: `flowservice.target_connections`
+-- * `client.flow_specs`, `/flowSpecs`: read-only, `flowservice.flow_specs`
+-- * `client.flows`, `/flows`: `flowservice.flows`
+-- * `client.runs`, `/runs`: read-only, `flowservice.runs`
+--
+-- Read-only kinds have no `create`, `ensure`, `update` or `delete` (calling one raises). Ids
+-- are percent-encoded as one path segment; an empty id, `.` or `..` is a `validation` error.
+-- @module flowservice.resource
 local check = require "flowservice.check"
 local errors = require "flowservice.errors"
 local filter = require "flowservice.filter"
@@ -10,6 +24,10 @@ local url = require "flowservice.url"
 
 local resource = {}
 
+--- The methods every resource kind shares, called on a client field: `client.flows:get(id)`.
+-- Runtime failures return `nil, err` (`flowservice.errors`); calling with `.` instead of `:`,
+-- on a closed client or with wrong Lua types raises.
+-- @type Resource
 local Resource = {}
 
 -- def = {
@@ -23,7 +41,8 @@ local Resource = {}
 -- }
 function resource.define(def)
   local name = "flowservice." .. def.kind .. "s"
-  local class = { def = def, __name = name }
+  -- create_what: create's name in messages, made once (create runs in loops)
+  local class = { def = def, __name = name, create_what = def.kind .. "s:create" }
   class.__index = class
   setmetatable(class, { __index = Resource })
   function class.new(client)
@@ -87,9 +106,22 @@ end
 resource.id_and_etag = id_and_etag
 
 --- Creates a resource. Returns { id = ..., etag = ... } or nil, err.
+-- The fields of `input` depend on the kind: `flowservice.connections.Connections:create`,
+-- `flowservice.source_connections.SourceConnections:create`,
+-- `flowservice.target_connections.TargetConnections:create`, `flowservice.flows.Flows:create`.
+-- An unknown field raises; a missing or invalid value is a `validation` error and nothing is
+-- sent. The caller's table is not changed.
+-- @tparam table input the new resource's fields
+-- @treturn[1] table `{ id = "...", etag = "\"...\"" }`
+-- @return[2] nil
+-- @treturn[2] flowservice.errors.Error
+-- @usage
+-- local target = assert(client.target_connections:create { name = "OSC incidents",
+--   dataset_id = dataset_id, schema_id = schema_id })
+-- print(target.id, target.etag)
 function Resource:create(input)
   local def = check_self(self, "create")
-  local what = def.kind .. "s:create"
+  local what = self.create_what
   check.table(input, what, 3)
   check.options(input, def.create_fields, what, 3)
   local body, err = def.build_body(input, self.client)
@@ -140,6 +172,14 @@ local ENSURE_ROUNDS = 3
 -- looks again before creating, so running the same script twice creates nothing the second time.
 -- Returns { id, etag, created = true|false, recovered = true when found after an ambiguous
 -- create, item = the item found (not after a plain create) } or nil, err.
+-- @tparam table input the fields `create` takes; `name` is required
+-- @treturn[1] table `{ id, etag, created, recovered, item }`
+-- @return[2] nil
+-- @treturn[2] flowservice.errors.Error kind `conflict` when several resources have that name
+-- @usage
+-- local conn = assert(client.connections:ensure { name = "Oracle Service Cloud",
+--   spec = "oracle-service-cloud", auth = { host = host, username = user, password = password } })
+-- print(conn.id, conn.created)
 function Resource:ensure(input)
   local def = check_self(self, "ensure")
   local what = def.kind .. "s:ensure"
@@ -175,6 +215,15 @@ function Resource:ensure(input)
 end
 
 --- Reads one resource by id; unwraps Flow Service's {"items": [ ... ]} envelope.
+-- The item has `id`, `name`, `etag`, `createdAt`/`updatedAt` (epoch milliseconds, Lua
+-- integers), ...; a base connection's secret params come back masked by the service.
+-- @tparam string id
+-- @treturn[1] table the item
+-- @return[2] nil
+-- @treturn[2] flowservice.errors.Error e.g. `status = 404`, `code = "FLOW-1439-404"`
+-- @usage
+-- local flow = assert(client.flows:get(flow_id))
+-- print(flow.name, flow.state)
 function Resource:get(id)
   local def = check_self(self, "get")
   local segment, err = id_segment(def, "get", id, 2)
@@ -241,8 +290,20 @@ local function fetch_page(self, request)
 end
 
 --- Iterates over every item, page after page, following _links.next.href.
--- for item, err in resources:list{ property = ..., orderby = "-createdAt", limit = 50 } do
---   if not item then (err is the failure; the loop ends after it) end
+-- When a page fails, the loop gets `false, err` once and then ends; a next-page link that
+-- repeats an earlier one ends it with an error too.
+-- @tparam[opt] table opts
+-- @param[opt] opts.property filters (`flowservice.filter`): a string, a `{ field, op, value }`
+--   table, a map, or a list of strings and tables
+-- @tparam[opt] string opts.orderby a field with an optional `+` or `-`, e.g. `"-createdAt"`
+-- @tparam[opt] int opts.limit the page size
+-- @tparam[opt] string opts.flow_id `runs:list` only: the runs of that flow (a `flowId==` filter)
+-- @treturn function an iterator giving each item, or `false, err` once on a failure
+-- @usage
+-- for conn, err in client.connections:list { property = { { "name", ">=", "OSC " } },
+--     orderby = "-name", limit = 20 } do
+--   if not conn then error(tostring(err)) end
+--   print(conn.id, conn.name)
 -- end
 function Resource:list(opts)
   local def = check_self(self, "list")
@@ -281,6 +342,13 @@ function Resource:list(opts)
 end
 
 --- Every item of every page in one table, or nil, err.
+-- @tparam[opt] table opts as for `list`
+-- @treturn[1] {table,...} the items
+-- @return[2] nil
+-- @treturn[2] flowservice.errors.Error
+-- @usage
+-- local runs = assert(client.runs:all { flow_id = flow_id })
+-- print(#runs)
 function Resource:all(opts)
   check_self(self, "all")
   local out = {}
@@ -292,6 +360,12 @@ function Resource:all(opts)
 end
 
 --- The number of items matching the filters (the service's count=true), or nil, err.
+-- @tparam[opt] table opts `property` (and `orderby`, `flow_id` as for `list`); `limit` raises
+-- @treturn[1] int the number of items
+-- @return[2] nil
+-- @treturn[2] flowservice.errors.Error
+-- @usage
+-- print(client.flows:count { property = "state==enabled" })
 function Resource:count(opts)
   local def = check_self(self, "count")
   local query, err = list_query(def, opts, def.kind .. "s:count", 2)
@@ -309,6 +383,14 @@ end
 
 --- The first item whose name is `name` (exact match, found with a property filter), or nil and
 -- an error of kind "not_found" when there is none. opts.property adds filters (AND-ed).
+-- @tparam string name
+-- @tparam[opt] table opts `{ property = filters }`
+-- @treturn[1] table the item
+-- @return[2] nil
+-- @treturn[2] flowservice.errors.Error kind `not_found` when no item has that name
+-- @usage
+-- local crm = assert(client.flow_specs:find("CRMToAEP"))
+-- print(crm.id)   --> 14518937-270c-4525-bdec-c2ba7cce3860
 function Resource:find(name, opts)
   local def = check_self(self, "find")
   if type(name) ~= "string" then error(def.kind .. "s:find: name: expected a string", 2) end
@@ -378,6 +460,21 @@ local UPDATE_OPTIONS = { retry_on_conflict = "boolean" }
 --- Applies a JSON Patch with If-Match: etag (exactly as received, quotes included).
 -- opts.retry_on_conflict: on 412 (stale etag), read the resource again and re-apply once.
 -- Returns { id, etag } (the new etag) or nil, err (err.conflict is true for a stale etag).
+-- @tparam string id
+-- @tparam table patch a list of `{ op = "add"|"replace"|"remove", path = "/name", value = ... }`
+--   (`value` required for add and replace, absent for remove; `flowservice.json.null` for null),
+--   or a map `{ name = "new" }` that becomes `add` operations
+-- @tparam string etag the resource's etag, as create, get or a previous update returned it
+-- @tparam[opt] table opts
+-- @tparam[opt=false] boolean opts.retry_on_conflict on a stale etag, read the resource again and
+--   re-send the same patch once with the fresh etag
+-- @treturn[1] table `{ id, etag }` with the new etag
+-- @return[2] nil
+-- @treturn[2] flowservice.errors.Error `status = 412` and `conflict = true` for a stale etag
+-- @usage
+-- local renamed = assert(client.connections:update(conn.id,
+--   { { op = "replace", path = "/name", value = "OSC production" } }, conn.etag))
+-- assert(client.connections:update(conn.id, { description = "x" }, renamed.etag))
 function Resource:update(id, patch, etag, opts)
   local def = check_self(self, "update")
   local what = def.kind .. "s:update"
@@ -413,6 +510,14 @@ function Resource:update(id, patch, etag, opts)
 end
 
 --- Deletes a resource. Returns true or nil, err.
+-- The service refuses to delete a base connection that a flow uses (`FLOW-1418-400`) and a
+-- source or target connection of a flow (`FLOW-1447-400`).
+-- @tparam string id
+-- @treturn[1] boolean `true`
+-- @return[2] nil
+-- @treturn[2] flowservice.errors.Error
+-- @usage
+-- assert(client.source_connections:delete(source_id))
 function Resource:delete(id)
   local def = check_self(self, "delete")
   local segment, err = id_segment(def, "delete", id, 2)

@@ -146,6 +146,13 @@ function retry.classify(outcome)
   return { retryable = false, ambiguous = true, throttle = false }
 end
 
+--- What classify returns for any 2xx answer (a read-only constant: the client's retry loop
+-- uses it without calling classify, which makes a new table).
+retry.SUCCESS = setmetatable({}, {
+  __index = { retryable = false, ambiguous = false, throttle = false },
+  __newindex = function() error("retry.SUCCESS is read-only", 2) end,
+})
+
 ---------------------------------------------------------------------------------------------------
 -- How long to wait
 ---------------------------------------------------------------------------------------------------

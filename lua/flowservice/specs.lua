@@ -1,26 +1,15 @@
--- Connection specs as the client sees them: a built-in catalogue (what the client knows offline,
+--- Connection specs as the client sees them: a built-in catalogue (what the client knows offline,
 -- so that a bad `auth` is refused before anything is sent) and entries made from the service's
 -- own connection spec items (GET /connectionSpecs/{id} -> items[1]), which are the truth when the
 -- client has read them. Auth params are checked against each authSpec[].spec JSON Schema with
 -- flowservice.jsonschema; a spec id that is in neither is sent as given.
 --
--- An entry (what specs.resolve and specs.list return; callers must not change it):
---   id, version, name        the spec's UUID, version and a display name
---   alias                    built-in only: "oracle-service-cloud", ...
---   kind                     "source" | "target" | nil (a server item that does not say)
---   origin                   "builtin" | "server" | "unknown"
---   unknown                  true for an id the client knows nothing about (sent as given)
---   deprecated               true where Adobe announced the source's end
---   auth_specs               the auth spec names, in the spec's order ({} = takes no auth)
---   default_auth_spec        the only name, when there is exactly one
---   auth[name]               { name, type, schema, secrets (set of param names),
---                              check = function(params) -> copy of params | nil, err }
---   target_params            targets: the param names of its targetSpec (e.g. { "dataSetId" })
--- An unknown id's entry has only id, unknown and origin: nothing can be checked.
+-- An entry is what specs.resolve and specs.list return: see `entry` at the end of this file.
 --
 -- The built-in auth specs follow the Adobe pages cited in flowservice/emulator/catalog.lua (same
 -- ids, auth spec names and params); the client adds minLength 1 to every string param, so an
 -- empty string is refused here with "must not be empty".
+-- @module flowservice.specs
 local errors = require "flowservice.errors"
 local jsonschema = require "flowservice.jsonschema"
 
@@ -32,9 +21,7 @@ function specs.is_uuid(s)
   return type(s) == "string" and s:match(UUID) ~= nil
 end
 
----------------------------------------------------------------------------------------------------
--- Built-in catalogue
----------------------------------------------------------------------------------------------------
+-- ---- Built-in catalogue ------------------------------------------------------------------------
 
 local TEXT = { type = "string", minLength = 1 }
 local SECRET = { type = "string", minLength = 1, format = "password" }
@@ -112,9 +99,7 @@ local CATALOGUE = {
   },
 }
 
----------------------------------------------------------------------------------------------------
--- Entries
----------------------------------------------------------------------------------------------------
+-- ---- Entries ----------------------------------------------------------------------------------
 
 local function sorted_names(set)
   local names = {}
@@ -225,15 +210,29 @@ local function known_aliases()
   return table.concat(names, ", ")
 end
 
--- The built-in entries, in order.
+--- The built-in entries, in order: Oracle Service Cloud, Salesforce Service Cloud, ServiceNow,
+-- Salesforce, Microsoft Dynamics, Zendesk and the data lake target. Callers must not change them.
+-- @treturn {entry,...}
+-- @usage
+-- for _, e in ipairs(flowservice.specs.list()) do print(e.alias, e.id, e.kind) end
 function specs.list()
   return builtin_entries
 end
 
--- spec -> entry (see the top of this file), or nil and a validation error on `field` (default
+--- spec -> entry (see `entry`), or nil and a validation error on `field` (default
 -- "spec"). `spec` is an alias or a connection spec id (a built-in entry; an unknown UUID gives
 -- { id = spec, unknown = true, origin = "unknown" }), or a connection spec item as the service
 -- returns it (the entry is made from its authSpec JSON Schemas).
+-- @tparam string|table spec an alias, a connection spec id or a spec item read from the service
+-- @tparam[opt="spec"] string field the field a validation error names
+-- @treturn[1] entry the entry
+-- @return[2] nil
+-- @treturn[2] flowservice.errors.Error a `validation` error: an unknown alias, or an unusable item
+-- @usage
+-- local entry = assert(flowservice.specs.resolve("servicenow"))
+-- print(entry.id, entry.default_auth_spec)   --> eb13cb25-47ab-407f-ba89-c0125281c563	Basic Authentication
+-- local params, err = entry.auth[entry.default_auth_spec].check { endpoint = "e", username = "u" }
+-- print(params, err.field)   --> nil	auth.password
 function specs.resolve(spec, field)
   field = field or "spec"
   if type(spec) == "table" then return server_entry(spec, field) end
@@ -246,5 +245,22 @@ function specs.resolve(spec, field)
   return nil, errors.validation(field, "unknown connection spec '" .. spec
     .. "' (expected a connection spec id (UUID) or one of: " .. known_aliases() .. ")")
 end
+
+--- What `resolve` and `list` return (callers must not change it). An unknown id's entry has only
+-- `id`, `unknown` and `origin`: nothing can be checked.
+-- @table entry
+-- @tfield string id the spec's UUID
+-- @tfield string version
+-- @tfield string name a display name
+-- @tfield string alias built-in entries only: `"oracle-service-cloud"`, ...
+-- @tfield string kind `"source"`, `"target"`, or nil (a server item that does not say)
+-- @tfield string origin `"builtin"`, `"server"` or `"unknown"`
+-- @tfield boolean unknown true for an id the client knows nothing about (sent as given)
+-- @tfield boolean deprecated true where Adobe announced the source's end
+-- @tfield {string,...} auth_specs the auth spec names, in the spec's order (`{}`: takes no auth)
+-- @tfield string default_auth_spec the only name, when there is exactly one
+-- @tfield table auth `auth[name]` = `{ name, type, schema, secrets, check }`, where
+--   `check(params)` returns a copy of the params or `nil, err` naming `auth.<param>`
+-- @tfield {string,...} target_params targets: the param names of its targetSpec (`{ "dataSetId" }`)
 
 return specs
