@@ -39,9 +39,12 @@ describe("README.md", function()
       local out, ok = helper.run_script(emu, path, { OSC_PASSWORD = "SENTINEL-readme-password" })
       os.remove(path)
       assert.is_true(ok, out)
-      -- Lines marked "--> text" in the example must appear in its output.
+      -- Lines marked "--> text" in the example must appear in its output, in the same order.
+      local from = 1
       for expected in script.code:gmatch("%-%->%s*([^\n]+)") do
-        assert.truthy(out:find(expected, 1, true), "missing output: " .. expected .. "\n" .. out)
+        local at, last = out:find(expected, from, true)
+        assert.truthy(at, "missing output (in this order): " .. expected .. "\n" .. out)
+        from = last + 1
       end
       assert.is_nil(out:find("SENTINEL", 1, true))
     end)
