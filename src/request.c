@@ -25,6 +25,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 
+#include "compat.h"
 #include "buffer.h"
 #include "request.h"
 #include "secret.h"

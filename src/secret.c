@@ -15,6 +15,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 
+#include "compat.h"
 #include "secret.h"
 
 void fs_wipe(void *p, size_t n) {
