@@ -7,6 +7,8 @@
 --   { "name", "==", "My conn" }           field, operator, value (strings are quoted)
 --   { "id", "==", { "a", "b" } }          an OR list (== and != only)
 --   { name = "x", state = "enabled" }     a map: field == value for each key (sorted)
+local compat = require "flowservice.compat"
+
 local filter = {}
 
 local OPERATORS = { ["=="] = true, ["!="] = true, [">"] = true, ["<"] = true, [">="] = true,
@@ -19,7 +21,7 @@ local function literal(value)
   if t == "string" then
     return '"' .. value:gsub('[\\"]', "\\%0") .. '"'
   elseif t == "number" then
-    if math.tointeger(value) then return string.format("%d", math.tointeger(value)) end
+    if compat.tointeger(value) then return string.format("%d", compat.tointeger(value)) end
     if value ~= value or value == math.huge or value == -math.huge then return nil end
     return string.format("%.17g", value)
   elseif t == "boolean" then

@@ -3,6 +3,7 @@
 -- Decoding uses a private lua-cjson instance, so the host's cjson settings are never touched,
 -- followed by a pass that turns integral numbers back into Lua integers: Debian's lua-cjson
 -- 2.1.0 decodes every number as a float, and 10000.0 would otherwise leak into URLs and output.
+local compat = require "flowservice.compat"
 local core = require "flowservice.core"
 local cjson = require("cjson.safe").new()
 
@@ -41,7 +42,7 @@ local function integers(t)
     local kind = type(v)
     if kind == "number" then
       if v == HUGE or v == -HUGE then return false end
-      if v > -EXACT and v < EXACT and v == math.floor(v) then t[k] = math.tointeger(v) end
+      if v > -EXACT and v < EXACT and v == math.floor(v) then t[k] = compat.tointeger(v) end
     elseif kind == "table" then
       if not integers(v) then return false end
     end
@@ -51,7 +52,7 @@ end
 
 -- string -> value, or nil and a message (invalid UTF-8, syntax, invalid or huge numbers, depth).
 function json.decode(text)
-  if not utf8.len(text) then
+  if not compat.utf8_len(text) then
     return nil, "invalid UTF-8"
   end
   local value, err = cjson.decode(text)

@@ -19,6 +19,7 @@
 -- Messages name the field and the rule, never the value: auth params carry secrets. Names that
 -- come from the caller (unknown keys) are shown only when they look like identifiers.
 local cjson = require "cjson"
+local compat = require "flowservice.compat"
 local sensitive = require "flowservice.sensitive"
 
 local jsonschema = {}
@@ -184,7 +185,7 @@ local function is_array(v)
   if marker then return marker == "array" end
   local count = 0
   for k in pairs(v) do
-    if math.type(k) ~= "integer" or k < 1 then return false end
+    if compat.math_type(k) ~= "integer" or k < 1 then return false end
     count = count + 1
   end
   return count == #v                          -- {} counts: cjson decodes [] as {}
@@ -207,7 +208,7 @@ local TYPE_CHECKS = {
   string = function(v) return type(v) == "string" end,
   number = function(v) return type(v) == "number" and is_finite(v) end,
   integer = function(v)
-    return math.type(v) == "integer" or (math.type(v) == "float" and is_finite(v) and v == math.floor(v))
+    return compat.math_type(v) == "integer" or (compat.math_type(v) == "float" and is_finite(v) and v == math.floor(v))
   end,
   boolean = function(v) return type(v) == "boolean" end,
   null = function(v) return v == NULL end,
@@ -223,7 +224,7 @@ local function type_name(v)
     if is_object(v) then return "object" end
     return "table with mixed keys"
   end
-  if math.type(v) == "float" and not is_finite(v) then return "a non-finite number" end
+  if compat.math_type(v) == "float" and not is_finite(v) then return "a non-finite number" end
   return type(v)
 end
 
@@ -287,7 +288,7 @@ local FORMATS = {
 }
 
 local function check_string(node, v, path)
-  local length = utf8.len(v) or #v
+  local length = compat.utf8_len(v) or #v
   if type(node.minLength) == "number" and length < node.minLength then
     if node.minLength == 1 then return problem(path, "minLength", "must not be empty") end
     return problem(path, "minLength", "must be at least " .. node.minLength .. " characters long")

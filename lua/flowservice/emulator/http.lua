@@ -21,6 +21,7 @@
 -- coroutine (non-blocking, yielding on wantread / wantwrite, bounded by the request timeout), so
 -- a slow or failing handshake never holds up other connections. A failed handshake is logged as
 -- one line without any request data (none was read) and the connection closed.
+local compat = require "flowservice.compat"
 local socket = require "socket"
 local util = require "flowservice.emulator.util"
 local ssl -- luasec, loaded only when TLS is asked for
@@ -112,7 +113,7 @@ end
 function Router:match(method, path)
   local allowed
   for _, route in ipairs(self.routes) do
-    local captures = table.pack(path:match(route.pattern))
+    local captures = compat.pack(path:match(route.pattern))
     if captures[1] ~= nil then
       if route.method == method or (method == "HEAD" and route.method == "GET") then
         local params = {}
@@ -704,7 +705,7 @@ function http.server(opts)
   if not listener then return nil, ("cannot listen on %s:%s: %s"):format(host, opts.port, err) end
   listener:settimeout(0)
   local _, port = listener:getsockname()
-  port = math.tointeger(tonumber(port))
+  port = compat.tointeger(tonumber(port))
   return setmetatable({
     listener = listener,
     port = port,
