@@ -76,7 +76,7 @@ test-all:
 
 demo: deps
 	$(MAKE) all
-	LUA=$(LUA) sh examples/demo.sh
+	LUA=$(LUA) FLOWSERVICE_CPATH='./$(BUILD)/?.so' sh examples/demo.sh
 
 # Every spec twice: against an ASan+UBSan build of the core (build-asan/), then against
 # the normal build under valgrind. lua5.4 itself is not instrumented, so the ASan
