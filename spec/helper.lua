@@ -161,9 +161,14 @@ function helper.make_certs()
   local registry = debug.getregistry()
   if registry[CERT_CACHE] then return registry[CERT_CACHE].certs end
   local certs = generate_certs()
-  registry[CERT_CACHE] = setmetatable({ certs = certs }, { __gc = function()
-    os.execute("rm -rf " .. shell_quote(certs.dir))
-  end })
+  local function remove() os.execute("rm -rf " .. shell_quote(certs.dir)) end
+  if newproxy then -- luacheck: ignore 113 (5.1 and LuaJIT run no __gc of tables, but of a proxy)
+    local proxy = newproxy(true) -- luacheck: ignore 113
+    getmetatable(proxy).__gc = remove
+    registry[CERT_CACHE] = { certs = certs, proxy = proxy }
+  else
+    registry[CERT_CACHE] = setmetatable({ certs = certs }, { __gc = remove })
+  end
   return certs
 end
 
