@@ -107,7 +107,9 @@ install: all
 	install -m 0755 $(CORE) $(DESTDIR)$(INST_LIBDIR)/flowservice/core.so
 	install -m 0644 lua/flowservice/*.lua $(DESTDIR)$(INST_LUADIR)/flowservice/
 	install -m 0644 lua/flowservice/emulator/*.lua $(DESTDIR)$(INST_LUADIR)/flowservice/emulator/
-	install -m 0755 bin/flowservice-emulator $(DESTDIR)$(INST_BINDIR)/flowservice-emulator
+	@# the emulator runs under the Lua it was installed for (its modules are in that Lua's path)
+	sed '1s|^#!/usr/bin/env lua5.4$$|#!/usr/bin/env $(LUA)|' bin/flowservice-emulator >$(DESTDIR)$(INST_BINDIR)/flowservice-emulator
+	chmod 0755 $(DESTDIR)$(INST_BINDIR)/flowservice-emulator
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) luarocks-tree

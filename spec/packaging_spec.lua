@@ -59,6 +59,7 @@ describe("packaging", function()
       "cd /tmp && LUA_PATH='%s' LUA_CPATH='%s' %s -e '%s print(searchpath(\"flowservice.core\", "
       .. "package.cpath), require(\"flowservice\").VERSION)' 2>&1", lpath, cpath, helper.LUA, searchpath))
     assert.equals(so .. "\t" .. require("flowservice").VERSION, loaded[1])
+    assert.equals("#!/usr/bin/env " .. helper.LUA, helper.read_file(bin):match("^[^\n]*"))
     os.execute("rm -rf " .. dest)
   end)
 
