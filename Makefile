@@ -38,9 +38,10 @@ LUA_DEBIAN_PKGS_lua5.2 := lua5.2 liblua5.2-dev
 LUA_DEBIAN_PKGS_lua5.3 := lua5.3 liblua5.3-dev
 LUA_DEBIAN_PKGS_luajit := luajit libluajit-5.1-dev
 DEBIAN_PKGS := lua5.4 liblua5.4-dev $(LUA_DEBIAN_PKGS_$(LUA)) lua-cjson lua-socket lua-sec openssl lua-busted luarocks \
-               libcurl4-openssl-dev pkg-config gcc make lua-check valgrind
+               libcurl4-openssl-dev pkg-config gcc make lua-check valgrind lua-argparse \
+               nginx-light curl time python3-requests
 
-.PHONY: all deps test test-all demo check lint install clean
+.PHONY: all deps test test-all demo check lint install clean bench bench-short reliability reliability-short
 
 all: $(CORE)
 
@@ -99,17 +100,41 @@ check: deps
 	  FLOWSERVICE_LUA=$(LUA) $(LUA) "$$(command -v busted)" --cpath='./$(ASAN_BUILD)/?.so' $(BUSTED_FLAGS) $(SPECS)
 	FLOWSERVICE_LUA=$(LUA) $(VALGRIND) $(LUA) "$$(command -v busted)" $(BUSTED_FLAGS) $(SPECS)
 
+# Performance (issue 7): baselines, nginx and the emulator started by the bench itself; one
+# table of ratios with PASS/FAIL. The full form takes a few minutes; CI runs the short one.
+bench: deps
+	$(MAKE) all
+	LUA=$(LUA) bench/run
+
+bench-short: deps
+	$(MAKE) all
+	LUA=$(LUA) bench/run --short
+
+# Reliability figures (issue 5): retries under injected faults, the retry budget, ensure's
+# duplicates, Retry-After, malformed responses. Full form by hand (~3 min), short form in CI.
+reliability: deps
+	$(MAKE) all
+	LUA=$(LUA) bench/reliability/run
+
+reliability-short: deps
+	$(MAKE) all
+	LUA=$(LUA) bench/reliability/run --short
+
 lint: deps
-	luacheck lua spec bin/flowservice-emulator examples
+	luacheck lua spec bin/flowservice bin/flowservice-emulator examples bench/lib bench/clients bench/reliability
 
 install: all
-	install -d $(DESTDIR)$(INST_LIBDIR)/flowservice $(DESTDIR)$(INST_LUADIR)/flowservice/emulator $(DESTDIR)$(INST_BINDIR)
+	install -d $(DESTDIR)$(INST_LIBDIR)/flowservice $(DESTDIR)$(INST_LUADIR)/flowservice/emulator \
+	  $(DESTDIR)$(INST_LUADIR)/flowservice/cli $(DESTDIR)$(INST_BINDIR)
 	install -m 0755 $(CORE) $(DESTDIR)$(INST_LIBDIR)/flowservice/core.so
 	install -m 0644 lua/flowservice/*.lua $(DESTDIR)$(INST_LUADIR)/flowservice/
 	install -m 0644 lua/flowservice/emulator/*.lua $(DESTDIR)$(INST_LUADIR)/flowservice/emulator/
-	@# the emulator runs under the Lua it was installed for (its modules are in that Lua's path)
-	sed '1s|^#!/usr/bin/env lua5.4$$|#!/usr/bin/env $(LUA)|' bin/flowservice-emulator >$(DESTDIR)$(INST_BINDIR)/flowservice-emulator
-	chmod 0755 $(DESTDIR)$(INST_BINDIR)/flowservice-emulator
+	install -m 0644 lua/flowservice/cli/*.lua $(DESTDIR)$(INST_LUADIR)/flowservice/cli/
+	@# the commands run under the Lua they were installed for (their modules are in that Lua's path)
+	for cmd in flowservice flowservice-emulator; do \
+	  sed '1s|^#!/usr/bin/env lua5.4$$|#!/usr/bin/env $(LUA)|' bin/$$cmd >$(DESTDIR)$(INST_BINDIR)/$$cmd && \
+	  chmod 0755 $(DESTDIR)$(INST_BINDIR)/$$cmd || exit 1; \
+	done
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) luarocks-tree

@@ -18,6 +18,7 @@ emulator of Flow Service and IMS (http or https) for tests.
 dependencies = {
   "lua >= 5.1, < 5.5", -- 5.1, 5.2, 5.3, 5.4 and LuaJIT 2.1
   "lua-cjson >= 2.1.0",
+  "argparse >= 0.7", -- the flowservice command only
 }
 -- The emulator (bin/flowservice-emulator) also needs luasocket, and luasec to serve HTTPS
 -- (--tls-cert); neither is needed by the client.
@@ -31,7 +32,7 @@ build = {
   modules = {
     ["flowservice.core"] = {
       sources = { "src/core.c", "src/session.c", "src/request.c", "src/buffer.c", "src/json_encode.c",
-        "src/secret.c", "src/capture.c" },
+        "src/secret.c", "src/capture.c", "src/multi.c" },
       libraries = { "curl" },
       incdirs = { "$(CURL_INCDIR)" },
       libdirs = { "$(CURL_LIBDIR)" },
@@ -39,7 +40,17 @@ build = {
       defines = { 'FLOWSERVICE_VERSION="0.1.0"' },
     },
     ["flowservice"] = "lua/flowservice/init.lua",
+    ["flowservice.batch"] = "lua/flowservice/batch.lua",
     ["flowservice.check"] = "lua/flowservice/check.lua",
+    ["flowservice.cli"] = "lua/flowservice/cli/init.lua",
+    ["flowservice.cli.commands"] = "lua/flowservice/cli/commands.lua",
+    ["flowservice.cli.credentials"] = "lua/flowservice/cli/credentials.lua",
+    ["flowservice.cli.dryrun"] = "lua/flowservice/cli/dryrun.lua",
+    ["flowservice.cli.output"] = "lua/flowservice/cli/output.lua",
+    ["flowservice.cli.params"] = "lua/flowservice/cli/params.lua",
+    ["flowservice.cli.refs"] = "lua/flowservice/cli/refs.lua",
+    ["flowservice.cli.resources"] = "lua/flowservice/cli/resources.lua",
+    ["flowservice.cli.watch"] = "lua/flowservice/cli/watch.lua",
     ["flowservice.client"] = "lua/flowservice/client.lua",
     ["flowservice.compat"] = "lua/flowservice/compat.lua",
     ["flowservice.connection_specs"] = "lua/flowservice/connection_specs.lua",
@@ -51,6 +62,7 @@ build = {
     ["flowservice.json"] = "lua/flowservice/json.lua",
     ["flowservice.jsonschema"] = "lua/flowservice/jsonschema.lua",
     ["flowservice.resource"] = "lua/flowservice/resource.lua",
+    ["flowservice.retry"] = "lua/flowservice/retry.lua",
     ["flowservice.runs"] = "lua/flowservice/runs.lua",
     ["flowservice.sensitive"] = "lua/flowservice/sensitive.lua",
     ["flowservice.source_connections"] = "lua/flowservice/source_connections.lua",
@@ -59,11 +71,13 @@ build = {
     ["flowservice.trace"] = "lua/flowservice/trace.lua",
     ["flowservice.url"] = "lua/flowservice/url.lua",
     ["flowservice.emulator"] = "lua/flowservice/emulator/init.lua",
+    ["flowservice.emulator.admin"] = "lua/flowservice/emulator/admin.lua",
     ["flowservice.emulator.catalog"] = "lua/flowservice/emulator/catalog.lua",
     ["flowservice.emulator.connections"] = "lua/flowservice/emulator/connections.lua",
     ["flowservice.emulator.dataflows"] = "lua/flowservice/emulator/dataflows.lua",
     ["flowservice.emulator.dataset"] = "lua/flowservice/emulator/dataset.lua",
     ["flowservice.emulator.explore"] = "lua/flowservice/emulator/explore.lua",
+    ["flowservice.emulator.faults"] = "lua/flowservice/emulator/faults.lua",
     ["flowservice.emulator.flow"] = "lua/flowservice/emulator/flow.lua",
     ["flowservice.emulator.gateway"] = "lua/flowservice/emulator/gateway.lua",
     ["flowservice.emulator.http"] = "lua/flowservice/emulator/http.lua",
@@ -76,6 +90,6 @@ build = {
     ["flowservice.emulator.util"] = "lua/flowservice/emulator/util.lua",
   },
   install = {
-    bin = { ["flowservice-emulator"] = "bin/flowservice-emulator" },
+    bin = { ["flowservice-emulator"] = "bin/flowservice-emulator", ["flowservice"] = "bin/flowservice" },
   },
 }

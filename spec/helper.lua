@@ -207,4 +207,35 @@ function helper.read_file(path)
   return s
 end
 
+-- Runs a shell command line (without LD_PRELOAD) with `stdin` (a string, default empty) as its
+-- standard input. Returns its stdout, its stderr (separately) and its exit status (a number).
+function helper.run_process(command, stdin)
+  local input, out, err = os.tmpname(), os.tmpname(), os.tmpname()
+  local f = assert(io.open(input, "wb"))
+  f:write(stdin or "")
+  f:close()
+  local p = assert(io.popen(("env -u LD_PRELOAD sh -c %s <%s >%s 2>%s; echo $?"):format(shell_quote(command),
+    shell_quote(input), shell_quote(out), shell_quote(err)), "r"))
+  local code = tonumber(p:read("l"))
+  p:close()
+  local stdout, stderr = helper.read_file(out), helper.read_file(err)
+  os.remove(input)
+  os.remove(out)
+  os.remove(err)
+  return stdout, stderr, code
+end
+
+-- Runs bin/flowservice (the command line) as a process with the in-tree library. `args`: a
+-- list of arguments; opts.env: environment variables (table; nothing else is inherited but
+-- PATH); opts.stdin: its standard input. Returns stdout, stderr, exit status.
+function helper.run_cli(args, opts)
+  opts = opts or {}
+  local vars = { PATH = os.getenv("PATH") or "/usr/bin:/bin" }
+  for k, v in pairs(opts.env or {}) do vars[k] = v end
+  local words = {}
+  for i, a in ipairs(args) do words[i] = shell_quote(a) end
+  return helper.run_process("env -i " .. env_words(vars) .. " " .. helper.LUA .. " bin/flowservice "
+    .. table.concat(words, " "), opts.stdin)
+end
+
 return helper

@@ -176,6 +176,52 @@ function rawhttp.api(emu, sandbox)
   return api
 end
 
+-- Sends one request on a fresh connection and reads until the server closes it (or `timeout`
+-- seconds, default 10, pass): returns every byte received and how the read ended ("closed" or
+-- "timeout"). Adds `Connection: close` so a complete response ends the connection too.
+function rawhttp.exchange(emu, method, target, headers, body, timeout)
+  local list = {}
+  for i, h in ipairs(header_list(headers)) do list[i] = h end
+  list[#list + 1] = { "Connection", "close" }
+  local sock = connect(emu)
+  sock:settimeout(timeout or 10)
+  assert(sock:send(build_request(method, target, list, body)))
+  local data, err, partial = sock:receive("*a")
+  sock:close()
+  return data or partial, data and "closed" or err
+end
+
+-- Raw HTTP calls to the emulator's admin endpoints (/_emulator/...). Each function returns the
+-- decoded JSON answer and raises when the status is not 200:
+--   set_faults(config)  PUT: config {seed?, rules}, or a bare list of rules; replaces and reseeds
+--   add_faults(rules)   POST: appends rules
+--   clear_faults()      DELETE: removes every rule
+--   faults()            GET: {seed, rules = [{...rule..., matched, fired}]}
+--   reset()             POST /_emulator/reset: clears all state, tokens, rules, statistics
+--   stats()             GET /_emulator/stats: {requests, by_route, faults_fired}
+function rawhttp.admin(emu)
+  local function call(method, path, value)
+    local body = value ~= nil and assert(cjson.encode(value)) or nil
+    local headers = body and { { "Content-Type", "application/json" } } or nil
+    local res = request(emu, method, "/_emulator" .. path, headers, body)
+    if res.status ~= 200 then
+      error(("%s /_emulator%s answered %d: %s"):format(method, path, res.status, res.body), 2)
+    end
+    return res.json
+  end
+  return {
+    set_faults = function(config)
+      if config[1] ~= nil then config = { rules = config } end
+      return call("PUT", "/faults", config)
+    end,
+    add_faults = function(rules) return call("POST", "/faults", { rules = rules }) end,
+    clear_faults = function() return call("DELETE", "/faults") end,
+    faults = function() return call("GET", "/faults") end,
+    reset = function() return call("POST", "/reset") end,
+    stats = function() return call("GET", "/stats") end,
+  }
+end
+
 rawhttp.BASE = "/data/foundation/flowservice"
 rawhttp.connect, rawhttp.build_request, rawhttp.read_response = connect, build_request, read_response
 rawhttp.request, rawhttp.form, rawhttp.FORM, rawhttp.token_params = request, form, FORM, token_params

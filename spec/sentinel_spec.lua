@@ -1,8 +1,9 @@
 -- One run of the whole client with unique sentinel secrets (client secret, a wrong client
 -- secret, a given access token, two source passwords) and tracing on: success, every error
--- class, a token refresh, tostring of every public object. Its stdout, stderr (trace events
--- included) and the emulator's log must not hold any sentinel, nor any token the emulator
--- issued (64 hex digits). Retries come with issue 5 and are not exercised yet.
+-- class, a token refresh, retries (of the token request too) and an ambiguous failure under
+-- the emulator's injected faults, a 401 refresh after the emulator revoked its tokens, tostring
+-- of every public object. Its stdout, stderr (trace events included) and the emulator's log
+-- must not hold any sentinel, nor any token the emulator issued (64 hex digits).
 local helper = require "spec.helper"
 
 local SENTINELS = {
@@ -51,6 +52,12 @@ describe("sentinel sweep", function()
     assert.is_true(events >= 15, "trace events: " .. tostring(events))
     assert.truthy(out:find("[redacted]", 1, true))
     assert.truthy(out:find("after refresh", 1, true))
+    assert.truthy(out:find("retried attempts: 3", 1, true), out)
+    assert.truthy(out:find("ambiguous kind: http", 1, true))
+    assert.truthy(out:find("refreshed after 401", 1, true))
+    local log = emu.log()
+    assert.truthy(log:find("POST /ims/token/v3 503", 1, true), log)
+    assert.truthy(log:find("GET /data/foundation/flowservice/connections 401", 1, true), log)
     -- two token calls by the main client: the first and the refresh
     local _, token_calls = out:gsub('"url":"[^"]*ims\\/token\\/v3"', "")
     assert.is_true(token_calls >= 4, "token calls traced: " .. token_calls)

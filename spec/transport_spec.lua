@@ -404,7 +404,8 @@ end)
 ---------------------------------------------------------------------------------------------------
 
 -- One GET through `client` (closed afterwards) must end in a timeout after `deadline` seconds
--- and within a second more.
+-- and within a second more. The clients make one attempt (retry = false): the retry loop and
+-- its deadline are spec/retry_spec.lua's.
 local function assert_times_out(client, deadline)
   local t0 = socket.gettime()
   local res, err = client.connections:get("abc")
@@ -426,7 +427,7 @@ describe("timeouts", function()
 
   it("a server that accepts and never answers ends within timeout + 1 s", function()
     fx = start_fixture("silent")
-    assert_times_out(fixture_client(fx, { timeout = 2 }), 2)
+    assert_times_out(fixture_client(fx, { timeout = 2, retry = false }), 2)
   end)
 
   it("a connection that is never accepted ends within connect_timeout + 1 s", function()
@@ -440,7 +441,7 @@ describe("timeouts", function()
     filler:settimeout(1)
     assert(filler:connect("127.0.0.1", port))
     local url = "http://127.0.0.1:" .. port
-    assert_times_out(fixture_client({ url = url }, { connect_timeout = 1, timeout = 30 }), 1)
+    assert_times_out(fixture_client({ url = url }, { connect_timeout = 1, timeout = 30, retry = false }), 1)
     filler:close()
     listener:close()
   end)
@@ -448,7 +449,8 @@ describe("timeouts", function()
   it("a server that drips a byte a second ends within low_speed_time + 1 s", function()
     fx = start_fixture("drip")
     -- a byte a second is not below the default floor of 1 byte/s: ask for 10
-    assert_times_out(fixture_client(fx, { timeout = 30, low_speed_time = 2, low_speed_limit = 10 }), 2)
+    assert_times_out(fixture_client(fx, { timeout = 30, low_speed_time = 2, low_speed_limit = 10,
+      retry = false }), 2)
     assert.matches("request GET " .. BASE .. "/connections/abc\n", fx.log(), 1, true)
   end)
 end)

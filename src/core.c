@@ -8,6 +8,7 @@
 
 #include "compat.h"
 #include "json.h"
+#include "multi.h"
 #include "secret.h"
 #include "session.h"
 
@@ -90,6 +91,7 @@ LUAMOD_API int luaopen_flowservice_core(lua_State *L) {
     curl_ready = 1;
   }
   fs_session_register(L);
+  fs_multi_register(L);
   fs_secret_register(L);
   luaL_newlib(L, core_functions);
   fs_json_push_encode(L);

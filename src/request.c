@@ -1,6 +1,6 @@
 /* flowservice.core requests: turning the table given to session:request into what
  * libcurl needs (contract: docs/DESIGN.md, "C core"). This file owns reading and checking
- * the fields (method, url, headers, body, capture), header names (RFC 9110 tokens) and
+ * the fields (method, url, headers, body, capture, timeout, resend), header names (RFC 9110 tokens) and
  * values (no CR, LF or NUL), the pieces (strings and secrets) of header values and
  * bodies, laying out the curl_slist header lines and the body in the two buffers the
  * session lends it, the per-request libcurl options, and wiping those buffers.
@@ -16,6 +16,7 @@
  *  - the header lines and a body joined from pieces may hold secret bytes: both buffers
  *    wipe their old storage when they grow or are freed, and fs_request_release wipes
  *    them after the transfer. */
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -35,7 +36,7 @@
 #define KEEP_REQ_BODY ((size_t)16 * 1024)
 #define REQ_HEADERS_MAX ((size_t)(FS_MAX_REQUEST_HEADERS + 2) * (MAX_HEADER_LINE + 64))
 #define MAX_CAPTURE_NAME 256
-#define REQUEST_FIELDS "body, capture, headers, method, url"
+#define REQUEST_FIELDS "body, capture, headers, method, resend, timeout, url"
 
 /* ---- field tables and header bytes (shared with session.c's options) -------------- */
 
@@ -110,7 +111,7 @@ static const char *show_name(lua_State *L, const char *s, size_t len) {
       luaL_addchar(&b, (char)c);
     } else {
       char esc[5];
-      snprintf(esc, sizeof esc, "\\x%02x", c);
+      (void)snprintf(esc, sizeof esc, "\\x%02x", c);
       luaL_addstring(&b, esc);
     }
   }
@@ -197,7 +198,7 @@ static void check_headers(lua_State *L, int h, fs_request *r) {
     for (k = ref->first; k < ref->first + ref->count; k++)
       if (fs_has_ctl(r->spans[k].data, r->spans[k].len))
         luaL_argerror(L, 2, lua_pushfstring(L, "field 'headers': value of '%s' contains CR, LF or NUL", name));
-    if (nlen + vlen > MAX_HEADER_LINE)
+    if (nlen + vlen > (size_t)MAX_HEADER_LINE)
       luaL_argerror(L, 2, lua_pushfstring(L, "field 'headers': '%s' is longer than %d bytes", name,
                                           MAX_HEADER_LINE));
     if (ieq(name, nlen, "content-type", 12)) r->has_content_type = 1;
@@ -211,8 +212,8 @@ static void check_headers(lua_State *L, int h, fs_request *r) {
 }
 
 /* Validates the request table (fields already in their stack slots) into r; raises. */
-static void check_request(lua_State *L, fs_request *r, int f_body, int f_capture, int f_headers, int f_method,
-                          int f_url) {
+static void check_request(lua_State *L, fs_request *r, int f_body, int f_capture, int f_resend, int f_headers,
+                          int f_method, int f_timeout, int f_url) {
   size_t url_len, i;
   memset(r, 0, offsetof(fs_request, headers)); /* the arrays are filled as counted */
   switch (lua_type(L, f_method)) {
@@ -263,16 +264,33 @@ static void check_request(lua_State *L, fs_request *r, int f_body, int f_capture
     if (r->capture_len == 0 || r->capture_len > MAX_CAPTURE_NAME)
       luaL_argerror(L, 2, lua_pushfstring(L, "field 'capture' must be a member name of 1 to %d bytes", MAX_CAPTURE_NAME));
   }
+  if (!lua_isnil(L, f_timeout)) { /* seconds; a retry loop lowers it to the time left */
+    double v;
+    if (lua_type(L, f_timeout) != LUA_TNUMBER)
+      luaL_argerror(L, 2, lua_pushfstring(L, "field 'timeout' must be a number, got %s", luaL_typename(L, f_timeout)));
+    v = (double)lua_tonumber(L, f_timeout);
+    if (!(v > 0 && v <= FS_MAX_SECONDS)) /* also refuses NaN */
+      luaL_argerror(L, 2, lua_pushfstring(L, "field 'timeout' must be > 0 and <= %d seconds", (int)FS_MAX_SECONDS));
+    r->timeout_ms = (long)ceil(v * 1000.0);
+  }
+  switch (lua_type(L, f_resend)) {
+    case LUA_TNIL: r->resend = 1; break;
+    case LUA_TBOOLEAN: r->resend = lua_toboolean(L, f_resend); break;
+    default:
+      luaL_argerror(L, 2, lua_pushfstring(L, "field 'resend' must be a boolean, got %s",
+                                          luaL_typename(L, f_resend)));
+  }
 }
 
 void fs_request_read(lua_State *L, fs_request *r) {
-  static const fs_field fields[] = {FS_FIELD("body"), FS_FIELD("capture"), FS_FIELD("headers"),
-                                    FS_FIELD("method"), FS_FIELD("url")};
-  enum { F_BODY = 3, F_CAPTURE, F_HEADERS, F_METHOD, F_URL }; /* stack slots */
+  static const fs_field fields[] = {FS_FIELD("body"),    FS_FIELD("capture"), FS_FIELD("resend"),
+                                    FS_FIELD("headers"), FS_FIELD("method"),  FS_FIELD("timeout"),
+                                    FS_FIELD("url")};
+  enum { F_BODY = 3, F_CAPTURE, F_RESEND, F_HEADERS, F_METHOD, F_TIMEOUT, F_URL }; /* stack slots */
   luaL_checktype(L, 2, LUA_TTABLE);
   lua_settop(L, 2);
-  fs_read_fields(L, 2, 2, fields, 5, "field", REQUEST_FIELDS); /* the slots anchor the strings */
-  check_request(L, r, F_BODY, F_CAPTURE, F_HEADERS, F_METHOD, F_URL);
+  fs_read_fields(L, 2, 2, fields, 7, "field", REQUEST_FIELDS); /* the slots anchor the strings */
+  check_request(L, r, F_BODY, F_CAPTURE, F_RESEND, F_HEADERS, F_METHOD, F_TIMEOUT, F_URL);
 }
 
 /* ---- laying out what libcurl reads ------------------------------------------------ */
@@ -370,7 +388,28 @@ int fs_request_build(fs_request *r, fs_buffer *headers, fs_buffer *body, struct 
  * NOBODY...) carries over; cheaper than curl_easy_reset plus the base options.
  * Order matters: setting POSTFIELDS, even to NULL, selects POST; HTTPGET then
  * selects GET and clears NOBODY and UPLOAD. */
-CURLcode fs_request_set_options(CURL *c, const fs_request *r, struct curl_slist *list) {
+/* Hands libcurl the body of a request that must not be sent twice. */
+static size_t upload_read(char *buffer, size_t size, size_t nitems, void *userdata) {
+  fs_upload *u = userdata;
+  size_t n = size * nitems, left = u->len - u->pos;
+  if (n > left) n = left;
+  if (n > 0) memcpy(buffer, u->data + u->pos, n);
+  u->pos += n;
+  return n;
+}
+
+/* libcurl asks to rewind only to send the body again (Curl_retry_request after a reused
+ * connection died without a reply): refused, so the transfer fails with
+ * CURLE_SEND_FAIL_REWIND and the caller learns the request may have taken effect. */
+static int upload_seek(void *userdata, curl_off_t offset, int origin) {
+  (void)userdata;
+  (void)offset;
+  (void)origin;
+  return CURL_SEEKFUNC_CANTSEEK;
+}
+
+CURLcode fs_request_set_options(CURL *c, const fs_request *r, struct curl_slist *list, long session_timeout_ms,
+                                fs_upload *upload) {
   CURLcode rc = CURLE_OK;
 #define SET(opt, val) \
   if (rc == CURLE_OK) rc = curl_easy_setopt(c, opt, val)
@@ -380,6 +419,20 @@ CURLcode fs_request_set_options(CURL *c, const fs_request *r, struct curl_slist 
   SET(CURLOPT_HTTPGET, 1L);
   SET(CURLOPT_URL, r->url);
   SET(CURLOPT_HTTPHEADER, list);
+  /* a request may shorten the session's timeout, never lengthen it */
+  SET(CURLOPT_TIMEOUT_MS, r->timeout_ms > 0 && r->timeout_ms < session_timeout_ms ? r->timeout_ms
+                                                                                 : session_timeout_ms);
+  /* libcurl sends a request again by itself when a reused connection dies before any
+   * reply (Curl_retry_request), POST included, and the server may have acted on the first
+   * one. A body it reads in place (POSTFIELDS) it simply sends again; one it reads through
+   * upload_read it must first rewind, which upload_seek refuses. A request that must not be
+   * sent twice and has no body goes on a new connection instead (libcurl never sends a
+   * request twice on a new one). */
+  SET(CURLOPT_FRESH_CONNECT, !r->resend && r->body == NULL ? 1L : 0L);
+  SET(CURLOPT_READFUNCTION, upload_read);
+  SET(CURLOPT_READDATA, (void *)upload);
+  SET(CURLOPT_SEEKFUNCTION, upload_seek);
+  SET(CURLOPT_SEEKDATA, (void *)upload);
   switch (r->method) {
     case M_HEAD: SET(CURLOPT_NOBODY, 1L); break;
     case M_PUT: SET(CURLOPT_CUSTOMREQUEST, "PUT"); break;
@@ -387,7 +440,15 @@ CURLcode fs_request_set_options(CURL *c, const fs_request *r, struct curl_slist 
     case M_DELETE: SET(CURLOPT_CUSTOMREQUEST, "DELETE"); break;
     default: break; /* GET; POST comes from POSTFIELDS */
   }
-  if (r->body != NULL) {
+  upload->data = NULL;
+  upload->len = upload->pos = 0;
+  if (r->body != NULL && !r->resend) {
+    /* POST with a read callback and a known size: Content-Length, no chunking */
+    upload->data = r->body;
+    upload->len = r->body_len;
+    SET(CURLOPT_POST, 1L);
+    SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
+  } else if (r->body != NULL) {
     /* libcurl reads the Lua string in place; it stays on the stack through perform */
     SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
     SET(CURLOPT_POSTFIELDS, r->body);

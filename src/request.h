@@ -14,6 +14,8 @@
  * the body together. */
 #define FS_MAX_REQUEST_HEADERS 64
 #define FS_MAX_REQUEST_PIECES 256
+/* Longest timeout in seconds (milliseconds stay within a 32-bit long); session options too. */
+#define FS_MAX_SECONDS 2147483.0
 
 /* Bytes of a header value or body piece: a Lua string or a secret, both anchored in the
  * request table (through the headers table or a piece list) for the whole call. */
@@ -39,6 +41,8 @@ typedef struct fs_request {
   int body_first, body_count; /* a body given as pieces; fs_request_build joins them */
   const char *capture;        /* name of the member to capture, or NULL */
   size_t capture_len;
+  long timeout_ms;            /* the field 'timeout' in milliseconds; 0: the session's */
+  int resend;                 /* the field 'resend' (default 1); 0: libcurl may not send it twice */
   int has_content_type, has_expect;
   int nheaders, nspans;
   fs_header_ref headers[FS_MAX_REQUEST_HEADERS];
@@ -77,9 +81,19 @@ void fs_request_buffers_init(fs_buffer *headers, fs_buffer *body);
  * way fs_request_release must follow. No Lua calls. */
 int fs_request_build(fs_request *r, fs_buffer *headers, fs_buffer *body, struct curl_slist **list);
 
-/* Sets every option a request sets on c (method, URL, headers, body), overwriting
- * whatever the previous request set. */
-CURLcode fs_request_set_options(CURL *c, const fs_request *r, struct curl_slist *list);
+/* Sets every option a request sets on c (method, URL, headers, body, total timeout: the
+ * request's when it is shorter than session_timeout_ms, else that), overwriting whatever the
+ * previous request set. */
+/* A body libcurl reads through fs_upload_read instead of in place (CURLOPT_POSTFIELDS), so
+ * that it cannot send it a second time by itself: see fs_request_set_options. It lives in
+ * the session or multi slot, next to the handle, for the length of a transfer. */
+typedef struct fs_upload {
+  const char *data;
+  size_t len, pos;
+} fs_upload;
+
+CURLcode fs_request_set_options(CURL *c, const fs_request *r, struct curl_slist *list, long session_timeout_ms,
+                                fs_upload *upload);
 
 /* After the transfer (or a failed build): drops everything c held that pointed into the
  * request's Lua values and buffers, and wipes both buffers. No Lua calls. */

@@ -31,6 +31,7 @@
 #include "compat.h"
 #include "buffer.h"
 #include "capture.h"
+#include "multi.h"
 #include "request.h"
 #include "secret.h"
 #include "session.h"
@@ -38,7 +39,7 @@
 #define DEFAULT_CONNECT_TIMEOUT 10.0
 #define DEFAULT_TIMEOUT 60.0
 #define DEFAULT_MAX_RESPONSE ((lua_Integer)32 * 1024 * 1024)
-#define MAX_SECONDS 2147483.0 /* keeps milliseconds within a 32-bit long */
+#define MAX_SECONDS FS_MAX_SECONDS /* keeps milliseconds within a 32-bit long */
 #define KEEP_BODY ((size_t)256 * 1024) /* body buffer kept between requests */
 #define DEFAULT_LOW_SPEED_LIMIT 1L /* bytes per second ... */
 #define DEFAULT_LOW_SPEED_TIME 30L /* ... averaged over this many seconds */
@@ -49,25 +50,6 @@
   "max_response_size, proxy, timeout, user_agent"
 
 enum { FAIL_NONE, FAIL_BODY, FAIL_HEADERS, FAIL_NOMEM };
-
-typedef struct header_item {
-  size_t name_off, name_len, value_off, value_len; /* into hdr_data */
-} header_item;
-
-typedef struct fs_session {
-  CURL *curl;            /* NULL once closed */
-  fs_buffer req_headers; /* the request's curl_slist, laid out by fs_request_build; wiped */
-  fs_buffer req_body;    /* a body given as pieces, joined by fs_request_build; wiped */
-  fs_buffer body;        /* response body, capped at max_response_size */
-  fs_buffer hdr_data;    /* response header names (lower-cased) and values */
-  header_item hdrs[FS_MAX_RESPONSE_HEADERS];
-  unsigned nhdrs;
-  size_t hdr_bytes; /* raw header bytes received for this request, 1xx included */
-  int failure;      /* why a callback aborted the transfer */
-  long connect_timeout_ms, timeout_ms;
-  size_t max_response_size;
-  char errbuf[CURL_ERROR_SIZE];
-} fs_session;
 
 /* ---- libcurl callbacks: C buffers only, never Lua ------------------------------ */
 
@@ -89,7 +71,7 @@ static size_t header_cb(char *ptr, size_t size, size_t nitems, void *ud) {
   size_t n = size * nitems, len = n, name_len, vstart, vend;
   fs_buffer *d = &s->hdr_data;
   const char *colon;
-  header_item *h;
+  fs_header_item *h;
   size_t i;
 
   int rc = FS_BUF_FULL;
@@ -206,9 +188,7 @@ static fs_session *check_session(lua_State *L) {
   return s;
 }
 
-/* close == __gc == __close; idempotent (__close runs and then __gc runs again). */
-static int session_close(lua_State *L) {
-  fs_session *s = luaL_checkudata(L, 1, FS_SESSION_MT);
+void fs_session_release(fs_session *s) {
   if (s->curl != NULL) {
     curl_easy_cleanup(s->curl); /* also closes the kept-alive connection */
     s->curl = NULL;
@@ -217,6 +197,11 @@ static int session_close(lua_State *L) {
   fs_buffer_free(&s->hdr_data);
   fs_buffer_free(&s->req_headers);
   fs_buffer_free(&s->req_body);
+}
+
+/* close == __gc == __close; idempotent (__close runs and then __gc runs again). */
+static int session_close(lua_State *L) {
+  fs_session_release(luaL_checkudata(L, 1, FS_SESSION_MT));
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -270,6 +255,39 @@ typedef struct config {
   long low_speed_limit, low_speed_time;
 } config;
 
+/* Points the handle's callbacks and error buffer at s (which never moves: a userdata, or
+ * a multi's slot). */
+static CURLcode bind_callbacks(fs_session *s) {
+  CURLcode rc = CURLE_OK;
+#define SET(opt, val) \
+  if (rc == CURLE_OK) rc = curl_easy_setopt(s->curl, opt, val)
+  SET(CURLOPT_ERRORBUFFER, s->errbuf);
+  SET(CURLOPT_WRITEFUNCTION, write_cb);
+  SET(CURLOPT_WRITEDATA, (void *)s);
+  SET(CURLOPT_HEADERFUNCTION, header_cb);
+  SET(CURLOPT_HEADERDATA, (void *)s);
+#undef SET
+  return rc;
+}
+
+/* A session with empty buffers and no handle yet. */
+static void init_state(fs_session *s, size_t max_size, long connect_ms, long total_ms) {
+  memset(s, 0, sizeof *s);
+  fs_buffer_init(&s->body, max_size);
+  fs_buffer_init(&s->hdr_data, FS_MAX_RESPONSE_HEADER_BYTES);
+  fs_request_buffers_init(&s->req_headers, &s->req_body);
+  s->connect_timeout_ms = connect_ms;
+  s->timeout_ms = total_ms;
+  s->max_response_size = max_size;
+}
+
+int fs_session_clone(fs_session *dst, const fs_session *src) {
+  init_state(dst, src->max_response_size, src->connect_timeout_ms, src->timeout_ms);
+  dst->curl = curl_easy_duphandle(src->curl); /* every option, strings and blobs copied */
+  if (dst->curl == NULL) return -1;
+  return bind_callbacks(dst) == CURLE_OK ? 0 : -1;
+}
+
 /* Options that never change for the life of the handle. Per-request options are
  * overwritten by fs_request_set_options. */
 static CURLcode set_base_options(fs_session *s, const config *cfg) {
@@ -308,13 +326,8 @@ static CURLcode set_base_options(fs_session *s, const config *cfg) {
   SET(CURLOPT_ACCEPT_ENCODING, ""); /* decoded bytes count against max_response_size */
   SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)s->max_response_size);
   SET(CURLOPT_USERAGENT, cfg->user_agent);
-  SET(CURLOPT_ERRORBUFFER, s->errbuf);
-  SET(CURLOPT_WRITEFUNCTION, write_cb);
-  SET(CURLOPT_WRITEDATA, (void *)s); /* Lua never moves a userdata */
-  SET(CURLOPT_HEADERFUNCTION, header_cb);
-  SET(CURLOPT_HEADERDATA, (void *)s);
 #undef SET
-  return rc;
+  return rc == CURLE_OK ? bind_callbacks(s) : rc;
 }
 
 /* A string option without NUL (libcurl would cut it there) or, unless allow_empty,
@@ -415,13 +428,7 @@ int fs_session_new(lua_State *L) {
 
   /* 2. a closed session first, so its __gc owns whatever follows */
   s = lua_newuserdatauv(L, sizeof *s, 0);
-  memset(s, 0, sizeof *s);
-  fs_buffer_init(&s->body, (size_t)max_size);
-  fs_buffer_init(&s->hdr_data, FS_MAX_RESPONSE_HEADER_BYTES);
-  fs_request_buffers_init(&s->req_headers, &s->req_body);
-  s->connect_timeout_ms = connect_ms;
-  s->timeout_ms = total_ms;
-  s->max_response_size = (size_t)max_size;
+  init_state(s, (size_t)max_size, connect_ms, total_ms);
   luaL_setmetatable(L, FS_SESSION_MT);
 
   /* 3. allocate */
@@ -436,14 +443,23 @@ int fs_session_new(lua_State *L) {
 
 /* ---- request ------------------------------------------------------------------------ */
 
-/* After the transfer: see fs_request_release (wipes the request's buffers). */
-static void end_transfer(fs_session *s) { fs_request_release(s->curl, &s->req_headers, &s->req_body); }
+void fs_session_begin(fs_session *s, int wipe) {
+  s->body.len = 0;
+  s->body.wipe = wipe; /* the response holds a token: growing must not leave copies */
+  s->hdr_data.len = 0;
+  s->nhdrs = 0;
+  s->hdr_bytes = 0;
+  s->failure = FAIL_NONE;
+  s->errbuf[0] = '\0';
+}
+
+void fs_session_end(fs_session *s) { fs_request_release(s->curl, &s->req_headers, &s->req_body); }
 
 static void push_headers(lua_State *L, fs_session *s) {
   unsigned i;
   lua_createtable(L, 0, (int)s->nhdrs);
   for (i = 0; i < s->nhdrs; i++) {
-    const header_item *h = &s->hdrs[i];
+    const fs_header_item *h = &s->hdrs[i];
     lua_pushlstring(L, s->hdr_data.data + h->name_off, h->name_len);
     lua_pushvalue(L, -1);
     if (lua_rawget(L, -3) == LUA_TNIL) {
@@ -494,7 +510,7 @@ static int capture_member(fs_session *s, const char *name, size_t name_len, fs_s
   return 1;
 }
 
-static int push_transfer_failure(lua_State *L, fs_session *s, CURLcode rc) {
+static int push_failure_message(lua_State *L, fs_session *s, CURLcode rc) {
   if (s->failure == FAIL_BODY || rc == CURLE_FILESIZE_EXCEEDED) {
     char msg[96];
     snprintf(msg, sizeof msg, "response body larger than %zu bytes", s->max_response_size);
@@ -508,59 +524,83 @@ static int push_transfer_failure(lua_State *L, fs_session *s, CURLcode rc) {
   return push_curl_failure(L, s, rc);
 }
 
+/* The info table of a transfer: connects, total_time, request_size (request bytes sent; 0
+ * after a failure means the server cannot have seen the request). All 0 when libcurl was
+ * never asked to perform (its counters are still the previous transfer's). */
+static void push_info(lua_State *L, fs_session *s, int performed) {
+  long connects = 0, request_size = 0;
+  double total_time = 0;
+  if (performed) {
+    curl_easy_getinfo(s->curl, CURLINFO_NUM_CONNECTS, &connects);
+    curl_easy_getinfo(s->curl, CURLINFO_TOTAL_TIME, &total_time);
+    curl_easy_getinfo(s->curl, CURLINFO_REQUEST_SIZE, &request_size);
+  }
+  lua_createtable(L, 0, 4);
+  lua_pushinteger(L, (lua_Integer)connects);
+  lua_setfield(L, -2, "connects");
+  lua_pushnumber(L, (lua_Number)total_time);
+  lua_setfield(L, -2, "total_time");
+  lua_pushinteger(L, (lua_Integer)request_size);
+  lua_setfield(L, -2, "request_size");
+}
+
+/* nil, "CURLE_NAME: message", "CURLE_NAME", info */
+static int push_transfer_failure(lua_State *L, fs_session *s, CURLcode rc, int performed) {
+  int n = push_failure_message(L, s, rc);
+  push_info(L, s, performed);
+  return n + 1;
+}
+
 static int session_request(lua_State *L) {
   fs_session *s = check_session(L);
   fs_request r;
   struct curl_slist *headers;
-  fs_secret *captured = NULL;
-  int got_capture = 0, capture_slot = 0;
+  int capture_slot = 0;
   CURLcode rc;
-  long status = 0, connects = 0;
-  double total_time = 0;
+  int performed = 0;
 
   /* 1. validate everything; raises leave nothing behind */
   fs_request_read(L, &r); /* leaves the fields on the stack: they anchor the strings */
 
   /* 2. allocate (into buffers the session owns, and the secret a capture fills) */
   if (r.capture) {
-    captured = fs_secret_push_empty(L);
+    fs_secret_push_empty(L);
     capture_slot = lua_gettop(L);
   }
   if (fs_request_build(&r, &s->req_headers, &s->req_body, &headers) != 0) {
-    end_transfer(s);
+    fs_session_end(s);
     return luaL_error(L, "not enough memory");
   }
 
   /* 3. transfer: no Lua calls until the buffers holding secrets are wiped */
-  s->body.len = 0;
-  s->body.wipe = r.capture != NULL; /* the response holds a token: growing must not leave copies */
-  s->hdr_data.len = 0;
-  s->nhdrs = 0;
-  s->hdr_bytes = 0;
-  s->failure = FAIL_NONE;
-  s->errbuf[0] = '\0';
-  rc = fs_request_set_options(s->curl, &r, headers);
-  if (rc == CURLE_OK) rc = curl_easy_perform(s->curl);
-  end_transfer(s);
+  fs_session_begin(s, r.capture != NULL);
+  rc = fs_request_set_options(s->curl, &r, headers, s->timeout_ms, &s->upload);
+  if (rc == CURLE_OK) {
+    rc = curl_easy_perform(s->curl);
+    performed = 1;
+  }
+  fs_session_end(s);
 
   /* 4. results */
+  return fs_session_push_result(L, s, rc, performed, r.capture, r.capture_len, capture_slot);
+}
+
+int fs_session_push_result(lua_State *L, fs_session *s, CURLcode rc, int performed, const char *capture,
+                           size_t capture_len, int capture_slot) {
+  fs_secret *captured = capture_slot ? fs_secret_test(L, capture_slot) : NULL;
+  int got_capture = 0;
+  long status = 0;
   if (rc != CURLE_OK) {
     fs_buffer_clear(&s->body, KEEP_BODY);
-    return push_transfer_failure(L, s, rc);
+    return push_transfer_failure(L, s, rc, performed);
   }
   curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &status);
-  curl_easy_getinfo(s->curl, CURLINFO_NUM_CONNECTS, &connects);
-  curl_easy_getinfo(s->curl, CURLINFO_TOTAL_TIME, &total_time);
-  if (captured && status >= 200 && status < 300) got_capture = capture_member(s, r.capture, r.capture_len, captured);
+  if (captured && status >= 200 && status < 300) got_capture = capture_member(s, capture, capture_len, captured);
   lua_pushinteger(L, (lua_Integer)status);
   push_headers(L, s);
   lua_pushlstring(L, s->body.data ? s->body.data : "", s->body.len);
   fs_buffer_clear(&s->body, KEEP_BODY); /* wiped when it held a token */
-  lua_createtable(L, 0, 3);
-  lua_pushinteger(L, (lua_Integer)connects);
-  lua_setfield(L, -2, "connects");
-  lua_pushnumber(L, (lua_Number)total_time);
-  lua_setfield(L, -2, "total_time");
+  push_info(L, s, 1);
   if (got_capture) {
     lua_pushvalue(L, capture_slot);
     lua_setfield(L, -2, "captured");
@@ -572,6 +612,7 @@ static int session_request(lua_State *L) {
 
 static const luaL_Reg session_methods[] = {
     {"request", session_request},
+    {"multi", fs_multi_new},
     {"close", session_close},
     {NULL, NULL},
 };

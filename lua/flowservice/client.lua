@@ -1,9 +1,11 @@
 -- The client: configuration, the IMS token cache and the request pipeline every resource uses.
 local compat = require "flowservice.compat"
 local core = require "flowservice.core"
+local batch = require "flowservice.batch"
 local check = require "flowservice.check"
 local errors = require "flowservice.errors"
 local json = require "flowservice.json"
+local retry = require "flowservice.retry"
 local trace = require "flowservice.trace"
 local url = require "flowservice.url"
 
@@ -24,6 +26,7 @@ local OPTIONS = {
   max_response_size = "number", user_agent = "string", env = "any",
   ca_file = "string", ca_path = "string", ca_blob = "string", low_speed_limit = "number",
   low_speed_time = "number", proxy = "string", trace = "function", trace_api_key = "boolean",
+  retry = "any",
 }
 
 -- Options read from the environment when the table does not give them.
@@ -38,8 +41,10 @@ local FLOW_PATH = "/data/foundation/flowservice"
 local IMS_TOKEN_PATH = "/ims/token/v3"
 
 -- Refresh a cached token this long before it expires (capped at a tenth of its lifetime,
--- so short-lived tokens are not refreshed on every call).
+-- so short-lived tokens are not refreshed on every call). A 401 from Flow Service with a token
+-- from IMS drops it and fetches a new one, once per call.
 local REFRESH_MARGIN = 300
+client.REFRESH_MARGIN = REFRESH_MARGIN
 
 -- Secrets live here, keyed by client, never on the client table itself, so that printing,
 -- serialising or iterating a client cannot show them. They are C secrets (core.secret): the
@@ -218,6 +223,12 @@ function client.new(opts)
   check.options(opts, OPTIONS, "flowservice.new", 3)
   local s, err = settings_from(opts)
   if not s then return nil, err end
+  if opts.retry ~= nil and opts.retry ~= false and type(opts.retry) ~= "table" then
+    error("flowservice.new: retry: expected a table or false, got " .. type(opts.retry), 2)
+  end
+  local policy
+  policy, err = retry.policy(opts.retry, core.sleep, 2)
+  if not policy then return nil, err end
 
   local session_opts = {
     timeout = s.timeout, connect_timeout = s.connect_timeout,
@@ -247,6 +258,11 @@ function client.new(opts)
     static_token = s.access_token and core.secret(s.access_token),
     -- Opt-in tracing: every request and response, secrets replaced (trace.lua).
     trace = opts.trace,
+    -- Retries (retry.lua): the policy, the client's retry budget and the one sleep every wait
+    -- goes through.
+    retry = policy,
+    budget = retry.budget(policy.budget),
+    sleep = batch.sleeper(policy.sleep), -- inside a batch call: a timer, the other calls go on
     trace_options = { redact_api_key = not opts.trace_api_key },
   }
   -- Connection specs read from the service (id -> item): connections:create validates auth
@@ -291,21 +307,32 @@ function Client:close()
 end
 Client.__close = Client.close
 
--- Sends one request with the C core; returns status, headers, decoded body and the core's info
--- table (info.captured: the secret `capture` named, see core's session:request), or nil, err.
--- Every request goes through here. Header values and the body may be lists of strings and
--- secrets, joined in C.
-local function send(p, method, target, headers, body, capture)
-  local status, resp_headers, raw, info = p.session:request {
-    method = method, url = target, headers = headers, body = body, capture = capture,
-  }
+--- Runs many calls at once (batch.lua; docs/DESIGN.md, "Batches"): `calls` is a list of
+-- functions or an iterator returning the next one; opts: concurrency, on_result, deadline.
+function Client:batch(calls, opts)
+  return batch.run(state(self).session, calls, opts, 2)
+end
+
+-- Sends one request of `call` (new_call: method, url, headers, body, capture, resend) with
+-- the C core; returns status, headers, decoded body and the core's info table (info.captured:
+-- the secret `capture` named; info.request_size: request bytes sent, see core's
+-- session:request), or nil, err, info (a transport failure, or a 2xx body that is not JSON).
+-- Every request goes through here: one attempt, no retries (see perform). Header values and the
+-- body may be lists of strings and secrets, joined in C. `timeout` (seconds, optional) lowers
+-- the session's total timeout for this request.
+local function send(p, call, timeout)
+  -- inside a batch call this yields while the request is in flight (batch.lua)
+  local status, resp_headers, raw, info = batch.request(p.session, {
+    method = call.method, url = call.url, headers = call.headers, body = call.body, capture = call.capture,
+    timeout = timeout, resend = call.resend,
+  })
   if p.trace then
-    local req = { method = method, url = target, headers = headers, body = body }
+    local req = { method = call.method, url = call.url, headers = call.headers, body = call.body }
     p.trace(trace.event(req, status and { status = status, headers = resp_headers, body = raw, info = info },
       not status and resp_headers or nil, p.trace_options))
   end
   if not status then
-    return nil, errors.transport(resp_headers, raw)
+    return nil, errors.transport(resp_headers, raw), info
   end
   local decoded
   local ctype = resp_headers["content-type"] or ""
@@ -313,23 +340,110 @@ local function send(p, method, target, headers, body, capture)
     local err
     decoded, err = json.decode(raw)
     if err and status >= 200 and status < 300 then
-      return nil, errors.decode(status, err, resp_headers["x-request-id"])
+      if info and info.captured then info.captured:wipe() end
+      return nil, errors.decode(status, err, resp_headers["x-request-id"]), info
     end
   end
   return status, resp_headers, decoded, info
 end
 
--- The clock used for token expiry (monotonic seconds); specs replace client.clock to test refresh.
+-- The clock used for token expiry and call deadlines (monotonic seconds); specs replace
+-- client.clock to test refresh.
 client.clock = core.monotonic
 local function now()
   return client.clock()
 end
 
+local function has_header(headers, lower_name)
+  for name in pairs(headers) do
+    if name:lower() == lower_name then return true end
+  end
+  return false
+end
+
+-- What send() and perform() need to know about a call. `headers` may be changed between
+-- attempts (a new token after a 401); `attempts` counts every request tried for the call.
+-- `repeatable` marks a POST that is safe to repeat (the token request). A request that is not
+-- safe to repeat is sent with `resend = false`: when a reused connection dies before any reply,
+-- libcurl would send it again by itself, and a server that had acted on it would see it twice;
+-- the core makes that attempt fail instead (CURLE_SEND_FAIL_REWIND, ambiguous), and the
+-- connection is still reused for every other call.
+local function new_call(p, method, target, headers, body, repeatable)
+  local conditional = has_header(headers, "if-match")
+  return {
+    method = method, url = target, headers = headers, body = body, conditional = conditional,
+    repeatable = repeatable, resend = retry.is_idempotent(method, conditional, repeatable),
+    deadline = now() + p.retry.deadline, attempts = 0,
+  }
+end
+
+-- Copies what the call's attempts showed onto its error: attempts, retryable, ambiguous,
+-- budget_exhausted.
+local function annotate(call, err)
+  err.attempts = call.attempts
+  if call.verdict then
+    err.retryable = call.verdict.retryable
+    err.ambiguous = call.verdict.ambiguous
+  end
+  err.budget_exhausted = call.budget_exhausted or nil
+  return err
+end
+
+-- The retry loop: sends the call (through send) until it gets an answer that is final, runs out
+-- of attempts, of time before the deadline, or of retry budget. Every wait goes through p.sleep.
+-- Returns the last response (status, headers, decoded, info; any status: the caller makes
+-- errors of them, then annotate), or nil and the annotated error.
+local function perform(p, call)
+  local policy, budget = p.retry, p.budget
+  local taken = 0 -- budget tokens this call took
+  local status, headers, decoded, info
+  call.verdict, call.budget_exhausted = nil, nil
+  for n = 1, policy.attempts do
+    local left = call.deadline - now()
+    if left <= 0 then
+      if status or headers then break end -- the last attempt's outcome stands
+      return nil, annotate(call, errors.new {
+        kind = "timeout", message = string.format("the call's deadline (%g s) passed before a request was sent",
+          policy.deadline),
+      })
+    end
+    call.attempts = call.attempts + 1
+    status, headers, decoded, info = send(p, call, math.min(left, 2147483))
+    local failure, failure_info -- on failure send returned nil, err, info
+    if not status then failure, failure_info = headers, decoded end
+    local retry_after = status and retry.parse_retry_after(headers["retry-after"], os.time(),
+      policy.retry_after_max)
+    call.verdict = retry.classify {
+      method = call.method, conditional = call.conditional, repeatable = call.repeatable,
+      status = status or failure.status, decode = failure ~= nil and failure.kind == "decode",
+      curl_code = failure and failure.curl_code,
+      sent = not (failure_info and failure_info.request_size == 0),
+      retry_after = retry_after ~= nil,
+    }
+    if not call.verdict.retryable or n == policy.attempts then break end
+    -- Retry-After is honoured as given (clamped); otherwise full-jitter backoff.
+    local wait = retry_after or retry.backoff(policy, n, call.verdict.throttle)
+    if now() + wait >= call.deadline then break end
+    local cost = retry.cost(call.verdict.throttle)
+    if not budget:take(cost) then
+      call.budget_exhausted = true
+      break
+    end
+    taken = taken + cost
+    if info and info.captured then info.captured:wipe() end
+    p.sleep(wait)
+  end
+  if status and status >= 200 and status < 300 then
+    budget:refund(taken > 0 and taken or retry.REFUND)
+  end
+  if not status then return nil, annotate(call, headers) end
+  return status, headers, decoded, info
+end
+
 -- Returns a valid access token (a secret), fetching one from IMS when there is none or it is
--- about to expire. Returns nil, err when IMS refuses.
-local function access_token(self, p)
-  if p.static_token then return p.static_token end
-  if p.token and now() < p.token_refresh_at then return p.token end
+-- about to expire. The token request is retried like a GET (a second token is harmless), within
+-- `deadline` (the calling call's). Returns nil, err when IMS refuses.
+local function fetch_token(self, p, deadline)
   -- The form as pieces: the client secret (already form-encoded) is joined to it in C.
   local form = {
     url.form { { "grant_type", "client_credentials" }, { "client_id", self.config.client_id } }
@@ -338,27 +452,42 @@ local function access_token(self, p)
     "&" .. url.form { { "scope", self.config.scopes } },
   }
   local asked_at = now() -- the token's lifetime starts no later than the request
-  local status, headers, body, info = send(p, "POST", self.config.ims_url .. IMS_TOKEN_PATH, {
+  local call = new_call(p, "POST", self.config.ims_url .. IMS_TOKEN_PATH, {
     ["Content-Type"] = "application/x-www-form-urlencoded",
     ["Accept"] = "application/json",
-  }, form, "access_token")
+  }, form, true)
+  call.capture, call.deadline = "access_token", deadline or call.deadline
+  local status, headers, body, info = perform(p, call)
   if not status then return nil, headers end
   if status ~= 200 then
-    return nil, errors.from_response(status, headers, body, "auth")
+    return nil, annotate(call, errors.from_response(status, headers, body, "auth"))
   end
   -- The core captured a usable (non-empty, header-safe) token, or left the body alone.
   local token, ttl = info.captured, type(body) == "table" and body.expires_in
   if not token or type(ttl) ~= "number" or ttl <= 0 or ttl ~= ttl then
     if token then token:wipe() end
-    return nil, errors.new {
+    return nil, annotate(call, errors.new {
       kind = "auth", status = status, request_id = headers["x-request-id"],
       message = "IMS answered without a usable access_token and expires_in",
-    }
+    })
   end
-  if p.token then p.token:wipe() end
+  if p.token then batch.retire(p.token) end
   p.token = token
   p.token_refresh_at = asked_at + ttl - math.min(REFRESH_MARGIN, ttl / 10)
   return token
+end
+
+local function access_token(self, p, deadline)
+  if p.static_token then return p.static_token end
+  if p.token and now() < p.token_refresh_at then return p.token end
+  -- In a batch, calls that need a token while one is being fetched wait for that one.
+  return batch.single_flight(p, fetch_token, self, p, deadline)
+end
+
+-- Forgets the token IMS issued (after a 401): the next access_token call fetches a new one.
+local function drop_token(p)
+  if p.token then batch.retire(p.token) end
+  p.token, p.token_refresh_at = nil, nil
 end
 
 --- Makes sure an access token is at hand (fetching one from IMS if needed).
@@ -368,6 +497,11 @@ function Client:authenticate()
   local token, err = access_token(self, p)
   if not token then return nil, err end
   return { expires_in = p.token_refresh_at and math.max(0, p.token_refresh_at - now()) or nil }
+end
+
+-- For resources that wait (runs:wait): the client's one sleep function (option retry.sleep).
+function Client:_sleep(seconds)
+  state(self, 3).sleep(seconds)
 end
 
 -- Query values are strings, booleans or whole numbers; a float like 10000.0 (what a decoded
@@ -448,7 +582,8 @@ local METHODS = { GET = true, POST = true, PUT = true, PATCH = true, DELETE = tr
 --         href = "/connections?continuationToken=..." (instead of path and query: a link the
 --         service returned) }
 -- Returns the decoded response body (true when there is none) and a response table
--- { status, headers, request_id }, or nil and an error.
+-- { status, headers, request_id, attempts (requests tried, retries included) }, or nil and an
+-- error. Retries, the deadline and the 401 token refresh: see perform and the option `retry`.
 function Client:request(req)
   local p = state(self)
   check.table(req, "request", 3)
@@ -484,11 +619,7 @@ function Client:request(req)
     if not more_headers then return nil, err end
   end
 
-  local token
-  token, err = access_token(self, p)
-  if not token then return nil, err end
   local headers = {
-    ["Authorization"] = { "Bearer ", token }, -- joined in C: the token stays a secret
     ["x-api-key"] = p.api_key,
     ["x-gw-ims-org-id"] = self.config.org_id,
     ["x-sandbox-name"] = self.config.sandbox,
@@ -496,13 +627,26 @@ function Client:request(req)
     ["Content-Type"] = body and "application/json" or nil,
   }
   for name, value in pairs(more_headers) do headers[name] = value end
-  local status, resp_headers, decoded = send(p, req.method, target, headers, body)
-  if not status then return nil, resp_headers end
+  local call = new_call(p, req.method, target, headers, body) -- the deadline starts here
+  local status, resp_headers, decoded
+  -- A 401 with a token from IMS (expired early, revoked): one new token, one more try.
+  local tries = p.static_token and 1 or 2
+  for try = 1, tries do
+    local token
+    token, err = access_token(self, p, call.deadline)
+    if not token then return nil, err end
+    headers["Authorization"] = { "Bearer ", token } -- joined in C: the token stays a secret
+    status, resp_headers, decoded = perform(p, call)
+    if not status then return nil, resp_headers end
+    if status ~= 401 or try == tries then break end
+    drop_token(p)
+  end
   if status < 200 or status >= 300 then
-    return nil, errors.from_response(status, resp_headers, decoded)
+    return nil, annotate(call, errors.from_response(status, resp_headers, decoded))
   end
   if decoded == nil then decoded = true end
-  return decoded, { status = status, headers = resp_headers, request_id = resp_headers["x-request-id"] }
+  return decoded, { status = status, headers = resp_headers, request_id = resp_headers["x-request-id"],
+    attempts = call.attempts }
 end
 
 return client

@@ -13,20 +13,31 @@ Error.__index = Error
 local FIELDS = {
   kind = true, message = true, status = true, code = true, title = true, detail = true,
   request_id = true, field = true, curl_code = true, location = true, conflict = true,
+  retryable = true, ambiguous = true, attempts = true, budget_exhausted = true,
 }
 
 -- kind: "validation" (nothing was sent), "transport" (libcurl failed), "http" (an error status),
 -- "auth" (IMS refused or gave no usable token), "decode" (a response that is not valid JSON or
 -- not the expected shape), "not_found" (a find by name matched nothing), "timeout" (a wait
--- helper gave up; each request has its own transport timeouts).
+-- helper gave up, or a call's retry deadline passed before it could send a request; each
+-- request has its own transport timeouts), "conflict" (ensure found several resources with the
+-- name it was given and cannot tell which one is meant).
 local KINDS = {
   validation = true, transport = true, http = true, auth = true, decode = true,
-  not_found = true, timeout = true,
+  not_found = true, timeout = true, conflict = true,
 }
 
+-- Every error also says whether another attempt may succeed (`retryable`), whether a request
+-- that is not safe to repeat may have been carried out all the same (`ambiguous`: a resource may
+-- have been created; look before creating again) and how many requests were tried for the call
+-- (`attempts`, 0 when nothing was sent). The client's request loop sets them (client.lua);
+-- `budget_exhausted` is true when retries stopped because the client's retry budget was spent.
 function errors.new(fields)
   assert(KINDS[fields.kind], "unknown error kind")
   for k in pairs(fields) do assert(FIELDS[k], "unknown error field") end
+  if fields.retryable == nil then fields.retryable = false end
+  if fields.ambiguous == nil then fields.ambiguous = false end
+  if fields.attempts == nil then fields.attempts = 0 end
   return setmetatable(fields, Error)
 end
 
@@ -40,6 +51,9 @@ function Error.__tostring(e)
   if e.code then parts[#parts + 1] = " " .. e.code end
   parts[#parts + 1] = ": " .. e.message
   if e.request_id then parts[#parts + 1] = " (request id " .. e.request_id .. ")" end
+  if e.attempts and e.attempts > 1 then parts[#parts + 1] = " after " .. e.attempts .. " attempts" end
+  if e.budget_exhausted then parts[#parts + 1] = " (retry budget exhausted)" end
+  if e.ambiguous then parts[#parts + 1] = " (ambiguous: the request may have taken effect)" end
   return table.concat(parts)
 end
 

@@ -53,7 +53,8 @@ local function check_self(self, method, depth)
     error("call it as a method: resources:" .. method .. "(...)", level)
   end
   self.client:_check_open(level)
-  if self.def.read_only and (method == "create" or method == "update" or method == "delete") then
+  if self.def.read_only and (method == "create" or method == "ensure" or method == "update"
+      or method == "delete") then
     error(self.def.kind .. "s are read-only: there is no " .. method, level)
   end
   return self.def
@@ -97,6 +98,81 @@ function Resource:create(input)
   local created, resp = self.client:request { method = "POST", path = def.path, body = body }
   if not created then return nil, resp end
   return id_and_etag(created, resp, "create")
+end
+
+-- The members of a create body that identify "the same resource" for ensure, besides its name:
+-- its connection spec or flow spec.
+local IDENTITY = { "connectionSpec", "flowSpec" }
+
+-- Filters {name == body.name, connectionSpec.id == ...} for the body's identity.
+local function identity_filters(body)
+  local property = { { "name", "==", body.name } }
+  for _, member in ipairs(IDENTITY) do
+    local ref = body[member]
+    if type(ref) == "table" and type(ref.id) == "string" then
+      property[#property + 1] = { member .. ".id", "==", ref.id }
+    end
+  end
+  return property
+end
+
+-- The one resource matching the filters: item, or false when there is none, or nil, err (a
+-- failed list, or several matches: ensure cannot tell which one is meant).
+local function find_one(self, property, name)
+  local found
+  for item, err in self:list { property = property } do
+    if not item then return nil, err end
+    if item.name == name then
+      if found then
+        return nil, errors.new { kind = "conflict", field = "name", message = "several " .. self.def.kind
+          .. "s are named '" .. name .. "' (ids " .. found.id .. ", " .. tostring(item.id) .. ")" }
+      end
+      found = item
+    end
+  end
+  return found or false
+end
+
+-- Rounds of look-then-create ensure makes when creates keep failing ambiguously.
+local ENSURE_ROUNDS = 3
+
+--- Finds the resource with input.name (and the same connection or flow spec) or creates it.
+-- After a create whose outcome is unknown (err.ambiguous: it may have reached the service), it
+-- looks again before creating, so running the same script twice creates nothing the second time.
+-- Returns { id, etag, created = true|false, recovered = true when found after an ambiguous
+-- create, item = the item found (not after a plain create) } or nil, err.
+function Resource:ensure(input)
+  local def = check_self(self, "ensure")
+  local what = def.kind .. "s:ensure"
+  check.table(input, what, 3)
+  check.options(input, def.create_fields, what, 3)
+  local body, err = def.build_body(input, self.client)
+  if not body then return nil, err end
+  if type(body.name) ~= "string" or body.name == "" then
+    return nil, errors.validation("name", "required: ensure finds the " .. def.kind .. " by its name")
+  end
+  local property = identity_filters(body)
+  local last_err
+  for _ = 1, ENSURE_ROUNDS do
+    local found
+    found, err = find_one(self, property, body.name)
+    if found == nil then return nil, err end
+    if found then
+      -- Found after an ambiguous create: that create reached the service after all.
+      local recovered = last_err ~= nil
+      return { id = found.id, etag = found.etag, created = recovered, recovered = recovered, item = found }
+    end
+    local created, resp = self.client:request { method = "POST", path = def.path, body = body }
+    if created then
+      local result
+      result, err = id_and_etag(created, resp, "create")
+      if result then result.created = true end
+      return result, err
+    end
+    if not (errors.is(resp) and resp.ambiguous) then return nil, resp end
+    last_err = resp -- it may exist now: look again before creating
+  end
+  return nil, last_err
 end
 
 --- Reads one resource by id; unwraps Flow Service's {"items": [ ... ]} envelope.

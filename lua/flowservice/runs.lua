@@ -65,7 +65,7 @@ function Runs:wait(opts)
   local timeout, interval = opts.timeout or 600, opts.interval or 5
   if not (timeout >= 0 and timeout < math.huge) then error("runs:wait: timeout: expected seconds >= 0", 2) end
   if not (interval > 0 and interval < math.huge) then error("runs:wait: interval: expected seconds > 0", 2) end
-  local sleep, clock = opts.sleep or core.sleep, opts.clock or core.monotonic
+  local sleep, clock = opts.sleep or function(s) self.client:_sleep(s) end, opts.clock or core.monotonic
   local started = clock()
   while true do
     local run, err = current_run(self, opts)

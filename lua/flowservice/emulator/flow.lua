@@ -46,7 +46,7 @@
 --     (any of GET HEAD POST PUT PATCH DELETE OPTIONS; other methods get the generic 404), after
 --     the gateway and sandbox checks. A known path with another method answers 405 with Allow.
 --   Any well-formed lowercase sandbox name exists ([a-z0-9][a-z0-9-]*, at most 64 characters);
---     its sandboxId is a random UUID fixed for the process lifetime.
+--     its sandboxId is a random UUID fixed until the process ends or POST /_emulator/reset.
 --   Secret params (format "password" in the authSpec) read back as the fixed string "****"; the
 --     mask never depends on the value. The mask itself is refused as a secret's value (FLOW-1100),
 --     so a masked value read back and sent again is never stored.

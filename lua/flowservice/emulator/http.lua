@@ -21,8 +21,15 @@
 -- coroutine (non-blocking, yielding on wantread / wantwrite, bounded by the request timeout), so
 -- a slow or failing handshake never holds up other connections. A failed handshake is logged as
 -- one line without any request data (none was read) and the connection closed.
+--
+-- Faults (opts.intercept, see faults.lua and admin.lua): intercept(req) is called once the head of
+-- a well-formed request is read, before its body; it returns a fault rule or nil. This file does
+-- the wire work of each fault: delays sleep in the connection's coroutine (the select loop keeps
+-- serving the others), resets close with SO_LINGER 0, truncation sends a prefix of the real bytes.
+-- The access log line of a faulted request ends with "fault=<kind> phase=<phase>".
 local compat = require "flowservice.compat"
 local socket = require "socket"
+local faults = require "flowservice.emulator.faults"
 local util = require "flowservice.emulator.util"
 local ssl -- luasec, loaded only when TLS is asked for
 
@@ -137,8 +144,12 @@ end
 local Conn = {}
 Conn.__index = Conn
 
-local function new_conn(sock, tls)
-  return setmetatable({ sock = sock, tls = tls, buf = "", pos = 1, deadline = math.huge }, Conn)
+-- sock: the socket reads and writes go through (luasec's with TLS); raw: the TCP socket;
+-- peer: the peer's address.
+local function new_conn(sock, raw, tls, peer)
+  return setmetatable({
+    sock = sock, raw = raw, tls = tls, peer = peer, buf = "", pos = 1, deadline = math.huge,
+  }, Conn)
 end
 
 -- What a non-blocking socket error means: "read" / "write" (wait for readiness, then retry) or
@@ -166,6 +177,27 @@ function Conn:wait(kind)
   local ok, why = coroutine.yield(kind, self.deadline)
   if ok then return true end
   return nil, why
+end
+
+-- Sleeps without blocking the server: the select loop watches neither direction and resumes the
+-- coroutine when the deadline passes.
+function Conn:sleep(seconds)
+  self.deadline = util.now() + seconds
+  coroutine.yield("sleep", self.deadline)
+end
+
+-- Makes the coming close abort the connection (RST) instead of ending it (FIN). Plain close
+-- where the option cannot be set. Over TLS, luasec sends close_notify before closing, so the
+-- client may see a clean end rather than a reset.
+function Conn:abort()
+  pcall(self.raw.setoption, self.raw, "linger", { on = true, timeout = 0 })
+end
+
+-- Ends a connection whose request was read in full without more reply bytes: FIN, then a short
+-- drain of what the client still sends, so the close does not turn into a reset. Over TLS
+-- (no half-close) the coming close is enough: draining would only keep the client waiting.
+function Conn:end_cleanly(seconds, max_bytes)
+  if not self.tls then self:linger(seconds, max_bytes) end
 end
 
 -- Reads whatever is available (at least one byte) into the buffer.
@@ -414,8 +446,9 @@ local function wants_100_continue(req, conn, framing)
 end
 
 -- Reads one request. Returns req, or nil and a status to answer with (then close), or nil when
--- the connection just ended.
-local function read_request(conn, limits, timeouts)
+-- the connection just ended. intercept (optional) sees the parsed head and sets req.fault; a
+-- "reset" fault before processing returns the request at once, its body unread.
+local function read_request(conn, limits, timeouts, intercept)
   local head, err = read_head(conn, limits, timeouts)
   if not head then
     return nil, type(err) == "number" and err or nil
@@ -427,6 +460,10 @@ local function read_request(conn, limits, timeouts)
 
   local framing, length = body_framing(req, limits)
   if not framing then return nil, length, req end
+  if intercept then
+    req.fault = intercept(req)
+    if req.fault and req.fault.fault == "reset" and req.fault.phase == "before" then return req end
+  end
 
   local expect = req.headers.expect
   if expect then
@@ -499,10 +536,12 @@ local function loggable_path(path)
   return path
 end
 
-function Server:log_access(req, status)
+-- status: the one sent, or nil when none was; fault: the rule applied, if any.
+function Server:log_access(req, status, fault)
   local ms = (util.now() - (req.started or util.now())) * 1000
-  self.log:write(("%s %s %s %d %.2fms\n"):format(
-    os.date("!%Y-%m-%dT%H:%M:%SZ"), req.method or "-", loggable_path(req.path), status, ms))
+  local note = fault and (" fault=%s phase=%s"):format(fault.fault, fault.phase) or ""
+  self.log:write(("%s %s %s %s %.2fms%s\n"):format(os.date("!%Y-%m-%dT%H:%M:%SZ"), req.method or "-",
+    loggable_path(req.path), status and ("%d"):format(status) or "-", ms, note))
 end
 
 -- A failed TLS handshake: no request was read, so there is nothing of one to log.
@@ -535,6 +574,90 @@ function Server:handle(req)
   return res
 end
 
+-- Sends a response; returns true when the connection stays open for another request.
+function Server:send_response(conn, req, res, fault)
+  local keep_alive = wants_keep_alive(req)
+  -- Log before sending, so the line exists by the time the client has its answer.
+  self:log_access(req, res.status, fault)
+  conn.deadline = util.now() + self.timeouts.write
+  return conn:send_all(serialize(req, res, keep_alive)) and keep_alive
+end
+
+-- Ends the connection without a reply: RST for "reset", FIN for "empty".
+function Server:hang_up(conn, req, fault, status)
+  self:log_access(req, status, fault)
+  if fault.fault == "reset" then
+    conn:abort()
+  else
+    conn:end_cleanly(self.timeouts.linger, self.limits.body_bytes)
+  end
+  return false
+end
+
+-- Streams the "oversized" body: 200, JSON, exactly fault.bytes bytes, then close.
+function Server:send_oversized(conn, req, fault)
+  self:log_access(req, 200, fault)
+  local head = ("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nx-request-id: %s\r\n"
+    .. "Content-Length: %d\r\nConnection: close\r\n\r\n"):format(req.request_id, fault.bytes)
+  conn.deadline = util.now() + self.timeouts.write
+  if not conn:send_all(head) or req.method == "HEAD" then return false end
+  for chunk in faults.oversized_chunks(fault.bytes) do
+    conn.deadline = util.now() + self.timeouts.write
+    if not conn:send_all(chunk) then return false end
+  end
+  return false
+end
+
+-- A fault applied instead of processing the request ("before").
+function Server:inject_before(conn, req, fault)
+  if fault.fault == "status" then
+    return self:send_response(conn, req, faults.status_response(fault), fault)
+  end
+  return self:hang_up(conn, req, fault, nil)
+end
+
+-- A fault applied to the real response `res` of a processed request ("after").
+function Server:inject_after(conn, req, fault, res)
+  local kind = fault.fault
+  if kind == "status" then
+    return self:send_response(conn, req, faults.status_response(fault), fault)
+  elseif kind == "delay" then
+    conn:sleep(fault.seconds)
+    return self:send_response(conn, req, res, fault)
+  elseif kind == "reset" or kind == "empty" then
+    return self:hang_up(conn, req, fault, res.status)
+  elseif kind == "invalid_json" then
+    local headers = {}
+    for name, value in pairs(res.headers or {}) do headers[name] = value end
+    local mangled = { status = res.status == 204 and 200 or res.status, headers = headers,
+      body = faults.invalid_json_body(res.body) }
+    return self:send_response(conn, req, mangled, fault)
+  elseif kind == "oversized" then
+    return self:send_oversized(conn, req, fault)
+  end
+  -- truncate: the bytes of the real response (counted from the status line), cut, then FIN.
+  local bytes = serialize(req, res, false)
+  self:log_access(req, res.status, fault)
+  conn.deadline = util.now() + self.timeouts.write
+  if conn:send_all(bytes:sub(1, fault.bytes or math.floor(#bytes / 2))) then
+    conn:end_cleanly(self.timeouts.linger, self.limits.body_bytes)
+  end
+  return false
+end
+
+-- Processes one request, with its fault if one fired; returns true to keep the connection.
+function Server:respond(conn, req)
+  local fault = req.fault
+  if fault and fault.phase == "before" then
+    if fault.fault ~= "delay" then return self:inject_before(conn, req, fault) end
+    conn:sleep(fault.seconds)                -- then process the request as usual
+    return self:send_response(conn, req, self:handle(req), fault)
+  end
+  local res = self:handle(req)
+  if fault then return self:inject_after(conn, req, fault, res) end
+  return self:send_response(conn, req, res)
+end
+
 -- The body of each connection's coroutine.
 function Server:serve(conn)
   if conn.tls then
@@ -545,7 +668,7 @@ function Server:serve(conn)
     end
   end
   while true do
-    local req, status, partial_req = read_request(conn, self.limits, self.timeouts)
+    local req, status, partial_req = read_request(conn, self.limits, self.timeouts, self.intercept)
     if not req then
       if status then                         -- answer the protocol error, then close
         local r = partial_req or { headers = {} }
@@ -559,13 +682,8 @@ function Server:serve(conn)
       return
     end
     req.request_id = util.uuid4()
-    local res = self:handle(req)
-    local keep_alive = wants_keep_alive(req)
-    local response = serialize(req, res, keep_alive)
-    -- Log before sending, so the line exists by the time the client has its answer.
-    self:log_access(req, res.status)
-    conn.deadline = util.now() + self.timeouts.write
-    if not conn:send_all(response) or not keep_alive then return end
+    req.peer = conn.peer
+    if not self:respond(conn, req) then return end
   end
 end
 
@@ -598,7 +716,7 @@ function Server:accept_all()
       local conn_sock, err = sock, nil
       if self.tls_context then conn_sock, err = ssl.wrap(sock, self.tls_context) end
       if conn_sock then
-        self:add_conn(conn_sock)
+        self:add_conn(conn_sock, sock)
       else
         self:log_handshake_failure(err)
         sock:close()
@@ -607,10 +725,11 @@ function Server:accept_all()
   end
 end
 
--- sock: a luasocket TCP socket, or (TLS) the luasec socket wrapping one.
-function Server:add_conn(sock)
+-- sock: a luasocket TCP socket, or (TLS) the luasec socket wrapping raw, the TCP socket.
+function Server:add_conn(sock, raw)
+  raw = raw or sock
   sock:settimeout(0)
-  local conn = new_conn(sock, self.tls_context ~= nil)
+  local conn = new_conn(sock, raw, self.tls_context ~= nil, (raw:getpeername()))
   conn.co = coroutine.create(function() return self:serve(conn) end)
   self.conns[sock] = conn
   self.count = self.count + 1
@@ -623,7 +742,11 @@ function Server:step(timeout)
   local now = util.now()
   local wake = timeout and now + timeout or math.huge
   for sock, conn in pairs(self.conns) do
-    if conn.waiting == "write" then sendt[#sendt + 1] = sock else recvt[#recvt + 1] = sock end
+    if conn.waiting == "write" then
+      sendt[#sendt + 1] = sock
+    elseif conn.waiting ~= "sleep" then      -- a sleeping connection waits for its deadline only
+      recvt[#recvt + 1] = sock
+    end
     if conn.deadline < wake then wake = conn.deadline end
   end
   local wait = wake < math.huge and math.max(0, wake - now) or nil
@@ -692,7 +815,8 @@ end
 
 -- opts: host (default 127.0.0.1), port (default 0 = OS picks), router, log (file handle,
 -- default io.stderr), limits, timeouts (tables overriding the defaults above), tls (optional
--- {certificate = path, key = path}: serve HTTPS only).
+-- {certificate = path, key = path}: serve HTTPS only), intercept (optional function(req) -> fault
+-- rule or nil, called with each request head; see the top of this file).
 -- Returns the server (with .url and .port), or nil and an error message.
 function http.server(opts)
   local host = opts.host or "127.0.0.1"
@@ -712,6 +836,7 @@ function http.server(opts)
     url = url_for(context and "https" or "http", host, port),
     tls_context = context,
     router = assert(opts.router, "http.server needs a router"),
+    intercept = opts.intercept,
     log = opts.log or io.stderr,
     limits = merged(DEFAULT_LIMITS, opts.limits),
     timeouts = merged(DEFAULT_TIMEOUTS, opts.timeouts),

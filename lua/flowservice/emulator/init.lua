@@ -11,8 +11,12 @@
 -- log (file handle for the access log, default io.stderr), limits / timeouts (tables overriding
 -- http.lua's defaults), page_size (default page size of list routes, positive integer, default 20),
 -- run_duration (seconds a dataflow run stays in progress, number > 0, default 2),
--- tls ({certificate = path, key = path}, PEM files: serve HTTPS only, TLS 1.2 or later).
+-- tls ({certificate = path, key = path}, PEM files: serve HTTPS only, TLS 1.2 or later),
+-- faults ({seed = n, rules = {...}}: fault injection from the start, see faults.lua; a bad rule
+-- raises with a message naming the rule and the field). Admin endpoints: admin.lua.
 local compat = require "flowservice.compat"
+local admin = require "flowservice.emulator.admin"
+local faults = require "flowservice.emulator.faults"
 local flow = require "flowservice.emulator.flow"
 local http = require "flowservice.emulator.http"
 local ims = require "flowservice.emulator.ims"
@@ -26,7 +30,7 @@ emulator.DEFAULT_RUN_DURATION = 2
 local OPTIONS = {
   host = "string", port = "number", client_id = "string", client_secret = "string",
   org_id = "string", token_ttl = "number", log = "userdata", limits = "table", timeouts = "table",
-  page_size = "number", run_duration = "number", tls = "table",
+  page_size = "number", run_duration = "number", tls = "table", faults = "table",
 }
 
 local function check_tls(tls)
@@ -69,6 +73,10 @@ local function check_options(opts)
     error("option 'run_duration' must be a number > 0 (seconds)", 3)
   end
   check_tls(opts.tls)
+  if opts.faults then
+    local ok, err = faults.check_config(opts.faults)
+    if not ok then error("option 'faults': " .. err, 3) end
+  end
 end
 
 -- Returns a server with .url, :run(), :step(timeout), :stop(), :close(); or nil and a message
@@ -85,11 +93,14 @@ function emulator.new(opts)
     sandbox_ids = {},
   }
   local router = http.router()
+  admin.init(state, opts.faults)
+  admin.register(router, state)
   ims.register(router, state)
   flow.register(router, state)
   return http.server {
     host = opts.host, port = opts.port, router = router, log = opts.log,
     limits = opts.limits, timeouts = opts.timeouts, tls = opts.tls,
+    intercept = admin.interceptor(state),
   }
 end
 

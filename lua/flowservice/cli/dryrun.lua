@@ -1,0 +1,95 @@
+-- --dry-run: the request a command would send (method, URL, headers, JSON body), with secrets
+-- masked by the library's trace redaction, and nothing sent (not even the token request).
+--
+-- The library has no "prepare a request without sending it" hook yet, so the description is
+-- built here from the same pieces the client uses: the resource's own body builder
+-- (class.def.build_body), the client's headers and trace.lua's redaction. Lookups a body builder
+-- would send (a source connection's base connection, a flow spec by name) are answered with
+-- placeholders naming what would be read.
+local flowservice = require "flowservice"
+local trace = require "flowservice.trace"
+local url = require "flowservice.url"
+
+local json = flowservice.json
+
+local dryrun = {}
+
+local FLOW_PATH = "/data/foundation/flowservice" -- client.lua's FLOW_PATH
+
+-- A stand-in for the client inside body builders: answers their lookups without a request.
+function dryrun.lookup_client()
+  return {
+    _seen_specs = {},
+    connections = {
+      get = function(_, id)
+        return { id = id, connectionSpec = { id = "<connectionSpec.id of connection " .. id .. ">",
+          version = "1.0" } }
+      end,
+    },
+    flow_specs = {
+      find = function(_, name)
+        return { id = "<id of flow spec " .. name .. ">", name = name, version = "1.0" }
+      end,
+    },
+  }
+end
+
+local function query_string(query)
+  local names, pairs_list = {}, {}
+  for name in pairs(query or {}) do names[#names + 1] = name end
+  table.sort(names)
+  for _, name in ipairs(names) do
+    local value = query[name]
+    if type(value) ~= "table" then value = { value } end
+    for _, v in ipairs(value) do pairs_list[#pairs_list + 1] = { name, tostring(v) } end
+  end
+  if #pairs_list == 0 then return "" end
+  return "?" .. url.form(pairs_list)
+end
+
+-- req = { method, path, query, body (Lua value), headers (extra) } -> a description with
+-- secrets masked: { method, url, headers, body } (body decoded, or nil).
+function dryrun.describe(client, req)
+  local headers = {
+    ["Authorization"] = "Bearer <token from IMS>",
+    ["x-api-key"] = client.config.client_id or "<api key>",
+    ["x-gw-ims-org-id"] = client.config.org_id,
+    ["x-sandbox-name"] = client.config.sandbox,
+    ["Accept"] = "application/json",
+  }
+  for name, value in pairs(req.headers or {}) do headers[name] = value end
+  local body
+  if req.body ~= nil then
+    headers["Content-Type"] = "application/json"
+    local text, err = json.encode(req.body)
+    if not text then error("cannot describe the request body: " .. err) end
+    body = json.decode(trace.body(text, "application/json"))
+  end
+  return {
+    method = req.method,
+    url = client.config.base_url .. FLOW_PATH .. req.path .. query_string(req.query),
+    headers = trace.headers(headers, { redact_api_key = true }),
+    body = body,
+  }
+end
+
+-- Prints descriptions (a list): as one JSON array with --json, else as HTTP-like text.
+function dryrun.print(streams, descriptions, as_json)
+  if as_json then
+    local text = json.encode(json.array(descriptions))
+    streams.stdout:write(text, "\n")
+    return
+  end
+  for i, d in ipairs(descriptions) do
+    if i > 1 then streams.stdout:write("\n") end
+    streams.stdout:write(d.method, " ", d.url, "\n")
+    local names = {}
+    for name in pairs(d.headers) do names[#names + 1] = name end
+    table.sort(names)
+    for _, name in ipairs(names) do streams.stdout:write(name, ": ", d.headers[name], "\n") end
+    if d.body ~= nil then streams.stdout:write("\n", json.encode(d.body), "\n") end
+  end
+  streams.stderr:write("flowservice: dry run: nothing was sent\n")
+end
+
+return dryrun

@@ -1,0 +1,109 @@
+-- How the command line prints: aligned tables and key/value blocks for people, exactly one JSON
+-- document for scripts (--json), one line per error on stderr, and the documented exit codes.
+local flowservice = require "flowservice"
+
+local json, errors = flowservice.json, flowservice.errors
+
+local output = {}
+
+-- Documented exit codes (README, `flowservice --help`).
+output.EXIT = {
+  ok = 0, failed_run = 1, usage = 2, validation = 3, auth = 4, not_found = 5, conflict = 6,
+  server = 7, network = 8,
+}
+local EXIT = output.EXIT
+
+-- The exit code for a library error, from its fields (never from its message).
+function output.exit_code(err)
+  if not errors.is(err) then return EXIT.server end
+  local kind, status = err.kind, err.status
+  if kind == "validation" then return EXIT.validation end
+  if kind == "transport" or kind == "timeout" then return EXIT.network end
+  if kind == "auth" or status == 401 or status == 403 then return EXIT.auth end
+  if kind == "not_found" or status == 404 then return EXIT.not_found end
+  if kind == "conflict" or err.conflict or status == 409 then return EXIT.conflict end
+  return EXIT.server
+end
+
+-- One line on stderr: the error's kind, status, code, message and request id (its tostring,
+-- which never shows a secret), with line breaks from a server message folded.
+function output.error(streams, err)
+  local text = tostring(err):gsub("[\r\n]+", " ")
+  streams.stderr:write(text, "\n")
+end
+
+-- A plain "flowservice: message" line on stderr (usage problems, refusals).
+function output.fail(streams, message)
+  streams.stderr:write("flowservice: ", (message:gsub("[\r\n]+", " ")), "\n")
+end
+
+-- Marks a Lua list as a JSON array, so an empty list prints as [] and not {}.
+function output.list(t)
+  return json.array(t or {})
+end
+
+function output.json(streams, value)
+  local text, err = json.encode(value)
+  if not text then error("cannot print JSON: " .. err) end
+  streams.stdout:write(text, "\n")
+end
+
+-- A value as one table cell or block line: strings as they are, epoch-ms timestamps readable,
+-- tables as compact JSON.
+local function cell(value, key)
+  if value == nil or value == json.null then return "-" end
+  if type(value) == "number" and key and key:match("At$") and value > 1e11 then
+    return os.date("!%Y-%m-%dT%H:%M:%SZ", math.floor(value / 1000))
+  end
+  if type(value) == "table" then return json.encode(value) or "?" end
+  return (tostring(value):gsub("[%c]", " "))
+end
+output.cell = cell
+
+-- Display width: UTF-8 characters, not bytes (works on every Lua, without the utf8 library).
+local function width_of(s)
+  return select(2, s:gsub("[^\128-\191]", ""))
+end
+
+-- rows: list of tables; columns: list of { title, value = function(row) or field name }.
+function output.table(streams, columns, rows)
+  local lines, widths = {}, {}
+  local function add(cells)
+    for i, c in ipairs(cells) do widths[i] = math.max(widths[i] or 0, width_of(c)) end
+    lines[#lines + 1] = cells
+  end
+  local header = {}
+  for i, col in ipairs(columns) do header[i] = col.title end
+  add(header)
+  for _, row in ipairs(rows) do
+    local cells = {}
+    for i, col in ipairs(columns) do
+      local v
+      if type(col.value) == "function" then v = col.value(row) else v = row[col.value] end
+      cells[i] = cell(v, type(col.value) == "string" and col.value or nil)
+    end
+    add(cells)
+  end
+  for _, cells in ipairs(lines) do
+    local parts = {}
+    for i, c in ipairs(cells) do
+      parts[i] = i < #cells and c .. (" "):rep(widths[i] - (width_of(c))) or c
+    end
+    streams.stdout:write(table.concat(parts, "  "), "\n")
+  end
+end
+
+-- One item as "key: value" lines, keys sorted and aligned.
+function output.item(streams, item)
+  local keys, width = {}, 0
+  for k in pairs(item) do
+    keys[#keys + 1] = tostring(k)
+    width = math.max(width, #tostring(k))
+  end
+  table.sort(keys)
+  for _, k in ipairs(keys) do
+    streams.stdout:write(k, ":", (" "):rep(width - #k + 1), cell(item[k], k), "\n")
+  end
+end
+
+return output

@@ -1,0 +1,68 @@
+-- `runs watch`: waits for a run to finish with the library's runs:wait. On a terminal one
+-- progress line is rewritten in place (\r); otherwise (a pipe, a log) one plain line per poll.
+-- Exit status 0 when the run succeeded, 1 when it ended otherwise (failed, partial success).
+local output = require "flowservice.cli.output"
+
+local EXIT = output.EXIT
+
+local function seconds(min)
+  return function(v)
+    local n = tonumber(v)
+    if not n or n < min or n == math.huge then return nil, "expected seconds >= " .. min end
+    return n
+  end
+end
+
+local function progress_line(runs, run, elapsed)
+  local status = run and (runs.status(run) or "no status yet") or "waiting for the first run"
+  return string.format("%6.1f s  %s%s", elapsed, run and (run.id .. "  ") or "", status)
+end
+
+return function(kind)
+  return {
+    summary = "Wait for a run (or a flow's first run) to finish, showing its progress.", sends = true,
+    epilog = "  flowservice runs watch RUN_ID\n  flowservice runs watch --flow FLOW_ID --timeout 900\n"
+      .. "  flowservice runs watch --flow FLOW_ID --json      # the final run as JSON",
+    options = function(cmd)
+      cmd:argument("ref", "The run's id."):args "?":argname "RUN_ID"
+      cmd:option("--flow", "Watch this flow's first run instead."):argname "FLOW_ID"
+      cmd:option("--timeout", "Give up after this many seconds.", "600"):argname "SECONDS"
+        :convert(seconds(0))
+      cmd:option("--interval", "Seconds between polls.", "5"):argname "SECONDS":convert(seconds(0.05))
+    end,
+    run = function(ctx, args)
+      if (args.ref == nil) == (args.flow == nil) then ctx:fail(EXIT.usage, "give a RUN_ID or --flow FLOW_ID") end
+      local first_request = args.ref and { method = "GET", path = kind.path .. "/" .. args.ref }
+        or { method = "GET", path = kind.path,
+          query = { property = "flowId==\"" .. args.flow .. "\"", orderby = "createdAt", limit = 1 } }
+      if ctx:dry { first_request } then return EXIT.ok end
+      local runs = ctx:client().runs
+      -- Progress goes to stderr with --json (stdout holds exactly one document).
+      local stream = args.json and ctx.streams.stderr or ctx.streams.stdout
+      local live = ctx:isatty(args.json and "stderr" or "stdout")
+      local width = 0
+      local run, status = runs:wait {
+        run_id = args.ref, flow_id = args.flow, timeout = args.timeout, interval = args.interval,
+        progress = function(r, elapsed)
+          local line = progress_line(runs, r, elapsed)
+          if live then
+            stream:write("\r", line, (" "):rep(math.max(0, width - #line)))
+            width = #line
+          else
+            stream:write(line, "\n")
+          end
+          stream:flush()
+        end,
+      }
+      if live then stream:write("\n") end
+      ctx:must(run, status)
+      ctx:print(run, function()
+        local records = type(run.metrics) == "table" and run.metrics.recordSummary or {}
+        ctx.streams.stdout:write(string.format("run %s: %s (records in %s, out %s, failed %s)\n", run.id, status,
+          tostring(records.inputRecordCount), tostring(records.outputRecordCount),
+          tostring(records.failedRecordCount)))
+      end)
+      return status == "success" and EXIT.ok or EXIT.failed_run
+    end,
+  }
+end

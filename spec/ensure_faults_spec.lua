@@ -1,0 +1,106 @@
+-- resources:ensure end to end: the emulator (a separate process) injects faults on the create
+-- call after the resource was created (reset, empty reply, 500, truncated body) or before
+-- (503), and ensure must end with exactly one resource, created or found, every time.
+local helper = require "spec.helper"
+local rawhttp = require "spec.rawhttp"
+local flowservice = require "flowservice"
+
+local CREATE = "/data/foundation/flowservice/connections"
+local PASSWORD = "SENTINEL-ensure-faults-password"
+
+describe("ensure against injected faults", function()
+  local emu, admin
+
+  lazy_setup(function()
+    emu = helper.start_emulator {}
+    admin = rawhttp.admin(emu)
+  end)
+
+  lazy_teardown(function()
+    if emu then emu.stop() end
+  end)
+
+  local function new_client(sandbox)
+    return assert(flowservice.new {
+      env = false, base_url = emu.url, ims_url = emu.url, client_id = helper.CLIENT_ID,
+      client_secret = helper.CLIENT_SECRET, org_id = helper.ORG_ID, sandbox = sandbox,
+      timeout = 2, retry = { base = 0.01, throttle_base = 0.01 },
+    })
+  end
+
+  local function input(name)
+    return {
+      name = name, spec = "oracle-service-cloud",
+      auth = { host = "example.custhelp.com", username = "svc", password = PASSWORD },
+    }
+  end
+
+  local FAULTS = {
+    { fault = "reset", phase = "after" },
+    { fault = "empty", phase = "after" },
+    { fault = "status", status = 500, phase = "after" },
+    { fault = "truncate", bytes = 20 },
+    { fault = "invalid_json" },
+    { fault = "status", status = 503, phase = "before" },
+    { fault = "reset", phase = "before" },
+  }
+
+  for i, rule in ipairs(FAULTS) do
+    it(("leaves exactly one connection after a %s (%s) on create"):format(rule.fault,
+      rule.phase or rule.status or "after"), function()
+      local sandbox = "ensure-" .. i
+      local client = new_client(sandbox)
+      admin.clear_faults()
+      local fault = { method = "POST", path = CREATE, count = 1 }
+      for k, v in pairs(rule) do fault[k] = v end
+      admin.add_faults { fault }
+      local result, err = client.connections:ensure(input("OSC " .. i))
+      assert(result, tostring(err))
+      assert.are.equal(true, result.created)
+      local all = assert(client.connections:all { property = { { "name", "==", "OSC " .. i } } })
+      assert.are.equal(1, #all)
+      assert.are.equal(all[1].id, result.id)
+      -- a second run finds it and creates nothing
+      local again = assert(client.connections:ensure(input("OSC " .. i)))
+      assert.are.equal(false, again.created)
+      assert.are.equal(result.id, again.id)
+      assert.are.equal(1, #assert(client.connections:all { property = { { "name", "==", "OSC " .. i } } }))
+      client:close()
+    end)
+  end
+
+  it("creates reuse one connection; a reset after one is not sent again by libcurl", function()
+    admin.clear_faults()
+    local events = {}
+    local client = assert(flowservice.new {
+      env = false, base_url = emu.url, ims_url = emu.url, client_id = helper.CLIENT_ID,
+      client_secret = helper.CLIENT_SECRET, org_id = helper.ORG_ID, sandbox = "ensure-reuse",
+      trace = function(e) events[#events + 1] = e end,
+    })
+    for i = 1, 5 do assert(client.connections:create(input("reuse " .. i))) end
+    local connects = 0
+    for _, e in ipairs(events) do connects = connects + (e.connects or 0) end
+    assert.are.equal(1, connects) -- the token request's connection, then 5 creates on it
+    -- The connection is kept alive; the emulator acts on the next create, then resets it.
+    -- libcurl would send the POST again on a new connection by itself: it must not.
+    admin.add_faults { { method = "POST", path = CREATE, count = 1, fault = "reset", phase = "after" } }
+    local created, err = client.connections:create(input("reuse 6"))
+    assert.is_nil(created)
+    assert.are.equal(true, err.ambiguous)
+    assert.are.equal(1, #assert(client.connections:all { property = { { "name", "==", "reuse 6" } } }))
+    client:close()
+  end)
+
+  it("a plain create after an ambiguous fault reports it as ambiguous, and the resource exists", function()
+    local client = new_client("ensure-plain")
+    admin.clear_faults()
+    admin.add_faults { { method = "POST", path = CREATE, count = 1, fault = "reset", phase = "after" } }
+    local created, err = client.connections:create(input("plain"))
+    assert.is_nil(created)
+    assert.are.equal(true, err.ambiguous)
+    assert.are.equal(1, err.attempts)
+    assert.falsy(tostring(err):find(PASSWORD, 1, true))
+    assert.are.equal(1, #assert(client.connections:all { property = { { "name", "==", "plain" } } }))
+    client:close()
+  end)
+end)
