@@ -49,6 +49,17 @@ static inline lua_Integer fs_tointegerx(lua_State *L, int idx, int *isint) {
 }
 #define lua_tointegerx(L, idx, isint) fs_tointegerx(L, idx, isint)
 
+/* As in 5.3: a number that is not whole (or out of range) is refused, not truncated. */
+static inline lua_Integer fs_checkinteger(lua_State *L, int arg) {
+  int isint;
+  lua_Integer n;
+  luaL_checknumber(L, arg); /* the type error, and numeric strings converted in place */
+  n = fs_tointegerx(L, arg, &isint);
+  if (!isint) luaL_argerror(L, arg, "number has no integer representation");
+  return n;
+}
+#define luaL_checkinteger(L, arg) fs_checkinteger(L, arg)
+
 /* 5.3 returns the type of the value pushed. */
 #define lua_rawget(L, idx) (lua_rawget(L, idx), lua_type(L, -1))
 
@@ -99,6 +110,44 @@ static inline void *luaL_testudata(lua_State *L, int idx, const char *name) {
 
 #define luaL_newlibtable(L, l) lua_createtable(L, 0, (int)(sizeof(l) / sizeof((l)[0]) - 1))
 #define luaL_newlib(L, l) (luaL_newlibtable(L, l), luaL_setfuncs(L, l, 0))
+#endif
+
+/* User values (multi.c keeps one, a table, or nil once closed). 5.2 and 5.3 have one per
+ * userdata, 5.1 and LuaJIT its environment table, which cannot be nil: nil becomes an empty
+ * table there (what nil is for, dropping what the old table held, still happens). */
+#if LUA_VERSION_NUM < 504
+static inline int fs_getiuservalue(lua_State *L, int idx, int n) {
+  (void)n;
+#if LUA_VERSION_NUM == 501
+  lua_getfenv(L, idx);
+#else
+  lua_getuservalue(L, idx);
+#endif
+  return lua_type(L, -1);
+}
+#define lua_getiuservalue(L, idx, n) fs_getiuservalue(L, idx, n)
+
+static inline int fs_setiuservalue(lua_State *L, int idx, int n) {
+  (void)n;
+#if LUA_VERSION_NUM == 501
+  if (lua_isnil(L, -1)) { /* pops one value and pushes one: a relative idx stays right */
+    lua_pop(L, 1);
+    lua_newtable(L);
+  }
+  return lua_setfenv(L, idx);
+#else
+  lua_setuservalue(L, idx);
+  return 1;
+#endif
+}
+#define lua_setiuservalue(L, idx, n) fs_setiuservalue(L, idx, n)
+#endif
+
+#if LUA_VERSION_NUM == 501
+static inline int fs_absindex(lua_State *L, int idx) {
+  return idx > 0 || idx <= LUA_REGISTRYINDEX ? idx : lua_gettop(L) + idx + 1;
+}
+#define lua_absindex(L, idx) fs_absindex(L, idx)
 #endif
 
 #endif
