@@ -106,4 +106,76 @@ describe("flowservice.compat", function()
       assert.equal(3, select(2, fallback.utf8_len("ab\191")))
     end)
   end)
+  describe("isyieldable", function()
+    -- Each situation calls `probe` where a batch call would ask before yielding; the answers of
+    -- `fn` by situation.
+    local function record(fn)
+      local seen = {}
+      local function probe(what) seen[what] = fn() end
+      local function tail() return probe("tail call") end
+      local function get_probe() return probe end
+      local co = coroutine.create(function()
+        probe("plain")
+        pcall(probe, "pcall")
+        pcall(function() probe("inside a pcall") end)
+        for _ in function() probe("for iterator") end do end -- one call, returning nil
+        local _ = setmetatable({}, { __index = function() probe("metamethod") end }).x
+        tail()
+        local callable = setmetatable({}, { __call = function() probe("__call") end })
+        callable()
+        get_probe()("call of a call's result")
+        table.sort({ 2, 1 }, function(a, b) probe("table.sort comparator"); return a < b end)
+      end)
+      assert(coroutine.resume(co))
+      probe("main thread")
+      return seen
+    end
+    local YIELDABLE_52 = { -- Lua 5.2 and later, and the 5.2 rule of the fallback on 5.3 and 5.4
+      plain = true, pcall = true, ["inside a pcall"] = true, ["for iterator"] = true, metamethod = true,
+      ["tail call"] = true, __call = true, ["call of a call's result"] = true, ["table.sort comparator"] = false,
+      ["main thread"] = false,
+    }
+    local YIELDABLE_51 = { -- PUC Lua 5.1, and the fallback's 5.1 rule on LuaJIT (stricter than LuaJIT)
+      plain = true, pcall = false, ["inside a pcall"] = false, ["for iterator"] = false, metamethod = false,
+      ["tail call"] = true, __call = true, ["table.sort comparator"] = false, ["main thread"] = false,
+      ["call of a call's result"] = false, -- 5.1 could yield there, but cannot tell it from a metamethod
+    }
+
+    -- LuaJIT has coroutine.isyieldable (and yields in more places than 5.1): the fallback is PUC's
+    local it_on_puc = rawget(_G, "jit") and pending or it
+    it_on_puc("the fallback tells where this Lua can yield", function()
+      assert.same(_VERSION == "Lua 5.1" and YIELDABLE_51 or YIELDABLE_52, record(fallback._isyieldable))
+    end)
+
+    it("is coroutine.isyieldable where it exists, and agrees with the fallback's 5.2 rule there", function()
+      if coroutine.isyieldable then
+        assert.equal(coroutine.isyieldable, compat.isyieldable)
+        if _VERSION ~= "Lua 5.1" then assert.same(YIELDABLE_52, record(coroutine.isyieldable)) end
+      else
+        assert.equal(compat._isyieldable, compat.isyieldable)
+      end
+    end)
+
+    it("the fallback's answer is true: a yield where it says so resumes", function()
+      local co = coroutine.create(function()
+        for _, step in ipairs { function(f) f() end, function(f) return f() end } do
+          step(function() if fallback._isyieldable() then coroutine.yield("yielded") end end)
+        end
+        return "done"
+      end)
+      local results = {}
+      repeat
+        local ok, v = coroutine.resume(co)
+        assert.is_true(ok, v)
+        results[#results + 1] = v
+      until coroutine.status(co) == "dead"
+      assert.same({ "yielded", "yielded", "done" }, results)
+    end)
+
+    it("PUC Lua 5.1 only does not yield across pcall", function()
+      local co = coroutine.create(function() return pcall(coroutine.yield, "x") end)
+      local _, v = coroutine.resume(co)
+      assert.equal(compat.YIELDS_ACROSS_PCALL, v == "x")
+    end)
+  end)
 end)

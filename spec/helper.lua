@@ -216,7 +216,7 @@ function helper.run_process(command, stdin)
   f:close()
   local p = assert(io.popen(("env -u LD_PRELOAD sh -c %s <%s >%s 2>%s; echo $?"):format(shell_quote(command),
     shell_quote(input), shell_quote(out), shell_quote(err)), "r"))
-  local code = tonumber(p:read("l"))
+  local code = tonumber(p:read("*l"))
   p:close()
   local stdout, stderr = helper.read_file(out), helper.read_file(err)
   os.remove(input)

@@ -64,4 +64,42 @@ end
 compat.utf8_len = utf8 and utf8.len or utf8_len
 compat._utf8_len = utf8_len -- the fallback, for specs on every version
 
+-- coroutine.isyieldable (5.3, 5.4, LuaJIT) on 5.1 and 5.2: whether the running coroutine can
+-- yield from here, read from the stack between the caller and the coroutine's body. Lua 5.2
+-- yields across pcall, xpcall, metamethods and for iterators, but not across another C
+-- function (table.sort, string.gsub, tostring, ...). Lua 5.1 yields across none of them: a
+-- frame called by a C function, a for iterator (named "(for generator)") or a metamethod (no
+-- name, and not a tail call: 5.1 marks those with a "tail" frame above) blocks it. A Lua 5.1
+-- call through an expression it cannot name (`t[k]()`) also counts as a blocker: a false
+-- "no" only makes the caller take its non-yielding path.
+-- Whether the frame at `level` (counted from this function) blocks a yield; nil past the last.
+local function frame_blocks_yield(level)
+  local info = debug.getinfo(level, "Snf")
+  if info == nil then return nil end
+  if info.what == "C" then
+    return _VERSION == "Lua 5.1" or (info.func ~= pcall and info.func ~= xpcall)
+  end
+  if _VERSION ~= "Lua 5.1" or info.what ~= "Lua" then return false end
+  if info.name == "(for generator)" then return true end
+  local caller = debug.getinfo(level + 1, "S")
+  return info.name == nil and caller ~= nil and caller.what ~= "tail"
+end
+
+local function isyieldable()
+  local co, is_main = coroutine.running()
+  if co == nil or is_main then return false end -- 5.1 returns no coroutine for the main one
+  local level = 3 -- from frame_blocks_yield: itself, isyieldable, then isyieldable's caller
+  while true do
+    local blocks = frame_blocks_yield(level)
+    if blocks == nil then return true end
+    if blocks then return false end
+    level = level + 1
+  end
+end
+
+compat.isyieldable = coroutine.isyieldable or isyieldable
+-- PUC Lua 5.1 cannot yield across pcall; 5.2+ and LuaJIT can.
+compat.YIELDS_ACROSS_PCALL = not (_VERSION == "Lua 5.1" and rawget(_G, "jit") == nil)
+compat._isyieldable = isyieldable -- the fallback, for specs on every version
+
 return compat
