@@ -33,6 +33,11 @@ CORE        := $(BUILD)/flowservice/core.so
 
 BUSTED      := busted --lua=$(LUA) --cpath='./$(BUILD)/?.so'
 BUSTED_FLAGS ?=
+# bench/ and bench/reliability/ (measurement tools) run on Lua 5.4 only, and so do their specs
+# (tagged #lua54only).
+ifneq ($(LUA),lua5.4)
+BUSTED      += --exclude-tags=lua54only
+endif
 LUA_DEBIAN_PKGS_lua5.1 := lua5.1 liblua5.1-0-dev
 LUA_DEBIAN_PKGS_lua5.2 := lua5.2 liblua5.2-dev
 LUA_DEBIAN_PKGS_lua5.3 := lua5.3 liblua5.3-dev
