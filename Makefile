@@ -1,6 +1,8 @@
 # flowservice — build, test and demo. Every target installs what it needs (Debian 12).
+# LUA: lua5.1, lua5.2, lua5.3, lua5.4 or luajit (each is also its pkg-config name).
 LUA         ?= lua5.4
-LUA_PC      ?= lua5.4
+LUA_PC      ?= $(LUA)
+LUA_VERSIONS := lua5.1 lua5.2 lua5.3 lua5.4 luajit
 CC          ?= cc
 CFLAGS      ?= -O2 -g
 LIBFLAG     ?= -shared
@@ -18,20 +20,35 @@ WARN        := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 ALL_CFLAGS  := -std=gnu99 -fPIC $(WARN) $(CFLAGS) $(LUA_CFLAGS) $(CURL_CFLAGS) \
                -DFLOWSERVICE_VERSION='"$(VERSION)"'
 
+# One build directory per Lua, so objects built for different headers never mix; the
+# default (5.4) keeps build/flowservice/core.so.
+ifeq ($(LUA),lua5.4)
 BUILD       ?= build
+else
+BUILD       ?= build/$(LUA)
+endif
 SRCS        := $(wildcard src/*.c)
 OBJS        := $(SRCS:src/%.c=$(BUILD)/obj/%.o)
 CORE        := $(BUILD)/flowservice/core.so
 
-BUSTED      := busted --lua=$(LUA)
+BUSTED      := busted --lua=$(LUA) --cpath='./$(BUILD)/?.so'
 BUSTED_FLAGS ?=
 LDOC        ?= lua5.1 /usr/bin/ldoc
-DEBIAN_PKGS := lua5.4 liblua5.4-dev lua-cjson lua-socket lua-sec openssl lua-busted luarocks \
+# bench/ and bench/reliability/ (measurement tools) run on Lua 5.4 only, and so do their specs
+# (tagged #lua54only).
+ifneq ($(LUA),lua5.4)
+BUSTED      += --exclude-tags=lua54only
+endif
+LUA_DEBIAN_PKGS_lua5.1 := lua5.1 liblua5.1-0-dev
+LUA_DEBIAN_PKGS_lua5.2 := lua5.2 liblua5.2-dev
+LUA_DEBIAN_PKGS_lua5.3 := lua5.3 liblua5.3-dev
+LUA_DEBIAN_PKGS_luajit := luajit libluajit-5.1-dev
+DEBIAN_PKGS := lua5.4 liblua5.4-dev $(LUA_DEBIAN_PKGS_$(LUA)) lua-cjson lua-socket lua-sec openssl lua-busted luarocks \
                libcurl4-openssl-dev pkg-config gcc make lua-check valgrind lua-argparse \
                nginx-light curl time python3-requests \
                cppcheck clang-tidy lua-ldoc lua-markdown lua5.1
 
-.PHONY: all deps test demo check lint doc install clean bench bench-short reliability reliability-short
+.PHONY: all deps test test-all demo check lint doc install clean bench bench-short reliability reliability-short
 
 all: $(CORE)
 
@@ -54,13 +71,20 @@ deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	fi
 
+# FLOWSERVICE_LUA and FLOWSERVICE_CPATH: the Lua and core the processes that specs start use.
 test: deps
 	$(MAKE) all
-	FLOWSERVICE_LUA=$(LUA) $(BUSTED) $(BUSTED_FLAGS)
+	FLOWSERVICE_LUA=$(LUA) FLOWSERVICE_CPATH='./$(BUILD)/?.so' $(BUSTED) $(BUSTED_FLAGS)
+
+# make test under every supported Lua in turn; stops at the first that fails.
+test-all:
+	@for lua in $(LUA_VERSIONS); do \
+	  echo "== $$lua"; $(MAKE) --no-print-directory test LUA=$$lua || exit 1; \
+	done
 
 demo: deps
 	$(MAKE) all
-	LUA=$(LUA) sh examples/demo.sh
+	LUA=$(LUA) FLOWSERVICE_CPATH='./$(BUILD)/?.so' sh examples/demo.sh
 
 # Every spec twice: against an ASan+UBSan build of the core (build-asan/), then against
 # the normal build under valgrind. lua5.4 itself is not instrumented, so the ASan
@@ -130,8 +154,11 @@ install: all
 	install -m 0644 lua/flowservice/*.lua $(DESTDIR)$(INST_LUADIR)/flowservice/
 	install -m 0644 lua/flowservice/emulator/*.lua $(DESTDIR)$(INST_LUADIR)/flowservice/emulator/
 	install -m 0644 lua/flowservice/cli/*.lua $(DESTDIR)$(INST_LUADIR)/flowservice/cli/
-	install -m 0755 bin/flowservice-emulator $(DESTDIR)$(INST_BINDIR)/flowservice-emulator
-	install -m 0755 bin/flowservice $(DESTDIR)$(INST_BINDIR)/flowservice
+	@# the commands run under the Lua they were installed for (their modules are in that Lua's path)
+	for cmd in flowservice flowservice-emulator; do \
+	  sed '1s|^#!/usr/bin/env lua5.4$$|#!/usr/bin/env $(LUA)|' bin/$$cmd >$(DESTDIR)$(INST_BINDIR)/$$cmd && \
+	  chmod 0755 $(DESTDIR)$(INST_BINDIR)/$$cmd || exit 1; \
+	done
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) luarocks-tree

@@ -16,7 +16,7 @@ emulator of Flow Service and IMS (http or https) for tests.
   labels = { "adobe", "aep", "http", "libcurl" },
 }
 dependencies = {
-  "lua >= 5.4",
+  "lua >= 5.1, < 5.5", -- 5.1, 5.2, 5.3, 5.4 and LuaJIT 2.1
   "lua-cjson >= 2.1.0",
   "argparse >= 0.7", -- the flowservice command only
 }
@@ -52,6 +52,7 @@ build = {
     ["flowservice.cli.resources"] = "lua/flowservice/cli/resources.lua",
     ["flowservice.cli.watch"] = "lua/flowservice/cli/watch.lua",
     ["flowservice.client"] = "lua/flowservice/client.lua",
+    ["flowservice.compat"] = "lua/flowservice/compat.lua",
     ["flowservice.connection_specs"] = "lua/flowservice/connection_specs.lua",
     ["flowservice.connections"] = "lua/flowservice/connections.lua",
     ["flowservice.errors"] = "lua/flowservice/errors.lua",

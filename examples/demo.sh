@@ -5,7 +5,8 @@ set -eu
 LUA=${LUA:-lua5.4}
 cd "$(dirname "$0")/.."
 export LUA_PATH="./lua/?.lua;./lua/?/init.lua;;"
-export LUA_CPATH="./build/?.so;;"
+# FLOWSERVICE_CPATH: the C core built for $LUA (make demo LUA=lua5.1 sets ./build/lua5.1/?.so)
+export LUA_CPATH="${FLOWSERVICE_CPATH:-./build/?.so};;"
 
 log=$(mktemp)
 fifo=$(mktemp -u)

@@ -4,6 +4,7 @@
 local helper = require "helper"
 local rawhttp = require "rawhttp"
 local flowservice = require "flowservice"
+local compat = require "flowservice.compat"
 local core = require "flowservice.core"
 local errors = require "flowservice.errors"
 
@@ -353,6 +354,28 @@ describe("client:batch", function()
     assert.same({}, client:batch {})
     client:close()
     assert.has_error(function() client:batch {} end, "attempt to use a closed flowservice client")
+  end)
+
+  it("overlaps requests made under a pcall in a call, except on PUC Lua 5.1 (there they block)", function()
+    local events = {}
+    local client = new_client(nil, events)
+    assert(client:authenticate())
+    admin.set_faults { get_delay("guarded-*", 0.2) }
+    local calls = {}
+    for i = 1, 3 do
+      calls[i] = function()
+        return select(2, pcall(client.connections.get, client.connections, "guarded-" .. i))
+      end
+    end
+    local results = client:batch(calls, { concurrency = 3 })
+    for i = 1, 3 do assert.equals(404, results[i][2].status) end
+    local _, connects = count_events(events, nil)
+    if compat.YIELDS_ACROSS_PCALL then -- three at once: the batch's multi opens connections
+      assert.is_true(connects - 1 >= 2, "connections the batch opened: " .. connects - 1)
+    else -- 5.1 cannot yield across pcall: one by one on the client's own connection
+      assert.equals(1, connects)
+    end
+    client:close()
   end)
 
   it("runs blocking calls of another client inside a call", function()

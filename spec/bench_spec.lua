@@ -31,7 +31,7 @@ local function table_rows(out)
   return rows
 end
 
-describe("bench/run --smoke", function()
+describe("bench/run --smoke #lua54only", function()
   local out, status
   setup(function()
     local p = assert(io.popen("env -u LD_PRELOAD LUA=" .. helper.shell_quote(helper.LUA)

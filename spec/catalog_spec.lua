@@ -126,7 +126,7 @@ describe("emulator connection specs", function()
 
   it("encodes as JSON and says in its header where every id comes from", function()
     assert.is_string(util.json_encode { items = catalog.list() })
-    local source = assert(io.open("lua/flowservice/emulator/catalog.lua")):read("a")
+    local source = assert(io.open("lua/flowservice/emulator/catalog.lua")):read("*a")
     local header = source:match("^(.-)\nlocal ")
     for _, spec in ipairs(catalog.list()) do
       assert.truthy(header:find(spec.id, 1, true), spec.id)

@@ -6,6 +6,7 @@ local dataset = require "flowservice.emulator.dataset"
 local explore = require "flowservice.emulator.explore"
 local store = require "flowservice.emulator.store"
 local util = require "flowservice.emulator.util"
+local math_type = require("flowservice.compat").math_type -- math.type, or the 2^53 rule
 
 local OSC_SPEC = "ba5126ec-c9ac-11eb-b8bc-0242ac130003"
 local DATA_LAKE_SPEC = "c604ff05-7f1a-43c0-8e18-33bf874cb11c"
@@ -102,7 +103,7 @@ describe("emulator dataset", function()
           local v = row[column.name]
           local where = t.path .. "[" .. i .. "]." .. column.name
           assert.are.equal(lua_type[column.type], type(v), where)
-          if column.type == "integer" then assert.are.equal("integer", math.type(v), where) end
+          if column.type == "integer" then assert.are.equal("integer", math_type(v), where) end
           if column["meta:xdmType"] == "date-time" then
             assert.are.same({ type = "string", format = "date-time" }, column.xdm)
             assert.truthy(v:find("^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%dZ$"), where)
@@ -417,7 +418,7 @@ describe("emulator dataflows: runs", function()
     assert.are.same(flow.flowSpec, run.flowSpec)
     assert.are.equal(sb.ctx.sandbox_name, run.sandboxName)
     assert.are.equal(start * 1000, run.createdAt)
-    assert.are.equal(math.type(run.createdAt), "integer")
+    assert.are.equal(math_type(run.createdAt), "integer")
     assert.are.equal("inProgress", run.metrics.statusSummary.status)
     assert.is_nil(run.metrics.durationSummary.completedAtUTC)
     assert.are.equal(0, run.metrics.recordSummary.inputRecordCount)

@@ -2,6 +2,8 @@
 local helper = {}
 
 helper.LUA = os.getenv("FLOWSERVICE_LUA") or "lua5.4"
+-- Where processes the specs start find the C core built for that Lua (make test sets it).
+helper.CPATH = os.getenv("FLOWSERVICE_CPATH") or "./build/?.so"
 
 -- Credentials the emulator knows in the specs. The secret is a sentinel: specs grep every
 -- output for it.
@@ -26,7 +28,7 @@ end
 -- LD_PRELOAD is dropped so servers never run under `make check`'s ASan runtime.
 function helper.spawn(command)
   local pipe = assert(io.popen("echo $$; exec env -u LD_PRELOAD " .. command, "r"))
-  local proc = { pid = tonumber(pipe:read("l")), first_line = pipe:read("l") }
+  local proc = { pid = tonumber(pipe:read("*l")), first_line = pipe:read("*l") }
   function proc.stop()
     if proc.stopped then return end
     proc.stopped = true
@@ -38,11 +40,14 @@ end
 
 -- Runs a shell command line (without make check's LD_PRELOAD, like spawn); returns its
 -- stdout and stderr together, and whether it exited with status 0.
+-- The exit status comes back as the last line: Lua 5.1's close() of a pipe does not report it.
 function helper.run(command)
-  local p = assert(io.popen("env -u LD_PRELOAD sh -c " .. shell_quote(command) .. " 2>&1", "r"))
-  local out = p:read("a")
-  local ok = p:close()
-  return out, ok == true
+  local p = assert(io.popen("env -u LD_PRELOAD sh -c " .. shell_quote(command) .. ' 2>&1; echo "exit:$?"', "r"))
+  local out = p:read("*a")
+  p:close()
+  local status
+  out, status = out:match("^(.-)exit:(%d+)\n$")
+  return out, status == "0"
 end
 
 -- Runs a Lua script as a user would, configured for `emu` through the AEP_* variables, with
@@ -51,7 +56,7 @@ function helper.run_script(emu, script, env)
   local vars = {
     AEP_BASE_URL = emu.url, AEP_IMS_URL = emu.url, AEP_CLIENT_ID = helper.CLIENT_ID,
     AEP_CLIENT_SECRET = helper.CLIENT_SECRET, AEP_ORG_ID = helper.ORG_ID,
-    LUA_PATH = "./lua/?.lua;./lua/?/init.lua;;", LUA_CPATH = "./build/?.so;;",
+    LUA_PATH = "./lua/?.lua;./lua/?/init.lua;;", LUA_CPATH = helper.CPATH .. ";;",
   }
   for k, v in pairs(env or {}) do vars[k] = v end
   return helper.run("env " .. env_words(vars) .. " " .. helper.LUA .. " " .. shell_quote(script))
@@ -156,9 +161,14 @@ function helper.make_certs()
   local registry = debug.getregistry()
   if registry[CERT_CACHE] then return registry[CERT_CACHE].certs end
   local certs = generate_certs()
-  registry[CERT_CACHE] = setmetatable({ certs = certs }, { __gc = function()
-    os.execute("rm -rf " .. shell_quote(certs.dir))
-  end })
+  local function remove() os.execute("rm -rf " .. shell_quote(certs.dir)) end
+  if newproxy then -- luacheck: ignore 113 (5.1 and LuaJIT run no __gc of tables, but of a proxy)
+    local proxy = newproxy(true) -- luacheck: ignore 113
+    getmetatable(proxy).__gc = remove
+    registry[CERT_CACHE] = { certs = certs, proxy = proxy }
+  else
+    registry[CERT_CACHE] = setmetatable({ certs = certs }, { __gc = remove })
+  end
   return certs
 end
 
@@ -180,9 +190,19 @@ function helper.closed_port()
   return tonumber(port)
 end
 
+-- Lua 5.4's to-be-closed variables: helper.in_close_scope(value, body) runs body(v) in a block
+-- `local v <close> = value`. The syntax does not parse before 5.4, so the chunk is compiled from
+-- text, and only where helper.HAS_CLOSE.
+helper.HAS_CLOSE = _VERSION == "Lua 5.4"
+function helper.in_close_scope(value, body)
+  assert(helper.HAS_CLOSE, "no to-be-closed variables before Lua 5.4")
+  local chunk = assert(load("local value, body = ... do local v <close> = value; body(v) end"))
+  chunk(value, body)
+end
+
 function helper.read_file(path)
   local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
+  local s = f:read("*a")
   f:close()
   return s
 end
@@ -196,7 +216,7 @@ function helper.run_process(command, stdin)
   f:close()
   local p = assert(io.popen(("env -u LD_PRELOAD sh -c %s <%s >%s 2>%s; echo $?"):format(shell_quote(command),
     shell_quote(input), shell_quote(out), shell_quote(err)), "r"))
-  local code = tonumber(p:read("l"))
+  local code = tonumber(p:read("*l"))
   p:close()
   local stdout, stderr = helper.read_file(out), helper.read_file(err)
   os.remove(input)

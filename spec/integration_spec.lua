@@ -4,6 +4,7 @@ local flowservice = require "flowservice"
 local core = require "flowservice.core"
 local errors = require "flowservice.errors"
 local json = require "flowservice.json"
+local math_type = require("flowservice.compat").math_type -- math.type, or the 2^53 rule
 
 local PASSWORD = "SENTINEL-osc-password-4e1d77"
 local OSC_ID = "ba5126ec-c9ac-11eb-b8bc-0242ac130003"
@@ -72,7 +73,7 @@ describe("creating an Oracle Service Cloud base connection", function()
     assert.equals("Basic Authentication", item.auth.specName)
     assert.equals("svc-user", item.auth.params.username)
     assert.are_not.equal(PASSWORD, item.auth.params.password)
-    assert.equals("integer", math.type(item.createdAt))
+    assert.equals("integer", math_type(item.createdAt))
     assert.equals(helper.ORG_ID, item.imsOrgId)
     assert.equals("prod", item.sandboxName)
     client:close()
@@ -352,7 +353,7 @@ describe("transport options and secrets", function()
       local client = assert(require("flowservice").new())
       assert(client:authenticate())
       local n = assert(client.connections:count())
-      io.write("reached, ", math.type(n))
+      io.write("reached, ", require("flowservice.compat").math_type(n))
     ]])
     f:close()
     local out, ok = helper.run_script(emu, script,

@@ -11,7 +11,12 @@ end
 describe("packaging", function()
   local rockspec = {}
   setup(function()
-    assert(load(helper.read_file("flowservice-scm-1.rockspec"), "rockspec", "t", rockspec))()
+    local text = helper.read_file("flowservice-scm-1.rockspec")
+    if setfenv then -- luacheck: ignore 113 (Lua 5.1 and LuaJIT: load takes no environment)
+      assert(setfenv(assert(loadstring(text, "rockspec")), rockspec))() -- luacheck: ignore 113
+    else
+      assert(load(text, "rockspec", "t", rockspec))()
+    end
   end)
 
   it("lists every Lua module of lua/ in the rockspec", function()
@@ -32,7 +37,7 @@ describe("packaging", function()
   it("make install puts a loadable library and the emulator under DESTDIR", function()
     local dest = os.tmpname()
     os.remove(dest)
-    local out, ok = helper.run("make -s install DESTDIR=" .. dest)
+    local out, ok = helper.run("make -s install LUA=" .. helper.LUA .. " DESTDIR=" .. dest)
     assert.is_true(ok, out)
     local init = lines_of("find " .. dest .. " -path '*/flowservice/init.lua'")[1]
     local so = lines_of("find " .. dest .. " -path '*/flowservice/core.so'")[1]
@@ -43,10 +48,18 @@ describe("packaging", function()
     local lua_dir = init:gsub("flowservice/init%.lua$", "")
     local lpath = lua_dir .. "?.lua;" .. lua_dir .. "?/init.lua;;"
     local cpath = so:gsub("flowservice/core%.so$", "?.so") .. ";;"
+    -- the file require finds (package.searchpath, which 5.1 lacks: its first readable candidate)
+    local searchpath = [[local function searchpath(name, path)
+        for template in path:gmatch("[^;]+") do
+          local file = template:gsub("%?", (name:gsub("%.", "/")))
+          local f = io.open(file) if f then f:close() return file end
+        end
+      end]]
     local loaded = lines_of(string.format(
-      "cd /tmp && LUA_PATH='%s' LUA_CPATH='%s' %s -e 'print(package.searchpath(\"flowservice.core\", "
-      .. "package.cpath), require(\"flowservice\").VERSION)' 2>&1", lpath, cpath, helper.LUA))
+      "cd /tmp && LUA_PATH='%s' LUA_CPATH='%s' %s -e '%s print(searchpath(\"flowservice.core\", "
+      .. "package.cpath), require(\"flowservice\").VERSION)' 2>&1", lpath, cpath, helper.LUA, searchpath))
     assert.equals(so .. "\t" .. require("flowservice").VERSION, loaded[1])
+    assert.equals("#!/usr/bin/env " .. helper.LUA, helper.read_file(bin):match("^[^\n]*"))
     os.execute("rm -rf " .. dest)
   end)
 

@@ -42,7 +42,7 @@ local EXPECTED_ROWS = {
   "5. malformed/truncated corpus", "5. truncated bodies taken as values",
 }
 
-describe("bench/reliability/run", function()
+describe("bench/reliability/run #lua54only", function()
   it("--short prints every figure with a verdict, the versions and the seed; exits 0 only when all pass", function()
     local out, ok = run("--short --seed 7")
     assert.matches("short form %(fewer calls", out)

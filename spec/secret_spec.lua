@@ -55,11 +55,11 @@ describe("core.secret", function()
     s:wipe()
     getmetatable(s).__gc(s)
     assert.equal("flowservice.secret", tostring(s))
-    local kept
-    do
-      local c <close> = core.secret(TOKEN)
-      kept = c
-      assert.is_false(c:is_wiped())
+    local kept = core.secret(TOKEN)
+    if helper.HAS_CLOSE then
+      helper.in_close_scope(kept, function(c) assert.is_false(c:is_wiped()) end)
+    else
+      getmetatable(kept).__close(kept) -- what leaving the scope does on 5.4
     end
     assert.is_true(kept:is_wiped())
     getmetatable(kept).__gc(kept) -- what the collector does next: must not double-free
@@ -186,7 +186,7 @@ describe("capture", function()
   it("unescapes the value, surrogate pairs included", function()
     local body, captured = reply([[ {"expires_in": 5, "access_token" : "a\"b\\c\/d\u00e9\u20AC\ud83d\ude00z"} ]])
     assert.equal([[ {"expires_in": 5, "access_token" : "<captured>"} ]], body)
-    assert.equal('a"b\\c/d\u{e9}\u{20ac}\u{1f600}z', seen_by_server(captured))
+    assert.equal('a"b\\c/d\195\169\226\130\172\240\159\152\128z', seen_by_server(captured))
   end)
 
   it("finds the member after nested values and escaped names", function()

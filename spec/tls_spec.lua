@@ -172,7 +172,7 @@ describe("TLS", function()
       print(res, err and err.curl_code)
     ]]):format(port, helper.ORG_ID, certs.ca)
     local out = helper.run(("OPENSSL_CONF=%s LUA_PATH='./lua/?.lua;./lua/?/init.lua;;' "
-      .. "LUA_CPATH='./build/?.so;;' %s -e %s"):format(helper.shell_quote(conf), helper.LUA,
+      .. "LUA_CPATH='%s;;' %s -e %s"):format(helper.shell_quote(conf), helper.CPATH, helper.LUA,
       helper.shell_quote(script)))
     server.stop()
     assert.matches("Protocol%s*: TLSv1%.1", control)

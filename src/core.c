@@ -6,6 +6,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 
+#include "compat.h"
 #include "json.h"
 #include "multi.h"
 #include "secret.h"

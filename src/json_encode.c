@@ -19,6 +19,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 
+#include "compat.h"
 #include "buffer.h"
 #include "json.h"
 
@@ -172,7 +173,7 @@ static int putc_(enc *e, char c) {
 static char *format_integer(char *end, lua_Integer v) {
   char *p = end;
   /* negate in unsigned arithmetic: -math.mininteger overflows lua_Integer */
-  lua_Unsigned u = v < 0 ? (lua_Unsigned)0 - (lua_Unsigned)v : (lua_Unsigned)v;
+  fs_unsigned u = v < 0 ? (fs_unsigned)0 - (fs_unsigned)v : (fs_unsigned)v;
   do {
     *--p = (char)('0' + (int)(u % 10));
     u /= 10;
@@ -470,7 +471,7 @@ static int encode_table(enc *e, int t, int depth) {
 
   if (nint > 0) {
     /* nint distinct integers, all in 1..maxk, and maxk == nint: exactly 1..n */
-    if (nonpositive || (lua_Unsigned)maxk != (lua_Unsigned)nint) {
+    if (nonpositive || (fs_unsigned)maxk != (fs_unsigned)nint) {
       err = "sparse array (keys must be exactly 1..n)";
       goto done;
     }

@@ -24,6 +24,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 
+#include "compat.h"
 #include "multi.h"
 #include "request.h"
 #include "secret.h"

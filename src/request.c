@@ -26,6 +26,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 
+#include "compat.h"
 #include "buffer.h"
 #include "request.h"
 #include "secret.h"

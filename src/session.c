@@ -28,6 +28,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 
+#include "compat.h"
 #include "buffer.h"
 #include "capture.h"
 #include "multi.h"
@@ -472,7 +473,7 @@ int fs_session_new(lua_State *L) {
     case LUA_TNUMBER: {
       int isint;
       max_size = lua_tointegerx(L, O_MAX, &isint);
-      if (isint && max_size > 0 && (lua_Unsigned)max_size <= SIZE_MAX / 2) break;
+      if (isint && max_size > 0 && (size_t)max_size <= SIZE_MAX / 2) break;
     } /* fallthrough */
     default:
       luaL_argerror(L, 1, option_error(L, O_MAX, "max_response_size", "an integer number of bytes > 0"));

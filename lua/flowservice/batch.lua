@@ -6,6 +6,7 @@
 -- call runs (retries, limits, secrets), only its waits overlap with the other calls' waits.
 local core = require "flowservice.core"
 local check = require "flowservice.check"
+local compat = require "flowservice.compat"
 local errors = require "flowservice.errors"
 
 local batch = {}
@@ -26,7 +27,7 @@ local active = nil
 local function current()
   local co = coroutine.running()
   local sched = co and owner[co]
-  if sched and coroutine.isyieldable() then return sched end
+  if sched and compat.isyieldable() then return sched end
   return nil
 end
 
@@ -62,6 +63,10 @@ function batch.sleeper(sleep)
   return function(seconds) return batch.sleep(seconds, sleep) end
 end
 
+-- pcall, but on Lua 5.1, which cannot yield across pcall, an unprotected call: there the call
+-- got here only with no pcall on its stack (compat.isyieldable), so a raise ends the batch anyway.
+local protected_call = compat.YIELDS_ACROSS_PCALL and pcall or function(fn, ...) return true, fn(...) end
+
 --- Runs fn(...) once for `key` among the calls of a batch: a call that asks while another
 -- call's fn for the same key is running waits for it and gets the same results (errors
 -- raised by fn are raised in every waiting call too). Outside a batch: fn(...).
@@ -75,12 +80,12 @@ function batch.single_flight(key, fn, ...)
   else
     flight = { waiters = {} }
     sched.flights[key] = flight
-    results = table.pack(pcall(fn, ...))
+    results = compat.pack(protected_call(fn, ...))
     sched.flights[key] = nil
     for _, co in ipairs(flight.waiters) do sched.ready[#sched.ready + 1] = { co, results } end
   end
   if not results[1] then error(results[2], 0) end
-  return table.unpack(results, 2, results.n)
+  return compat.unpack(results, 2, results.n)
 end
 
 --- Wipes a secret that is no longer the current one (a replaced token): at once outside a
@@ -104,7 +109,7 @@ end
 -- Hands a finished call's results over: to on_result, or into the results list.
 function Scheduler:deliver(index, results)
   if self.on_result then
-    self.on_result(index, table.unpack(results, 1, results.n))
+    self.on_result(index, compat.unpack(results, 1, results.n))
   else
     self.results[index] = results
   end
@@ -117,7 +122,7 @@ local function resumed(self, co, ok, ...)
   if coroutine.status(co) == "dead" then
     self.index_of[co], owner[co] = nil, nil
     self.running = self.running - 1
-    self:deliver(index, table.pack(...))
+    self:deliver(index, compat.pack(...))
     return
   end
   local tag, kind, arg = ...
@@ -149,7 +154,7 @@ function Scheduler:start_next()
     error(call_error(self.count, "expected a function, got " .. type(fn)), 0)
   end
   if self.deadline_at and core.monotonic() >= self.deadline_at then
-    self:deliver(self.count, table.pack(nil, errors.new {
+    self:deliver(self.count, compat.pack(nil, errors.new {
       kind = "timeout", message = "the batch's deadline passed before the call started",
     }))
     return true
@@ -184,7 +189,7 @@ function Scheduler:wait(timeout)
     for _, done in ipairs(self.multi:wait(timeout)) do
       local co = self.in_flight[done[1]]
       self.in_flight[done[1]] = nil
-      self:resume(co, table.unpack(done, 2, done.n))
+      self:resume(co, compat.unpack(done, 2, done.n))
     end
   elseif timeout then
     core.sleep(timeout)
@@ -229,7 +234,7 @@ function batch.run(session, calls, opts, level)
   opts = check.options(opts == nil and {} or check.table(opts, "batch: options", level), OPTIONS,
     "batch", level)
   local concurrency = opts.concurrency or DEFAULT_CONCURRENCY
-  if math.tointeger(concurrency) == nil or concurrency < 1 or concurrency > MAX_CONCURRENCY then
+  if compat.tointeger(concurrency) == nil or concurrency < 1 or concurrency > MAX_CONCURRENCY then
     error("batch: concurrency: expected a whole number from 1 to " .. MAX_CONCURRENCY, level)
   end
   if opts.deadline ~= nil and not (opts.deadline > 0 and opts.deadline < math.huge) then
@@ -238,7 +243,7 @@ function batch.run(session, calls, opts, level)
   if active then error("batch: a batch cannot run inside another batch", level) end
 
   local sched = setmetatable({
-    session = session, concurrency = math.tointeger(concurrency), on_result = opts.on_result,
+    session = session, concurrency = compat.tointeger(concurrency), on_result = opts.on_result,
     results = not opts.on_result and {} or nil, next_call = iterate(calls),
     deadline_at = opts.deadline and core.monotonic() + opts.deadline,
     count = 0, running = 0, next_key = 0, index_of = {}, in_flight = {}, sleepers = {},

@@ -5,6 +5,7 @@
 -- `connection_specs`, `source_connections`, `target_connections`, `flow_specs`, `flows`
 -- (`flowservice.flows`) and `runs` (`flowservice.runs`).
 -- @module flowservice.client
+local compat = require "flowservice.compat"
 local core = require "flowservice.core"
 local batch = require "flowservice.batch"
 local check = require "flowservice.check"
@@ -109,7 +110,7 @@ end
 
 -- A whole number from 1 to max, or nil.
 local function whole_number(v, max)
-  local n = math.tointeger(v)
+  local n = compat.tointeger(v)
   return n and n >= 1 and n <= max and n or nil
 end
 
@@ -244,10 +245,10 @@ function client.new(opts)
 
   local session_opts = {
     timeout = s.timeout, connect_timeout = s.connect_timeout,
-    max_response_size = s.max_response_size and math.tointeger(s.max_response_size),
+    max_response_size = s.max_response_size and compat.tointeger(s.max_response_size),
     user_agent = s.user_agent, ca_file = s.ca_file, ca_path = s.ca_path, ca_blob = s.ca_blob,
-    low_speed_limit = s.low_speed_limit and math.tointeger(s.low_speed_limit),
-    low_speed_time = s.low_speed_time and math.tointeger(s.low_speed_time), proxy = s.proxy,
+    low_speed_limit = s.low_speed_limit and compat.tointeger(s.low_speed_limit),
+    low_speed_time = s.low_speed_time and compat.tointeger(s.low_speed_time), proxy = s.proxy,
   }
   if s.max_response_size and not session_opts.max_response_size then
     return nil, errors.validation("max_response_size", "must be a whole number of bytes")
@@ -601,7 +602,7 @@ local function query_value(name, value)
   local t = type(value)
   if t == "string" then return value end
   if t == "boolean" then return tostring(value) end
-  if t == "number" and math.tointeger(value) then return string.format("%d", math.tointeger(value)) end
+  if t == "number" and compat.tointeger(value) then return string.format("%d", compat.tointeger(value)) end
   error("request: query." .. tostring(name) .. ": expected a string, boolean, whole number or a list "
     .. "of them", 4)
 end

@@ -17,6 +17,8 @@
 -- @usage
 -- client.flows:count { property = { { "sourceConnectionIds[]", "==", source.id },
 --   { "state", "==", "enabled" } } }
+local compat = require "flowservice.compat"
+
 local filter = {}
 
 local OPERATORS = { ["=="] = true, ["!="] = true, [">"] = true, ["<"] = true, [">="] = true,
@@ -29,7 +31,7 @@ local function literal(value)
   if t == "string" then
     return '"' .. value:gsub('[\\"]', "\\%0") .. '"'
   elseif t == "number" then
-    if math.tointeger(value) then return string.format("%d", math.tointeger(value)) end
+    if compat.tointeger(value) then return string.format("%d", compat.tointeger(value)) end
     if value ~= value or value == math.huge or value == -math.huge then return nil end
     return string.format("%.17g", value)
   elseif t == "boolean" then

@@ -4,6 +4,7 @@
 -- anything is sent; the service checks them again.
 -- @module flowservice.flows
 local check = require "flowservice.check"
+local compat = require "flowservice.compat"
 local errors = require "flowservice.errors"
 local json = require "flowservice.json"
 local resource = require "flowservice.resource"
@@ -41,8 +42,8 @@ local function resolve_flow_spec(input, client)
 end
 
 local function whole_number(v)
-  if type(v) == "number" then return math.tointeger(v) end
-  if type(v) == "string" and v:match("^%d+$") then return math.tointeger(tonumber(v)) end
+  if type(v) == "number" then return compat.tointeger(v) end
+  if type(v) == "string" and v:match("^%d+$") then return compat.tointeger(tonumber(v)) end
   return nil
 end
 
@@ -127,7 +128,7 @@ local function transformations(input)
     list[#list + 1] = { name = "Copy", params = { deltaColumn = delta } }
   end
   if input.mapping_id ~= nil then
-    local version = input.mapping_version == nil and 0 or math.tointeger(input.mapping_version)
+    local version = input.mapping_version == nil and 0 or compat.tointeger(input.mapping_version)
     if not version or version < 0 then
       return nil, errors.validation("mapping_version", "must be a whole number >= 0")
     end

@@ -4,6 +4,7 @@
 -- followed by a pass that turns integral numbers back into Lua integers: Debian's lua-cjson
 -- 2.1.0 decodes every number as a float, and 10000.0 would otherwise leak into URLs and output.
 -- @module flowservice.json
+local compat = require "flowservice.compat"
 local core = require "flowservice.core"
 local cjson = require("cjson.safe").new()
 
@@ -69,7 +70,7 @@ local function integers(t)
     local kind = type(v)
     if kind == "number" then
       if v == HUGE or v == -HUGE then return false end
-      if v > -EXACT and v < EXACT and v == math.floor(v) then t[k] = math.tointeger(v) end
+      if v > -EXACT and v < EXACT and v == math.floor(v) then t[k] = compat.tointeger(v) end
     elseif kind == "table" then
       if not integers(v) then return false end
     end
@@ -89,7 +90,7 @@ end
 -- local v = assert(flowservice.json.decode('{"count": 3}'))
 -- print(math.type(v.count))   --> integer
 function json.decode(text)
-  if not utf8.len(text) then
+  if not compat.utf8_len(text) then
     return nil, "invalid UTF-8"
   end
   local value, err = cjson.decode(text)

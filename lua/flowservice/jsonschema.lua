@@ -19,6 +19,7 @@
 -- Messages name the field and the rule, never the value: auth params carry secrets. Names that
 -- come from the caller (unknown keys) are shown only when they look like identifiers.
 local cjson = require "cjson"
+local compat = require "flowservice.compat"
 local sensitive = require "flowservice.sensitive"
 
 local jsonschema = {}
@@ -185,7 +186,7 @@ local function is_array(v)
   if marker then return marker == "array" end
   local count = 0
   for k in pairs(v) do
-    if math.type(k) ~= "integer" or k < 1 then return false end
+    if compat.math_type(k) ~= "integer" or k < 1 then return false end
     count = count + 1
   end
   return count == #v                          -- {} counts: cjson decodes [] as {}
@@ -208,7 +209,7 @@ local TYPE_CHECKS = {
   string = function(v) return type(v) == "string" end,
   number = function(v) return type(v) == "number" and is_finite(v) end,
   integer = function(v)
-    return math.type(v) == "integer" or (math.type(v) == "float" and is_finite(v) and v == math.floor(v))
+    return compat.math_type(v) == "integer" or (compat.math_type(v) == "float" and is_finite(v) and v == math.floor(v))
   end,
   boolean = function(v) return type(v) == "boolean" end,
   null = function(v) return v == NULL end,
@@ -224,7 +225,7 @@ local function type_name(v)
     if is_object(v) then return "object" end
     return "table with mixed keys"
   end
-  if math.type(v) == "float" and not is_finite(v) then return "a non-finite number" end
+  if compat.math_type(v) == "float" and not is_finite(v) then return "a non-finite number" end
   return type(v)
 end
 
@@ -293,7 +294,7 @@ local FORMATS = {
 }
 
 local function check_string(node, v, path)
-  local length = utf8.len(v) or #v
+  local length = compat.utf8_len(v) or #v
   if type(node.minLength) == "number" and length < node.minLength then
     if node.minLength == 1 then return problem(path, "minLength", "must not be empty") end
     return problem(path, "minLength", "must be at least " .. node.minLength .. " characters long")
@@ -472,14 +473,14 @@ local function compile_string(node)
   local format = FORMATS[node.format]
   format = format and format.pattern
   local pattern = type(node.pattern) == "string" and lua_pattern(node) or nil
-  -- a non-empty string has at least one character (utf8.len, or #v when not UTF-8)
+  -- a non-empty string has at least one character (compat.utf8_len, or #v when not UTF-8)
   local bytes_suffice = max == nil and (min == nil or min <= 1)
   return function(v)
     if type(v) ~= "string" then return false end
     if bytes_suffice then
       if min and #v < min then return false end
     else
-      local length = utf8.len(v) or #v
+      local length = compat.utf8_len(v) or #v
       if (min and length < min) or (max and length > max) then return false end
     end
     if format and not find(v, format) then return false end

@@ -17,6 +17,7 @@
 -- are percent-encoded as one path segment; an empty id, `.` or `..` is a `validation` error.
 -- @module flowservice.resource
 local check = require "flowservice.check"
+local compat = require "flowservice.compat"
 local errors = require "flowservice.errors"
 local filter = require "flowservice.filter"
 local json = require "flowservice.json"
@@ -268,7 +269,7 @@ local function list_query(def, opts, what, level)
     query.orderby = opts.orderby
   end
   if opts.limit ~= nil then
-    local n = math.tointeger(opts.limit)
+    local n = compat.tointeger(opts.limit)
     if not n or n < 1 then return nil, errors.validation("limit", "must be a positive whole number") end
     query.limit = n
   end
@@ -374,7 +375,7 @@ function Resource:count(opts)
   query.count = true
   local body, resp = self.client:request { method = "GET", path = def.path, query = query }
   if not body then return nil, resp end
-  local n = type(body) == "table" and math.tointeger(body.count)
+  local n = type(body) == "table" and compat.tointeger(body.count)
   if not n then
     return nil, errors.unexpected(resp.status, "expected {count: N}", resp.request_id)
   end

@@ -6,6 +6,7 @@
 -- (docs/DESIGN.md, "Retries"): 3 attempts, full jitter, 0.1 s base (1 s when throttled), 20 s cap,
 -- Retry-After honoured up to 60 s, a 120 s deadline per call, a 500-token budget per client.
 local check = require "flowservice.check"
+local compat = require "flowservice.compat"
 local errors = require "flowservice.errors"
 
 local retry = {}
@@ -44,10 +45,10 @@ function retry.policy(opts, default_sleep, level)
   for name, value in pairs(retry.DEFAULTS) do
     if opts[name] == nil then p[name] = value else p[name] = opts[name] end
   end
-  if not (math.tointeger(p.attempts) and p.attempts >= 1) then
+  if not (compat.tointeger(p.attempts) and p.attempts >= 1) then
     return nil, errors.validation("retry.attempts", "must be a whole number from 1")
   end
-  p.attempts = math.tointeger(p.attempts)
+  p.attempts = compat.tointeger(p.attempts)
   for _, name in ipairs { "base", "throttle_base", "cap", "retry_after_max", "budget" } do
     if not finite(p[name], 0) then
       return nil, errors.validation("retry." .. name, "must be a number >= 0")
@@ -174,11 +175,11 @@ local LONG_DAYS = { Monday = true, Tuesday = true, Wednesday = true, Thursday = 
 -- no os.time and no local time zone are involved.
 local function days_from_civil(y, m, d)
   if m <= 2 then y = y - 1 end
-  local era = (y >= 0 and y or y - 399) // 400
+  local era = math.floor((y >= 0 and y or y - 399) / 400)
   local yoe = y - era * 400
   local mp = (m + 9) % 12
-  local doy = (153 * mp + 2) // 5 + d - 1
-  local doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+  local doy = math.floor((153 * mp + 2) / 5) + d - 1
+  local doe = yoe * 365 + math.floor(yoe / 4) - math.floor(yoe / 100) + doy
   return era * 146097 + doe - 719468
 end
 

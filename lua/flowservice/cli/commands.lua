@@ -1,5 +1,6 @@
 -- The commands that are not a resource's create/list/get/...: token, specs, explore, emulator.
 local flowservice = require "flowservice"
+local compat = require "flowservice.compat"
 local output = require "flowservice.cli.output"
 local refs = require "flowservice.cli.refs"
 
@@ -124,7 +125,7 @@ local function explore(ctx, args)
 end
 
 local function positive_integer(v)
-  local n = math.tointeger(tonumber(v))
+  local n = compat.tointeger(tonumber(v))
   if not n or n < 1 then return nil, "expected a whole number >= 1" end
   return n
 end

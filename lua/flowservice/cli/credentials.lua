@@ -39,7 +39,7 @@ end
 local function readable_by_others(path)
   local p = io.popen("stat -L -c %a -- " .. shell_quote(path) .. " 2>/dev/null")
   if not p then return false end
-  local mode = p:read("l")
+  local mode = p:read("*l")
   p:close()
   local group, other = (mode or ""):match("(%d)(%d)$")
   if not group then return false end
@@ -56,7 +56,7 @@ end
 function credentials.read(path, warn)
   local f, open_err = io.open(path, "rb")
   if not f then return nil, "cannot read the credentials file: " .. open_err end
-  local text = f:read("a") or ""
+  local text = f:read("*a") or ""
   f:close()
   if readable_by_others(path) then
     warn("warning: the credentials file " .. path .. " is readable by other users; "

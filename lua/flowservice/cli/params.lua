@@ -46,7 +46,7 @@ end
 
 -- Reads one line, newline stripped.
 local function read_line(stream)
-  local line = stream:read("l")
+  local line = stream:read("*l")
   if line then line = line:gsub("\r$", "") end
   return line
 end

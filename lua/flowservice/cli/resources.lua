@@ -3,6 +3,7 @@
 -- which verbs it has. The verbs (create, list, get, update, delete, test, enable, disable,
 -- watch) are written once below and shared by every kind that has them.
 local flowservice = require "flowservice"
+local compat = require "flowservice.compat"
 local dryrun = require "flowservice.cli.dryrun"
 local output = require "flowservice.cli.output"
 local params = require "flowservice.cli.params"
@@ -44,13 +45,13 @@ end
 local function epoch_seconds(v)
   local rel = v:match("^%+(%d+)$")
   if rel then return os.time() + tonumber(rel) end
-  local n = math.tointeger(tonumber(v))
+  local n = compat.tointeger(tonumber(v))
   if not n then return nil, "expected epoch seconds or +SECONDS from now" end
   return n
 end
 
 local function whole(v)
-  local n = math.tointeger(tonumber(v))
+  local n = compat.tointeger(tonumber(v))
   if not n then return nil, "expected a whole number" end
   return n
 end
@@ -236,7 +237,7 @@ VERBS.list = function(kind)
       cmd:option("--filter", "A property filter (field==value, ...), repeatable."):argname "FILTER":count "*"
       cmd:option("--orderby", "Sort field, - for descending."):argname "FIELD"
       cmd:option("--limit", "At most N items."):argname "N":convert(function(v)
-        local n = math.tointeger(tonumber(v))
+        local n = compat.tointeger(tonumber(v))
         if not n or n < 1 then return nil, "expected a whole number >= 1" end
         return n
       end)

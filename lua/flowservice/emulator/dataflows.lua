@@ -68,6 +68,7 @@
 --   Runs carry flowSpec and imsOrgId (from the flow) besides the fields in Adobe's example;
 --   createdBy/createdClient are the flow's. No top-level run "status" field: Adobe's example has
 --   none. Batch ids are 26 random characters of Crockford's base32, like Adobe's.
+local compat = require "flowservice.compat"
 local catalog = require "flowservice.emulator.catalog"
 local dataset = require "flowservice.emulator.dataset"
 local store = require "flowservice.emulator.store"
@@ -123,9 +124,9 @@ end
 local function whole_number(v)
   if type(v) == "string" then
     if not v:find("^%d+$") or #v > 15 then return nil end
-    return math.tointeger(tonumber(v))
+    return compat.tointeger(tonumber(v))
   elseif type(v) == "number" then
-    local n = math.tointeger(v)
+    local n = compat.tointeger(v)
     if n and n >= 0 then return n end
   end
   return nil
@@ -505,7 +506,7 @@ local function due_slots(schedule, now)
     return slots
   end
   local period = schedule.interval * UNIT_SECONDS[schedule.frequency]
-  local last = (now - schedule.start) // period
+  local last = math.floor((now - schedule.start) / period)
   for k = math.max(0, last - dataflows.MAX_RUNS_PER_FLOW + 1), last do
     slots[#slots + 1] = schedule.start + k * period
   end

@@ -8,13 +8,14 @@
 -- Emulator choices: the HTTP status is the code's first three digits (the guide gives only the
 -- bodies); checks run in the order above; a token is "not valid" when unknown or expired; the
 -- API key must equal the client id the token was issued to and the org header the token's org.
+local compat = require "flowservice.compat"
 local http = require "flowservice.emulator.http"
 local ims = require "flowservice.emulator.ims"
 
 local gateway = {}
 
 local function gateway_error(code, message)
-  return http.json(math.tointeger(tonumber(code:sub(1, 3))), { error_code = code, message = message })
+  return http.json(compat.tointeger(tonumber(code:sub(1, 3))), { error_code = code, message = message })
 end
 
 local function bearer_token(authorization)

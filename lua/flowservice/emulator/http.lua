@@ -27,6 +27,7 @@
 -- the wire work of each fault: delays sleep in the connection's coroutine (the select loop keeps
 -- serving the others), resets close with SO_LINGER 0, truncation sends a prefix of the real bytes.
 -- The access log line of a faulted request ends with "fault=<kind> phase=<phase>".
+local compat = require "flowservice.compat"
 local socket = require "socket"
 local faults = require "flowservice.emulator.faults"
 local util = require "flowservice.emulator.util"
@@ -119,7 +120,7 @@ end
 function Router:match(method, path)
   local allowed
   for _, route in ipairs(self.routes) do
-    local captures = table.pack(path:match(route.pattern))
+    local captures = compat.pack(path:match(route.pattern))
     if captures[1] ~= nil then
       if route.method == method or (method == "HEAD" and route.method == "GET") then
         local params = {}
@@ -828,7 +829,7 @@ function http.server(opts)
   if not listener then return nil, ("cannot listen on %s:%s: %s"):format(host, opts.port, err) end
   listener:settimeout(0)
   local _, port = listener:getsockname()
-  port = math.tointeger(tonumber(port))
+  port = compat.tointeger(tonumber(port))
   return setmetatable({
     listener = listener,
     port = port,

@@ -14,6 +14,7 @@
 -- tls ({certificate = path, key = path}, PEM files: serve HTTPS only, TLS 1.2 or later),
 -- faults ({seed = n, rules = {...}}: fault injection from the start, see faults.lua; a bad rule
 -- raises with a message naming the rule and the field). Admin endpoints: admin.lua.
+local compat = require "flowservice.compat"
 local admin = require "flowservice.emulator.admin"
 local faults = require "flowservice.emulator.faults"
 local flow = require "flowservice.emulator.flow"
@@ -58,13 +59,13 @@ local function check_options(opts)
   for _, name in ipairs { "client_id", "client_secret", "org_id" } do
     if not opts[name] or opts[name] == "" then error("option '" .. name .. "' is required", 3) end
   end
-  if opts.port and (math.type(opts.port) ~= "integer" or opts.port < 0 or opts.port > 65535) then
+  if opts.port and (compat.math_type(opts.port) ~= "integer" or opts.port < 0 or opts.port > 65535) then
     error("option 'port' must be an integer between 0 and 65535", 3)
   end
-  if opts.token_ttl and not (math.type(opts.token_ttl) == "integer" and opts.token_ttl > 0) then
+  if opts.token_ttl and not (compat.math_type(opts.token_ttl) == "integer" and opts.token_ttl > 0) then
     error("option 'token_ttl' must be a positive integer (seconds)", 3)
   end
-  if opts.page_size and not (math.type(opts.page_size) == "integer" and opts.page_size > 0) then
+  if opts.page_size and not (compat.math_type(opts.page_size) == "integer" and opts.page_size > 0) then
     error("option 'page_size' must be a positive integer", 3)
   end
   local d = opts.run_duration

@@ -12,6 +12,7 @@
 --   a path that is not a JSON Pointer or is the whole document (""), and add / replace without a
 --   value are FLOW-1100-400; an empty table that is not marked as an array is an object, except
 --   that index "0" or "-" on it treats it as an empty array.
+local compat = require "flowservice.compat"
 local util = require "flowservice.emulator.util"
 
 local patch = {}
@@ -66,7 +67,7 @@ function patch.parse(body)
     ops[i] = { op = op, path = segments, value = entry.value, raw_path = entry.path }
   end
   for k in pairs(body) do
-    if math.type(k) ~= "integer" then return nil, invalid("The PATCH body must be a JSON array.") end
+    if compat.math_type(k) ~= "integer" then return nil, invalid("The PATCH body must be a JSON array.") end
   end
   return ops
 end
@@ -82,7 +83,7 @@ end
 local function array_position(t, segment, append)
   if segment == "-" then return append and #t + 1 or nil end
   if segment == "0" or segment:find("^[1-9]%d?%d?%d?%d?%d?$") then  -- no leading zeros
-    return math.tointeger(tonumber(segment)) + 1
+    return compat.tointeger(tonumber(segment)) + 1
   end
   return nil
 end

@@ -7,6 +7,7 @@
 --
 -- Validation code returns failures as plain tables {code, status, detail, extra} (so modules
 -- that check bodies need not know about HTTP); routes render them with problem.render.
+local compat = require "flowservice.compat"
 local http = require "flowservice.emulator.http"
 local util = require "flowservice.emulator.util"
 
@@ -34,7 +35,7 @@ function problem.response(req, code, status, detail, report_extra)
   if type(code) == "string" then
     prefix, number = code:match("^(%u+)%-(%d+)$")
     assert(prefix, "bad error code")
-    number = math.tointeger(tonumber(number))
+    number = compat.tointeger(tonumber(number))
   end
   local report = { ["detailed-message"] = detail, ["request-id"] = req.request_id }
   for k, v in pairs(report_extra or {}) do report[k] = v end

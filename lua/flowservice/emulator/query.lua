@@ -32,6 +32,7 @@
 --     alone (with other list parameters it is FLOW-1453); a token that does not decode is
 --     FLOW-1453. Pages are offsets into the filtered, sorted list, so items created or deleted
 --     between two page requests shift the window.
+local compat = require "flowservice.compat"
 local util = require "flowservice.emulator.util"
 
 local query = {}
@@ -64,11 +65,11 @@ local function b64url_encode(s)
   local out = {}
   for i = 1, #s, 3 do
     local a, b, c = s:byte(i, i + 2)
-    local n = (a << 16) | ((b or 0) << 8) | (c or 0)
+    local n = a * 65536 + (b or 0) * 256 + (c or 0)  -- 24 bits, no bit operators before 5.3
     local chars = 2 + (b and 1 or 0) + (c and 1 or 0)
     for j = 1, chars do
       local shift = 18 - 6 * (j - 1)
-      local k = ((n >> shift) & 63) + 1
+      local k = math.floor(n / 2 ^ shift) % 64 + 1
       out[#out + 1] = B64:sub(k, k)
     end
   end
@@ -81,8 +82,8 @@ local function b64url_decode(s)
   for i = 1, #s, 4 do
     local chunk = s:sub(i, i + 3)
     local n = 0
-    for j = 1, 4 do n = (n << 6) | (B64_INDEX[chunk:sub(j, j)] or 0) end
-    local bytes = string.char((n >> 16) & 255, (n >> 8) & 255, n & 255)
+    for j = 1, 4 do n = n * 64 + (B64_INDEX[chunk:sub(j, j)] or 0) end
+    local bytes = string.char(math.floor(n / 65536), math.floor(n / 256) % 256, n % 256)
     out[#out + 1] = bytes:sub(1, #chunk - 1)
   end
   return table.concat(out)
@@ -176,7 +177,7 @@ local function parse_orderby(raw, orderable)
 end
 
 local function parse_limit(raw)
-  local n = raw:find("^%d+$") and math.tointeger(tonumber(raw))
+  local n = raw:find("^%d+$") and compat.tointeger(tonumber(raw))
   if not n or n < 1 or n > query.MAX_LIMIT then return bad_value("limit=" .. raw) end
   return n
 end
@@ -199,7 +200,7 @@ query.split_params = split_params
 local function parse_token(token, opts)
   local decoded = b64url_decode(token)
   local offset, inner = (decoded or ""):match("^(%d+)\n(.*)$")
-  offset = offset and math.tointeger(tonumber(offset))
+  offset = offset and compat.tointeger(tonumber(offset))
   if not offset or inner:find("continuationToken", 1, true) then
     return bad_value("continuationToken")
   end
@@ -285,7 +286,7 @@ local function compare(field, text)
   if t == "number" then
     local n = tonumber(text)
     if n then return field < n and -1 or (field > n and 1 or 0) end
-    field = tostring(math.tointeger(field) or field)
+    field = tostring(compat.tointeger(field) or field)
   elseif t == "boolean" then
     field = field and "true" or "false"
   elseif t ~= "string" then

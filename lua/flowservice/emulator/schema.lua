@@ -11,6 +11,7 @@
 -- translate_regex (anchors, literals, ., \d \w \s, classes, * + ? and {n,m} on a single atom).
 -- Groups, alternation, back-references and lazy quantifiers are refused at compile time here
 -- (the client skips them instead: the service is the judge).
+local compat = require "flowservice.compat"
 local jsonschema = require "flowservice.jsonschema"
 local util = require "flowservice.emulator.util"
 
@@ -142,7 +143,7 @@ local function check_object(node, v, path, errors)
 end
 
 local function check_string(node, v, path, errors)
-  local length = utf8.len(v) or #v
+  local length = compat.utf8_len(v) or #v
   if node.minLength and length < node.minLength then
     errors[#errors + 1] = path .. ": shorter than minLength " .. node.minLength
   end

@@ -3,6 +3,7 @@
 -- JSON output uses its own encoder because Debian's lua-cjson 2.1.0 writes numbers with at most
 -- 14 significant digits (encode_number_precision refuses more) and cannot express an empty array.
 -- Decoding goes through a private cjson.safe instance.
+local compat = require "flowservice.compat"
 local socket = require "socket"
 local cjson = require "cjson.safe"
 
@@ -47,10 +48,10 @@ end
 -- RFC 4122 version 4 UUID, lower-case.
 function util.uuid4()
   local b = { util.random_bytes(16):byte(1, 16) }
-  b[7] = (b[7] & 0x0f) | 0x40
-  b[9] = (b[9] & 0x3f) | 0x80
+  b[7] = b[7] % 16 + 0x40                    -- version 4: high nibble 0100
+  b[9] = b[9] % 64 + 0x80                    -- variant: high bits 10
   return ("%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x"):format(
-    table.unpack(b))
+    compat.unpack(b))
 end
 
 ---------------------------------------------------------------------------------------------------
@@ -79,7 +80,7 @@ end
 -- (never the content). Refuses invalid UTF-8 and numbers that overflow to infinity (cjson turns
 -- 1e400 into inf even with decode_invalid_numbers off).
 function util.json_decode(text)
-  if not utf8.len(text) then
+  if not compat.utf8_len(text) then
     return nil, "the body is not valid UTF-8"
   end
   local value, err = decoder.decode(text)
@@ -140,7 +141,7 @@ end
 local MAX_EXACT = 2 ^ 53
 
 local function encode_number(x)
-  if math.type(x) == "integer" then
+  if compat.math_type(x) == "integer" then
     return ("%d"):format(x)
   end
   if x ~= x or x == math.huge or x == -math.huge then
@@ -148,7 +149,7 @@ local function encode_number(x)
   end
   -- cjson 2.1.0 decodes 5 as 5.0: write integral floats back as integers.
   if x == math.floor(x) and -MAX_EXACT <= x and x <= MAX_EXACT then
-    return ("%d"):format(math.tointeger(x))
+    return ("%d"):format(compat.tointeger(x))
   end
   for precision = 15, 17 do                  -- shortest form that round-trips
     local s = ("%." .. precision .. "g"):format(x)
@@ -250,9 +251,10 @@ end
 -- Constant-time string comparison for secrets (time does not depend on where they differ).
 function util.secure_equals(a, b)
   if type(a) ~= "string" or type(b) ~= "string" then return false end
-  local diff = #a ~ #b
+  -- a sum of absolute differences (no bit operators before 5.3): 0 only when all are equal
+  local diff = math.abs(#a - #b)
   for i = 1, math.max(#a, #b) do
-    diff = diff | ((a:byte(i) or 0) ~ (b:byte(i) or 0))
+    diff = diff + math.abs((a:byte(i) or 0) - (b:byte(i) or 0))
   end
   return diff == 0
 end
