@@ -2,6 +2,7 @@
 -- progress line is rewritten in place (\r); otherwise (a pipe, a log) one plain line per poll.
 -- Exit status 0 when the run succeeded, 1 when it ended otherwise (failed, partial success).
 local output = require "flowservice.cli.output"
+local refs = require "flowservice.cli.refs"
 
 local EXIT = output.EXIT
 
@@ -21,20 +22,21 @@ end
 return function(kind)
   return {
     summary = "Wait for a run (or a flow's first run) to finish, showing its progress.", sends = true,
-    epilog = "  flowservice runs watch RUN_ID\n  flowservice runs watch --flow FLOW_ID --timeout 900\n"
+    epilog = "  flowservice runs watch RUN_ID\n  flowservice runs watch --flow 'OSC incidents' --timeout 900\n"
       .. "  flowservice runs watch --flow FLOW_ID --json      # the final run as JSON",
     options = function(cmd)
       cmd:argument("ref", "The run's id."):args "?":argname "RUN_ID"
-      cmd:option("--flow", "Watch this flow's first run instead."):argname "FLOW_ID"
+      cmd:option("--flow", "Watch this flow's first run instead (the flow's id or name)."):argname "FLOW"
       cmd:option("--timeout", "Give up after this many seconds.", "600"):argname "SECONDS"
         :convert(seconds(0))
       cmd:option("--interval", "Seconds between polls.", "5"):argname "SECONDS":convert(seconds(0.05))
     end,
     run = function(ctx, args)
-      if (args.ref == nil) == (args.flow == nil) then ctx:fail(EXIT.usage, "give a RUN_ID or --flow FLOW_ID") end
+      if (args.ref == nil) == (args.flow == nil) then ctx:fail(EXIT.usage, "give a RUN_ID or --flow FLOW") end
+      local flow_id = args.flow and refs.resolve(ctx, "flows", args.flow)
       local first_request = args.ref and { method = "GET", path = kind.path .. "/" .. args.ref }
         or { method = "GET", path = kind.path,
-          query = { property = "flowId==\"" .. args.flow .. "\"", orderby = "createdAt", limit = 1 } }
+          query = { property = "flowId==\"" .. flow_id .. "\"", orderby = "createdAt", limit = 1 } }
       if ctx:dry { first_request } then return EXIT.ok end
       local runs = ctx:client().runs
       -- Progress goes to stderr with --json (stdout holds exactly one document).
@@ -42,7 +44,7 @@ return function(kind)
       local live = ctx:isatty(args.json and "stderr" or "stdout")
       local width = 0
       local run, status = runs:wait {
-        run_id = args.ref, flow_id = args.flow, timeout = args.timeout, interval = args.interval,
+        run_id = args.ref, flow_id = flow_id, timeout = args.timeout, interval = args.interval,
         progress = function(r, elapsed)
           local line = progress_line(runs, r, elapsed)
           if live then
