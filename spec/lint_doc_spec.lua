@@ -68,7 +68,7 @@ describe("make doc (LDoc)", function()
 
   setup(function()
     local p = assert(io.popen("mktemp -d"))
-    dir = p:read("l")
+    dir = p:read("*l")
     p:close()
     output, ok = helper.run(LDOC .. " -d " .. helper.shell_quote(dir) .. " .")
   end)
@@ -80,7 +80,7 @@ describe("make doc (LDoc)", function()
   local function anchors(module)
     local f = io.open(dir .. "/modules/" .. module .. ".html", "rb")
     if not f then return nil end
-    local html = f:read("a")
+    local html = f:read("*a")
     f:close()
     local set = {}
     for a in html:gmatch('name%s*=%s*"([^"]+)"') do set[a] = true end
