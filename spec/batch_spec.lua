@@ -3,7 +3,6 @@
 -- client's own trace hook and the emulator's statistics.
 local helper = require "helper"
 local rawhttp = require "rawhttp"
-local flowservice = require "flowservice"
 local compat = require "flowservice.compat"
 local core = require "flowservice.core"
 local errors = require "flowservice.errors"
@@ -11,31 +10,21 @@ local errors = require "flowservice.errors"
 local BASE = rawhttp.BASE
 local PASSWORD = "SENTINEL-batch-password-91c2"
 local IMS_ROUTE = "POST /ims/token/v3"
+local block = helper.emulator_block()
 local emu, admin
-
 setup(function()
-  emu = helper.start_emulator()
-  admin = rawhttp.admin(emu)
+  block.start()
+  emu, admin = block.emu, block.admin
 end)
-
-teardown(function()
-  emu.stop()
-end)
-
-before_each(function()
-  admin.reset()
-end)
+teardown(block.stop)
+before_each(block.reset)
 
 -- A client for the emulator; `events` (optional) collects its trace events.
 local function new_client(extra, events)
-  local opts = {
-    env = false, base_url = emu.url, ims_url = emu.url, client_id = helper.CLIENT_ID,
-    client_secret = helper.CLIENT_SECRET, org_id = helper.ORG_ID, sandbox = "prod",
-    retry = { base = 0.01, throttle_base = 0.01 },
-  }
+  local opts = { retry = { base = 0.01, throttle_base = 0.01 } }
   if events then opts.trace = function(e) events[#events + 1] = e end end
   for k, v in pairs(extra or {}) do opts[k] = v end
-  return assert(flowservice.new(opts))
+  return helper.new_client(emu, opts)
 end
 
 local function osc(name)

@@ -3,7 +3,6 @@
 -- (503), and ensure must end with exactly one resource, created or found, every time.
 local helper = require "spec.helper"
 local rawhttp = require "spec.rawhttp"
-local flowservice = require "flowservice"
 
 local CREATE = "/data/foundation/flowservice/connections"
 local PASSWORD = "SENTINEL-ensure-faults-password"
@@ -21,11 +20,7 @@ describe("ensure against injected faults", function()
   end)
 
   local function new_client(sandbox)
-    return assert(flowservice.new {
-      env = false, base_url = emu.url, ims_url = emu.url, client_id = helper.CLIENT_ID,
-      client_secret = helper.CLIENT_SECRET, org_id = helper.ORG_ID, sandbox = sandbox,
-      timeout = 2, retry = { base = 0.01, throttle_base = 0.01 },
-    })
+    return helper.new_client(emu, { sandbox = sandbox, timeout = 2, retry = { base = 0.01, throttle_base = 0.01 } })
   end
 
   local function input(name)
@@ -72,10 +67,8 @@ describe("ensure against injected faults", function()
   it("creates reuse one connection; a reset after one is not sent again by libcurl", function()
     admin.clear_faults()
     local events = {}
-    local client = assert(flowservice.new {
-      env = false, base_url = emu.url, ims_url = emu.url, client_id = helper.CLIENT_ID,
-      client_secret = helper.CLIENT_SECRET, org_id = helper.ORG_ID, sandbox = "ensure-reuse",
-      trace = function(e) events[#events + 1] = e end,
+    local client = helper.new_client(emu, {
+      sandbox = "ensure-reuse", trace = function(e) events[#events + 1] = e end,
     })
     for i = 1, 5 do assert(client.connections:create(input("reuse " .. i))) end
     local connects = 0

@@ -238,4 +238,52 @@ function helper.run_cli(args, opts)
     .. table.concat(words, " "), opts.stdin)
 end
 
+-- A client of the emulator `emu` with its demo credentials and no environment variables;
+-- `extra` adds or overrides options.
+function helper.new_client(emu, extra)
+  local opts = {
+    env = false, base_url = emu.url, ims_url = emu.url, client_id = helper.CLIENT_ID,
+    client_secret = helper.CLIENT_SECRET, org_id = helper.ORG_ID,
+  }
+  for k, v in pairs(extra or {}) do opts[k] = v end
+  return assert(require("flowservice").new(opts))
+end
+
+-- An emulator shared by a describe block, with its admin helpers (rawhttp.admin): hand
+-- `block.start`, `block.stop` and, to reset state and fault rules before each test,
+-- `block.reset` to busted's setup, teardown and before_each (busted's hooks are not visible
+-- from here). `block.emu` and `block.admin` are set once started.
+function helper.emulator_block(opts)
+  local block = {}
+  function block.start()
+    block.emu = helper.start_emulator(opts)
+    block.admin = require("rawhttp").admin(block.emu)
+  end
+  function block.stop()
+    if block.emu then block.emu.stop() end
+  end
+  function block.reset()
+    block.admin.reset()
+  end
+  return block
+end
+
+-- A port on 127.0.0.1 whose connections are never accepted: a backlog of 0 with one
+-- connection already queued, so the kernel drops further SYNs and a client's connect hangs
+-- until its own timeout. Returns the port and a function that closes both sockets.
+function helper.unaccepting_port()
+  local socket = require "socket"
+  local listener = assert(socket.tcp())
+  assert(listener:bind("127.0.0.1", 0))
+  assert(listener:listen(0))
+  local _, port = listener:getsockname()
+  local filler = assert(socket.tcp())
+  filler:settimeout(1)
+  assert(filler:connect("127.0.0.1", port))
+  return port, function()
+    filler:close()
+    listener:close()
+  end
+end
+
 return helper

@@ -5,20 +5,14 @@ local rawhttp = require "rawhttp"
 local core = require "flowservice.core"
 
 local BASE = rawhttp.BASE
+local block = helper.emulator_block()
 local emu, admin
-
 setup(function()
-  emu = helper.start_emulator()
-  admin = rawhttp.admin(emu)
+  block.start()
+  emu, admin = block.emu, block.admin
 end)
-
-teardown(function()
-  emu.stop()
-end)
-
-before_each(function()
-  admin.reset()
-end)
+teardown(block.stop)
+before_each(block.reset)
 
 -- A path under the Flow Service base that answers 404 after the gateway checks fail (no
 -- headers: 403/403 from the gateway), quickly unless a delay rule matches it.

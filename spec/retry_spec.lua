@@ -154,19 +154,11 @@ describe("retries before anything reaches a server", function()
   end)
 
   it("a POST whose connection is never accepted times out before sending and is retried", function()
-    -- A backlog of 0 with one connection queued: the kernel drops further SYNs (as in
-    -- transport_spec.lua), so connect times out with no request byte sent.
-    local listener = assert(socket.tcp())
-    assert(listener:bind("127.0.0.1", 0))
-    assert(listener:listen(0))
-    local _, port = listener:getsockname()
-    local filler = assert(socket.tcp())
-    filler:settimeout(1)
-    assert(filler:connect("127.0.0.1", port))
+    -- connect times out with no request byte sent
+    local port, close = helper.unaccepting_port()
     local c = client_for("http://127.0.0.1:" .. port, { connect_timeout = 0.5 }, { attempts = 2 })
     local _, err = c.target_connections:create(target_body())
-    filler:close()
-    listener:close()
+    close()
     assert.same({ "CURLE_OPERATION_TIMEDOUT", 2, true, false },
       { err.curl_code, err.attempts, err.retryable, err.ambiguous })
   end)

@@ -431,19 +431,10 @@ describe("timeouts", function()
   end)
 
   it("a connection that is never accepted ends within connect_timeout + 1 s", function()
-    -- A listening socket with a backlog of 0 and one connection already queued: the kernel
-    -- drops further SYNs, so the client's connect hangs (nothing here ever accepts).
-    local listener = assert(socket.tcp())
-    assert(listener:bind("127.0.0.1", 0))
-    assert(listener:listen(0))
-    local _, port = listener:getsockname()
-    local filler = assert(socket.tcp())
-    filler:settimeout(1)
-    assert(filler:connect("127.0.0.1", port))
+    local port, close = helper.unaccepting_port()
     local url = "http://127.0.0.1:" .. port
     assert_times_out(fixture_client({ url = url }, { connect_timeout = 1, timeout = 30, retry = false }), 1)
-    filler:close()
-    listener:close()
+    close()
   end)
 
   it("a server that drips a byte a second ends within low_speed_time + 1 s", function()
