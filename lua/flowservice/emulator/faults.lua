@@ -343,23 +343,16 @@ local STATUS_MESSAGES = {
   [503] = "Service unavailable", [504] = "Gateway timeout",
 }
 
-local DAYS = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" }
-local MONTHS = { "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" }
+faults.http_date = util.http_date
 
--- IMF-fixdate (RFC 9110 section 5.6.7) of an epoch time, without the C locale's day names.
-function faults.http_date(epoch)
-  local t = os.date("!*t", math.floor(epoch))
-  return ("%s, %02d %s %04d %02d:%02d:%02d GMT"):format(DAYS[t.wday], t.day, MONTHS[t.month],
-    t.year, t.hour, t.min, t.sec)
-end
-
--- The Retry-After value of a status rule, or nil. A date is rounded up to the next whole second,
--- so the wait it means is never shorter than retry_after_date.
+-- The Retry-After value of a status rule, or nil. A date is exactly retry_after_date seconds
+-- after the response's Date header (both whole seconds of the same clock, see http.lua), so a
+-- client that measures it against Date, as it should (no clock skew), waits exactly that long.
 function faults.retry_after_value(rule, now)
   if type(rule.retry_after) == "number" then return ("%d"):format(rule.retry_after) end
   if rule.retry_after ~= nil then return rule.retry_after end
   if rule.retry_after_date ~= nil then
-    return faults.http_date(math.ceil((now or util.now()) + rule.retry_after_date))
+    return util.http_date(math.floor(now or util.now()) + rule.retry_after_date)
   end
   return nil
 end

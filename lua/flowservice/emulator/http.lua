@@ -8,8 +8,8 @@
 -- modules add routes without touching the server.
 --
 -- Handlers receive a request table and return a response table {status=, headers=, body=}
--- (see http.json / http.generic_error). Every response carries x-request-id (fresh per request)
--- and Content-Length (except 204, where HTTP forbids it).
+-- (see http.json / http.generic_error). Every response carries x-request-id (fresh per request),
+-- Date and Content-Length (except 204, where HTTP forbids it).
 --
 -- The access log has method, path without query, status and milliseconds (from the end of the
 -- request head to the response being ready): never headers, query strings or bodies, which
@@ -506,6 +506,9 @@ local function serialize(req, res, keep_alive)
     out[#out + 1] = name .. ": " .. value .. "\r\n"
   end
   out[#out + 1] = "x-request-id: " .. req.request_id .. "\r\n"
+  -- RFC 9110 6.6.1: an origin server with a clock sends Date (a Retry-After date is read
+  -- against it).
+  if not (res.headers and res.headers.Date) then out[#out + 1] = "Date: " .. util.http_date(util.now()) .. "\r\n" end
   if status == 204 then
     body = ""                                -- 204 has neither body nor Content-Length
   else
@@ -635,11 +638,16 @@ function Server:inject_after(conn, req, fault, res)
   elseif kind == "oversized" then
     return self:send_oversized(conn, req, fault)
   end
-  -- truncate: the bytes of the real response (counted from the status line), cut, then FIN.
+  -- truncate: the bytes of the real response (counted from the status line), cut, then FIN. By
+  -- default the cut is in the middle of the body, headers whole (the usual broken reply), or of
+  -- the whole response when there is no body.
   local bytes = serialize(req, res, false)
+  local head_end = bytes:find("\r\n\r\n", 1, true) + 3
+  local cut = fault.bytes or (#bytes > head_end and head_end + math.floor((#bytes - head_end) / 2))
+    or math.floor(#bytes / 2)
   self:log_access(req, res.status, fault)
   conn.deadline = util.now() + self.timeouts.write
-  if conn:send_all(bytes:sub(1, fault.bytes or math.floor(#bytes / 2))) then
+  if conn:send_all(bytes:sub(1, cut)) then
     conn:end_cleanly(self.timeouts.linger, self.limits.body_bytes)
   end
   return false

@@ -16,6 +16,17 @@ local util = {}
 util.now = socket.gettime                    -- seconds, float
 
 -- Epoch milliseconds as a Lua integer (math.floor returns an integer when it fits).
+local DAYS = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" }
+local MONTHS = { "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" }
+
+-- IMF-fixdate (RFC 9110 section 5.6.7) of an epoch time (whole seconds, rounded down), without
+-- the C locale's day and month names.
+function util.http_date(epoch)
+  local t = os.date("!*t", math.floor(epoch))
+  return ("%s, %02d %s %04d %02d:%02d:%02d GMT"):format(DAYS[t.wday], t.day, MONTHS[t.month],
+    t.year, t.hour, t.min, t.sec)
+end
+
 function util.now_ms()
   return math.floor(socket.gettime() * 1000)
 end
