@@ -284,6 +284,13 @@ describe("the client's retry loop", function()
     assert.is_true(slept[2] >= 28 and slept[2] <= 31, tostring(slept[2]))
     assert.equals(60, slept[3])
 
+    -- A date is read against the response's Date header, not the local clock (skewed here).
+    load { { 503, { ["retry-after"] = "Sun, 06 Nov 1994 08:49:47 GMT", date = "Sun, 06 Nov 1994 08:49:37 GMT" } },
+      { 200 } }
+    c = new_client()
+    assert(c.flows:get(ID))
+    assert.same({ 10 }, slept)
+
     load { { 429, { ["retry-after"] = "later" } }, { 200 } }
     c = new_client()
     assert(c.flows:get(ID))

@@ -201,11 +201,10 @@ local REAL_SLACK = 0.25   -- scheduling and process start-up allowance for real 
 -- form -> emulator rule fields, expected wait [lo, hi] with retry_after_max = max.
 local FORMS = {
   { name = "delta", label = "delta-seconds 1", rule = { retry_after = 1 }, expect = function() return 1, 1 end },
-  -- The date is now + 2 s rounded up to a whole second, and the client reads it against its
-  -- whole-second clock (os.time): 2 to 3 s, and 4 s when the client's clock has not yet
-  -- reached the second the server's clock is in (time() reads a coarse clock).
+  -- The date is 2 s after the response's Date header, and the client reads it against that
+  -- header (not its own clock): exactly 2 s.
   { name = "date", label = "HTTP-date +2 s", rule = { retry_after_date = 2 },
-    expect = function() return 2, 4 end },
+    expect = function() return 2, 2 end },
   { name = "invalid", label = "invalid 'soon'", rule = { retry_after = "soon" },
     expect = function() return 0, THROTTLE_BASE end },
   { name = "huge", label = "huge 100000", rule = { retry_after = 100000 }, real_max = REAL_MAX,

@@ -9,8 +9,8 @@
 --   /case/<i>/...        case i of corpus.load(CORPUS_FILE): its status, Content-Type, the
 --                        Content-Length it declares and the bytes it sends (maybe fewer)
 --   /ra/<form>/<key>/... the first request of a key gets 429 with a Retry-After of that form
---                        (delta: "1", date: an HTTP-date 2 s ahead rounded up to a whole
---                        second, like the emulator's retry_after_date, invalid: "soon", huge:
+--                        (delta: "1", date: an HTTP-date 2 s after the response's Date
+--                        header, like the emulator's retry_after_date, invalid: "soon", huge:
 --                        "100000"); later ones get 200 {"items":[...]} with the header
 --                        X-Observed-Gap: seconds since the 429 was sent (this server's clock)
 package.path = "./bench/?.lua;" .. package.path
@@ -65,7 +65,7 @@ end
 
 local RETRY_AFTER = {
   delta = function() return "1" end,
-  date = function(now) return os.date("!%a, %d %b %Y %H:%M:%S GMT", math.ceil(now + 2)) end,
+  date = function(now) return os.date("!%a, %d %b %Y %H:%M:%S GMT", math.floor(now) + 2) end,
   invalid = function() return "soon" end,
   huge = function() return "100000" end,
 }
@@ -80,6 +80,7 @@ local function serve_retry_after(sock, form, key)
     throttled_at[id] = now
     local body = '{"error_code":"429050","message":"Too many requests"}'
     return respond(sock, 429, { "Content-Type: application/json", "Content-Length: " .. #body,
+      "Date: " .. os.date("!%a, %d %b %Y %H:%M:%S GMT", math.floor(now)),
       "Retry-After: " .. RETRY_AFTER[form](now) }, body)
   end
   local body = '{"items":[{"id":"' .. key .. '","name":"retry-after"}]}'

@@ -1,9 +1,10 @@
--- Batches: many library calls at once (client:batch). Each call runs in its own coroutine;
--- up to `concurrency` of them run at a time, and their requests are in flight together on the
--- core's multi handle (session:multi). client.lua sends every request through batch.request
--- and waits through batch.sleep: inside a batch call they yield to the scheduler here, outside
--- one they do the plain blocking thing. So a call in a batch runs exactly the code a single
--- call runs (retries, limits, secrets), only its waits overlap with the other calls' waits.
+-- Batches: many library calls at once (client:batch). Each call runs as its own function in a
+-- worker coroutine (see worker below); up to `concurrency` of them run at a time, and their
+-- requests are in flight together on the core's multi handle (session:multi). client.lua sends
+-- every request through batch.request and waits through batch.sleep: inside a batch call they
+-- yield to the scheduler here, outside one they do the plain blocking thing. So a call in a
+-- batch runs exactly the code a single call runs (retries, limits, secrets), only its waits
+-- overlap with the other calls' waits.
 local core = require "flowservice.core"
 local check = require "flowservice.check"
 local compat = require "flowservice.compat"
@@ -11,23 +12,30 @@ local errors = require "flowservice.errors"
 
 local batch = {}
 
+-- table.pack where there is one (it sizes the table at once): every call's results are packed.
+local pack = table.pack or compat.pack
+
 local DEFAULT_CONCURRENCY = 8
 local MAX_CONCURRENCY = 64
 local OPTIONS = { concurrency = "number", on_result = "function", deadline = "number" }
 
 -- First value of every yield of ours, so a stray coroutine.yield in a call is recognised.
 local YIELD = setmetatable({}, { __name = "flowservice.batch.yield" })
+-- First value of a worker's yield when its call returned (the second: the packed results).
+local DONE = setmetatable({}, { __name = "flowservice.batch.done" })
 
 -- The batch coroutines (weak keys) -> their scheduler; and the scheduler of the batch running
 -- now (batches do not nest: a batch blocks until it is done).
 local owner = setmetatable({}, { __mode = "k" })
 local active = nil
 
--- The scheduler when the running coroutine is a batch call that may yield, else nil.
+-- The scheduler and the coroutine when the running coroutine is a batch call that may yield,
+-- else nil.
 local function current()
+  if active == nil then return nil end -- no batch running (the usual case: two calls saved)
   local co = coroutine.running()
   local sched = co and owner[co]
-  if sched and compat.isyieldable() then return sched end
+  if sched and compat.isyieldable() then return sched, co end
   return nil
 end
 
@@ -38,17 +46,19 @@ Scheduler.__index = Scheduler
 -- client, started on the batch's multi handle while the call yields; otherwise
 -- session:request. Returns what session:request returns.
 function batch.request(session, req)
-  local sched = current()
+  local sched, co = current()
   if not sched or session ~= sched.session then return session:request(req) end
   sched.multi = sched.multi or session:multi(sched.concurrency)
-  sched.next_key = sched.next_key + 1
-  local key = sched.next_key
-  -- raises here, in the call, on a bad request (as session:request would)
-  local started, why = sched.multi:start(req, key)
+  -- the transfer's key is the call's coroutine (one request in flight per call): wait's entry
+  -- names the coroutine to resume. Raises here, in the call, on a bad request (as
+  -- session:request would).
+  local started, why = sched.multi:start(req, co)
   if not started then
     return nil, "CURLE_FAILED_INIT: cannot start the transfer: " .. tostring(why), "CURLE_FAILED_INIT"
   end
-  return coroutine.yield(YIELD, "request", key)
+  -- resumed with the multi's entry { key, status, headers, body, info, n = 5 }: always 5
+  local done = coroutine.yield(YIELD, "request")
+  return done[2], done[3], done[4], done[5]
 end
 
 --- Waits `seconds`: inside a batch call, a timer while the other calls go on; otherwise
@@ -115,22 +125,34 @@ function Scheduler:deliver(index, results)
   end
 end
 
+-- The body of a worker coroutine: runs calls one after another, each as `fn()` on its own,
+-- yielding DONE and the call's packed results after each and taking the next fn from the
+-- resume. A coroutine (and its grown Lua stack) is made once per slot instead of once per
+-- call. An idle worker holds its last fn until its next call or the end of the batch (at most
+-- `concurrency` of them). A call that raises ends its worker (the error ends the batch).
+local function worker(fn)
+  while true do
+    fn = coroutine.yield(DONE, pack(fn()))
+  end
+end
+
 -- What coroutine.resume returned, taken as arguments: a yield (every request) packs nothing.
 local function resumed(self, co, ok, ...)
   local index = self.index_of[co]
   if not ok then error(call_error(index, (...)), 0) end
-  if coroutine.status(co) == "dead" then
-    self.index_of[co], owner[co] = nil, nil
+  local tag, kind, arg = ...
+  if tag == DONE then -- the call returned: the worker waits for the next call
+    self.index_of[co] = nil
     self.running = self.running - 1
-    self:deliver(index, compat.pack(...))
+    self.idle[#self.idle + 1] = co
+    self:deliver(index, kind)
     return
   end
-  local tag, kind, arg = ...
   if tag ~= YIELD then
     error(call_error(index, "coroutine.yield inside a batch call is not supported"), 0)
   end
-  if kind == "request" then
-    self.in_flight[arg] = co
+  if kind == "request" then -- nothing to file: the transfer's key is co
+    return
   elseif kind == "sleep" then
     self.sleepers[#self.sleepers + 1] = { at = core.monotonic() + arg, co = co }
   else -- "join"
@@ -159,10 +181,17 @@ function Scheduler:start_next()
     }))
     return true
   end
-  local co = coroutine.create(fn)
-  owner[co], self.index_of[co] = self, self.count
+  local idle = self.idle
+  local co = idle[#idle]
+  if co then
+    idle[#idle] = nil
+  else
+    co = coroutine.create(worker)
+    owner[co] = self
+  end
+  self.index_of[co] = self.count
   self.running = self.running + 1
-  self:resume(co)
+  self:resume(co, fn)
   return true
 end
 
@@ -187,9 +216,7 @@ end
 function Scheduler:wait(timeout)
   if self.multi and self.multi:pending() > 0 then
     for _, done in ipairs(self.multi:wait(timeout)) do
-      local co = self.in_flight[done[1]]
-      self.in_flight[done[1]] = nil
-      self:resume(co, compat.unpack(done, 2, done.n))
+      self:resume(done[1], done) -- the key is the coroutine; batch.request takes the values out
     end
   elseif timeout then
     core.sleep(timeout)
@@ -246,8 +273,8 @@ function batch.run(session, calls, opts, level)
     session = session, concurrency = compat.tointeger(concurrency), on_result = opts.on_result,
     results = not opts.on_result and {} or nil, next_call = iterate(calls),
     deadline_at = opts.deadline and core.monotonic() + opts.deadline,
-    count = 0, running = 0, next_key = 0, index_of = {}, in_flight = {}, sleepers = {},
-    ready = {}, flights = {}, retired = {},
+    count = 0, running = 0, index_of = {}, sleepers = {},
+    ready = {}, flights = {}, retired = {}, idle = {},
   }, Scheduler)
   active = sched
   local ok, err = pcall(sched.loop, sched)
@@ -256,6 +283,7 @@ function batch.run(session, calls, opts, level)
   -- dropped and collected with their coroutines.
   if sched.multi then sched.multi:close() end
   for co in pairs(sched.index_of) do owner[co] = nil end
+  for _, co in ipairs(sched.idle) do owner[co] = nil end
   for _, secret in ipairs(sched.retired) do secret:wipe() end
   if not ok then error(err, 0) end
   return sched.results

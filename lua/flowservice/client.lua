@@ -353,8 +353,9 @@ Client.__close = Client.close
 --- Runs many calls at once: `calls` is a list of functions or an iterator returning the next
 -- one (batch.lua; docs/DESIGN.md, "Batches").
 --
--- Each call runs in its own coroutine, at most `concurrency` at a time, and their requests are
--- in flight together (HTTP/2 where the server offers it); any library function may be called
+-- Each call runs as its own function in a worker coroutine (a worker runs one call after
+-- another), at most `concurrency` at a time, and their requests are in flight together
+-- (HTTP/2 where the server offers it); any library function may be called
 -- inside a call, with the same retries, limits and secret handling as outside. Calls of
 -- another client inside a call run blocking.
 --
@@ -484,8 +485,11 @@ local function perform(p, call)
       call.verdict = retry.SUCCESS
       break
     end
+    -- A Retry-After date is read against the response's own Date (RFC 9110 10.2.3: "the time
+    -- of the response"), so the client's clock skew and os.time's whole seconds do not count.
     local retry_after = status and headers["retry-after"] ~= nil
-      and retry.parse_retry_after(headers["retry-after"], os.time(), policy.retry_after_max) or nil
+      and retry.parse_retry_after(headers["retry-after"],
+        headers.date and retry.parse_http_date(headers.date) or os.time(), policy.retry_after_max) or nil
     call.verdict = retry.classify {
       method = call.method, conditional = call.conditional, repeatable = call.repeatable,
       status = status or failure.status, decode = failure ~= nil and failure.kind == "decode",
@@ -560,6 +564,31 @@ local function bearer(p, token)
   return value
 end
 
+-- The headers of a call without extra headers: the same for every such call until the token
+-- changes, so made once per token (with and without a body) and shared by those calls (the
+-- core and trace only read them).
+local function common_headers(self, p, token, with_body)
+  local cache = p.headers_cache
+  if not cache or cache.token ~= token then
+    cache = { token = token }
+    p.headers_cache = cache
+  end
+  local key = with_body and "body" or "no_body"
+  local headers = cache[key]
+  if not headers then
+    headers = {
+      ["x-api-key"] = p.api_key,
+      ["x-gw-ims-org-id"] = self.config.org_id,
+      ["x-sandbox-name"] = self.config.sandbox,
+      ["Accept"] = "application/json",
+      ["Content-Type"] = with_body and "application/json" or nil,
+      ["Authorization"] = bearer(p, token), -- joined in C: the token stays a secret
+    }
+    cache[key] = headers
+  end
+  return headers
+end
+
 local function access_token(self, p, deadline)
   if p.static_token then return p.static_token end
   if p.token and now() < p.token_refresh_at then return p.token end
@@ -598,19 +627,20 @@ end
 -- Query values are strings, booleans or whole numbers; a float like 10000.0 (what a decoded
 -- JSON number used to be) is written as 10000, never "10000.0". A list repeats the name
 -- (several `property` filters).
-local function query_value(name, value)
+local function query_value(name, value, depth)
   local t = type(value)
   if t == "string" then return value end
   if t == "boolean" then return tostring(value) end
   if t == "number" and compat.tointeger(value) then return string.format("%d", compat.tointeger(value)) end
   error("request: query." .. tostring(name) .. ": expected a string, boolean, whole number or a list "
-    .. "of them", 4)
+    .. "of them", 4 + depth)
 end
 
-local function query_string(query)
+-- `depth` (in these helpers): see request_checked.
+local function query_string(query, depth)
   local names = {}
   for name in pairs(query) do
-    if type(name) ~= "string" then error("request: query: names must be strings", 3) end
+    if type(name) ~= "string" then error("request: query: names must be strings", 3 + depth) end
     names[#names + 1] = name
   end
   table.sort(names)
@@ -618,9 +648,9 @@ local function query_string(query)
   for _, name in ipairs(names) do
     local value = query[name]
     if type(value) == "table" then
-      for _, v in ipairs(value) do pairs_list[#pairs_list + 1] = { name, query_value(name, v) } end
+      for _, v in ipairs(value) do pairs_list[#pairs_list + 1] = { name, query_value(name, v, depth) } end
     else
-      pairs_list[#pairs_list + 1] = { name, query_value(name, value) }
+      pairs_list[#pairs_list + 1] = { name, query_value(name, value, depth) }
     end
   end
   return url.form(pairs_list)
@@ -634,15 +664,15 @@ local RESERVED_HEADERS = {
 
 -- Extra request headers (e.g. If-Match): names are RFC 9110 tokens, values have no control
 -- characters. A value that came from a response (an etag) is data: a validation error.
-local function extra_headers(headers, into)
+local function extra_headers(headers, into, depth)
   for name, value in pairs(headers) do
     if type(name) ~= "string" or not name:match("^[!#$%%&'*+%-.^_`|~%w]+$") then
-      error("request: headers: names must be header tokens", 4)
+      error("request: headers: names must be header tokens", 4 + depth)
     end
     if RESERVED_HEADERS[name:lower()] then
-      error("request: headers: " .. name .. " is set by the client", 4)
+      error("request: headers: " .. name .. " is set by the client", 4 + depth)
     end
-    if type(value) ~= "string" then error("request: headers." .. name .. ": expected a string", 4) end
+    if type(value) ~= "string" then error("request: headers." .. name .. ": expected a string", 4 + depth) end
     local _, bad = check_header_value("headers." .. name, value)
     if bad then return nil, bad end
     into[name] = value
@@ -665,6 +695,70 @@ local REQUEST_FIELDS = {
   headers = "table",
 }
 local METHODS = { GET = true, POST = true, PUT = true, PATCH = true, DELETE = true }
+
+local request_checked -- below: client:request's work after the argument checks
+
+-- client:request after its argument checks: the request's fields as arguments. Returns the
+-- decoded body (true when there is none), status, headers and attempts, or nil and the error.
+-- `depth`: frames between client:request's caller and this function (1 through
+-- client:request, 0 through _request), so that argument errors raised below point at that
+-- caller.
+request_checked = function(self, method, path, query, value, extra, href, depth)
+  local p = private[self]
+  -- Everything that can be refused is refused before the token call or the request.
+  local body, err
+  if value ~= nil then
+    body, err = json.encode(value)
+    if not body then return nil, errors.validation("body", err) end
+  end
+  local target
+  if href then
+    href, err = check_href(href)
+    if not href then return nil, err end
+    target = self.config.base_url .. FLOW_PATH .. href
+  else
+    target = self.config.base_url .. FLOW_PATH .. path
+    if query and next(query) ~= nil then target = target .. "?" .. query_string(query, depth) end
+  end
+  local more_headers, headers
+  if extra then
+    more_headers, err = extra_headers(extra, {}, depth)
+    if not more_headers then return nil, err end
+    headers = {
+      ["x-api-key"] = p.api_key,
+      ["x-gw-ims-org-id"] = self.config.org_id,
+      ["x-sandbox-name"] = self.config.sandbox,
+      ["Accept"] = "application/json",
+      ["Content-Type"] = body and "application/json" or nil,
+    }
+    for name, v in pairs(more_headers) do headers[name] = v end
+  end
+  -- the deadline starts here; only the caller's headers can hold an If-Match
+  local conditional = more_headers ~= nil and has_header(more_headers, "if-match")
+  local call = new_call(p, method, target, headers, body, nil, conditional)
+  local status, resp_headers, decoded
+  -- A 401 with a token from IMS (expired early, revoked): one new token, one more try.
+  local tries = p.static_token and 1 or 2
+  for try = 1, tries do
+    local token
+    token, err = access_token(self, p, call.deadline)
+    if not token then return nil, err end
+    if more_headers then
+      headers["Authorization"] = bearer(p, token) -- joined in C: the token stays a secret
+    else
+      call.headers = common_headers(self, p, token, body ~= nil)
+    end
+    status, resp_headers, decoded = perform(p, call)
+    if not status then return nil, resp_headers end
+    if status ~= 401 or try == tries then break end
+    drop_token(p)
+  end
+  if status < 200 or status >= 300 then
+    return nil, annotate(call, errors.from_response(status, resp_headers, decoded))
+  end
+  if decoded == nil then decoded = true end
+  return decoded, status, resp_headers, call.attempts
+end
 
 --- Low-level call to any Flow Service endpoint.
 -- Returns the decoded response body (true when there is none) and a response table
@@ -690,7 +784,7 @@ local METHODS = { GET = true, POST = true, PUT = true, PATCH = true, DELETE = tr
 --   query = { property = { "state==enabled" }, count = true } })
 -- print(res.status, body.count)
 function Client:request(req)
-  local p = state(self)
+  state(self)
   check.table(req, "request", 3)
   check.options(req, REQUEST_FIELDS, "request", 3)
   if not METHODS[req.method] then
@@ -701,61 +795,19 @@ function Client:request(req)
   elseif not req.path or req.path:sub(1, 1) ~= "/" then
     error("request: path: expected a path starting with '/'", 2)
   end
+  -- not a tail call: `depth` counts this frame
+  local body, status, headers, attempts = request_checked(self, req.method, req.path, req.query, req.body,
+    req.headers, req.href, 1)
+  if body == nil then return nil, status end
+  return body, { status = status, headers = headers, request_id = headers["x-request-id"], attempts = attempts }
+end
 
-  -- Everything that can be refused is refused before the token call or the request.
-  local body, err
-  if req.body ~= nil then
-    body, err = json.encode(req.body)
-    if not body then return nil, errors.validation("body", err) end
-  end
-  local target
-  if req.href then
-    local href
-    href, err = check_href(req.href)
-    if not href then return nil, err end
-    target = self.config.base_url .. FLOW_PATH .. href
-  else
-    target = self.config.base_url .. FLOW_PATH .. req.path
-    if req.query and next(req.query) ~= nil then target = target .. "?" .. query_string(req.query) end
-  end
-  local more_headers
-  if req.headers then
-    more_headers, err = extra_headers(req.headers, {})
-    if not more_headers then return nil, err end
-  end
-
-  local headers = {
-    ["x-api-key"] = p.api_key,
-    ["x-gw-ims-org-id"] = self.config.org_id,
-    ["x-sandbox-name"] = self.config.sandbox,
-    ["Accept"] = "application/json",
-    ["Content-Type"] = body and "application/json" or nil,
-  }
-  if more_headers then
-    for name, value in pairs(more_headers) do headers[name] = value end
-  end
-  -- the deadline starts here; only the caller's headers can hold an If-Match
-  local conditional = more_headers ~= nil and has_header(more_headers, "if-match")
-  local call = new_call(p, req.method, target, headers, body, nil, conditional)
-  local status, resp_headers, decoded
-  -- A 401 with a token from IMS (expired early, revoked): one new token, one more try.
-  local tries = p.static_token and 1 or 2
-  for try = 1, tries do
-    local token
-    token, err = access_token(self, p, call.deadline)
-    if not token then return nil, err end
-    headers["Authorization"] = bearer(p, token) -- joined in C: the token stays a secret
-    status, resp_headers, decoded = perform(p, call)
-    if not status then return nil, resp_headers end
-    if status ~= 401 or try == tries then break end
-    drop_token(p)
-  end
-  if status < 200 or status >= 300 then
-    return nil, annotate(call, errors.from_response(status, resp_headers, decoded))
-  end
-  if decoded == nil then decoded = true end
-  return decoded, { status = status, headers = resp_headers, request_id = resp_headers["x-request-id"],
-    attempts = call.attempts }
+-- client:request without its argument checks and response table, for resource methods that
+-- pass well-formed arguments of their own (a method, a path starting with "/", a body): those
+-- checks cost more than the rest of the Lua side of a small call. The client is open.
+-- Returns the decoded body (true when there is none), status and headers, or nil and the error.
+function Client:_request(method, path, body)
+  return request_checked(self, method, path, nil, body, nil, nil, 0)
 end
 
 return client

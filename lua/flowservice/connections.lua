@@ -37,7 +37,7 @@ local function pick_auth_spec(entry, wanted)
 end
 
 -- The body's `auth`, or nil and an error. `false` means "no auth to send".
-local function build_auth(entry, input)
+local function build_auth(entry, input, borrow)
   if entry.unknown then
     -- A spec the client knows nothing about: sent as given; the service validates it.
     if input.auth == nil then return false end
@@ -60,12 +60,13 @@ local function build_auth(entry, input)
     return nil, errors.validation("auth", "required by " .. entry.name .. " (" .. name .. ")")
   end
   local params
-  params, err = entry.auth[name].check(input.auth)
+  params, err = entry.auth[name].check(input.auth, borrow)
   if not params then return nil, err end
   return { specName = name, params = params }
 end
 
-local function build_body(input, client)
+-- `borrow`: the body may hold the caller's auth table itself (create encodes it at once).
+local function build_body(input, client, borrow)
   if input.name == nil or input.name == "" then
     return nil, errors.validation("name", "required (a non-empty string)")
   end
@@ -80,7 +81,7 @@ local function build_body(input, client)
       .. "connection needs a source connection spec")
   end
   local auth
-  auth, err = build_auth(entry, input)
+  auth, err = build_auth(entry, input, borrow)
   if auth == nil then return nil, err end
 
   return {

@@ -493,25 +493,33 @@ local function compile_object(node)
   local props = type(node.properties) == "table" and node.properties or NO_PROPERTIES
   local extra = node.additionalProperties
   local required = type(node.required) == "table" and node.required or NO_PROPERTIES
-  local subs = {}
-  for key, sub in pairs(props) do subs[key] = compile(sub) end
+  local subs, named = {}, {} -- named: the string-keyed ones (a key found there is a string)
+  for key, sub in pairs(props) do
+    subs[key] = compile(sub)
+    if type(key) == "string" then named[key] = subs[key] end
+  end
   local other = type(extra) == "table" and compile(extra) or always
+  local names = {} -- `required` read once, as ipairs would
+  for _, name in ipairs(required) do names[#names + 1] = name end
   return function(v)
     if type(v) ~= "table" then return false end
-    local marker = json_marker(v)
+    local marker = getmetatable(v) ~= nil and json_marker(v) or nil -- most tables have none
     if marker and marker ~= "object" then return false end
     for key, value in pairs(v) do
-      -- is_object's rule in the same loop: without a marker every key is a string
-      if not marker and type(key) ~= "string" then return false end
-      local valid = subs[key]
+      local valid = named[key]
       if valid == nil then
-        if extra == false then return false end
-        valid = other
+        -- is_object's rule in the same loop: without a marker every key is a string
+        if not marker and type(key) ~= "string" then return false end
+        valid = subs[key]
+        if valid == nil then
+          if extra == false then return false end
+          valid = other
+        end
       end
       if not valid(value) then return false end
     end
-    for _, name in ipairs(required) do
-      if v[name] == nil then return false end
+    for i = 1, #names do
+      if v[names[i]] == nil then return false end
     end
     return true
   end

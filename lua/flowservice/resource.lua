@@ -36,7 +36,7 @@ local Resource = {}
 --   path = "/connections",               -- relative to the Flow Service base
 --   read_only = true,                    -- specs and runs: no create/update/delete
 --   create_fields = { name = "string", ... },   -- whitelist of create's table (name -> Lua type)
---   build_body = function(input, client) -> body | nil, err
+--   build_body = function(input, client, borrow) -> body | nil, err  -- borrow: see create
 --   list_shortcuts = { flow_id = "flowId" },    -- list options that become field == value filters
 --   on_item = function(client, item)             -- sees every item read (e.g. to cache specs)
 -- }
@@ -96,13 +96,17 @@ local function seen(self, item)
   return item
 end
 
--- {id, etag} from a create, update or action response.
-local function id_and_etag(body, resp, what)
+-- {id, etag} from a create, update or action response (status and request id for the error).
+local function ids(body, status, request_id, what)
   if type(body) ~= "table" or type(body.id) ~= "string" or type(body.etag) ~= "string" then
-    return nil, errors.unexpected(resp.status, "expected {id, etag} in the " .. what .. " response",
-      resp.request_id)
+    return nil, errors.unexpected(status, "expected {id, etag} in the " .. what .. " response", request_id)
   end
   return { id = body.id, etag = body.etag }
+end
+
+-- The same from client:request's results.
+local function id_and_etag(body, resp, what)
+  return ids(body, resp.status, resp.request_id, what)
 end
 resource.id_and_etag = id_and_etag
 
@@ -125,11 +129,14 @@ function Resource:create(input)
   local what = self.create_what
   check.table(input, what, 3)
   check.options(input, def.create_fields, what, 3)
-  local body, err = def.build_body(input, self.client)
+  -- borrow: the body may hold the caller's tables (not copied), as it is encoded before
+  -- anything can yield or change them
+  local body, err = def.build_body(input, self.client, true)
   if not body then return nil, err end
-  local created, resp = self.client:request { method = "POST", path = def.path, body = body }
-  if not created then return nil, resp end
-  return id_and_etag(created, resp, "create")
+  -- arguments of our own: client:request's argument checks are skipped
+  local created, status, headers = self.client:_request("POST", def.path, body)
+  if not created then return nil, status end
+  return ids(created, status, headers["x-request-id"], "create")
 end
 
 -- The members of a create body that identify "the same resource" for ensure, besides its name:

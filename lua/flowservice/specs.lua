@@ -111,10 +111,12 @@ local function sorted_names(set)
 end
 
 -- The validator of one auth spec: a copy of the params, or nil and a validation error naming
--- `auth.<param>` and the rule (never the value).
+-- `auth.<param>` and the rule (never the value). With `borrow` (connections:create, which
+-- encodes the body at once) a params table without a metatable is returned itself: copying it
+-- costs more than checking it, and nothing changes it.
 local function auth_checker(entry_name, auth_name, schema)
   local what = entry_name .. " (" .. auth_name .. ")"
-  return function(params)
+  return function(params, borrow)
     local ok, problem = jsonschema.validate(schema, params, "auth")
     if not ok then
       local rule, top_level = problem.rule, problem.field:match("^auth%.[^.%[]+$") ~= nil
@@ -126,6 +128,7 @@ local function auth_checker(entry_name, auth_name, schema)
       end
       return nil, errors.validation(problem.field, rule)
     end
+    if borrow and getmetatable(params) == nil then return params end
     local copy = {}
     for k, v in pairs(params) do copy[k] = v end
     return copy
