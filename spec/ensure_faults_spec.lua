@@ -64,6 +64,43 @@ describe("ensure against injected faults", function()
     end)
   end
 
+  it("ensures source and target connections and flows too, after an ambiguous create of each", function()
+    admin.clear_faults()
+    local client = new_client("ensure-kinds")
+    local base = assert(client.connections:ensure(input("OSC kinds")))
+    local inputs = {
+      { kind = "source_connections", path = "/data/foundation/flowservice/sourceConnections",
+        input = function() return { name = "src", base_connection_id = base.id, table = "incidents" } end },
+      { kind = "target_connections", path = "/data/foundation/flowservice/targetConnections",
+        input = function()
+          return { name = "lake", dataset_id = "5f7e0d1c2b3a4d5e6f708192",
+            schema_id = "https://ns.adobe.com/t/schemas/abc" }
+        end },
+    }
+    local ids = {}
+    for _, k in ipairs(inputs) do
+      admin.add_faults { { method = "POST", path = k.path, count = 1, fault = "reset", phase = "after" } }
+      local made = assert(client[k.kind]:ensure(k.input()))
+      assert.are.same({ true, true }, { made.created, made.recovered }, k.kind)
+      local again = assert(client[k.kind]:ensure(k.input()))
+      assert.are.same({ made.id, false }, { again.id, again.created }, k.kind)
+      ids[k.kind] = made.id
+    end
+    local flow_input = {
+      name = "OSC flow", flow_spec = "CRMToAEP", source_connection_id = ids.source_connections,
+      target_connection_id = ids.target_connections, delta_column = "updatedTime", mapping_id = "m1",
+      schedule = { start_time = os.time() + 60, frequency = "minute", interval = 15 },
+    }
+    admin.add_faults { { method = "POST", path = "/data/foundation/flowservice/flows", count = 1,
+      fault = "status", status = 500, phase = "after" } }
+    local flow = assert(client.flows:ensure(flow_input))
+    assert.are.same({ true, true }, { flow.created, flow.recovered })
+    local again = assert(client.flows:ensure(flow_input))
+    assert.are.same({ flow.id, false }, { again.id, again.created })
+    assert.are.equal(1, #assert(client.flows:all { property = { { "name", "==", "OSC flow" } } }))
+    client:close()
+  end)
+
   it("creates reuse one connection; a reset after one is not sent again by libcurl", function()
     admin.clear_faults()
     local events = {}
