@@ -99,6 +99,15 @@ function fakecore.new(responder)
   return core, sent
 end
 
+-- The requests in `sent` that went to Flow Service (not the token calls to IMS), in order.
+function fakecore.flow_requests(sent)
+  local out = {}
+  for _, r in ipairs(sent) do
+    if not r.url:find("/ims/", 1, true) then out[#out + 1] = r end
+  end
+  return out
+end
+
 -- Fresh copies of every flowservice module on a fake core. Returns flowservice, sent (the list
 -- of requests made) and the fake core.
 function fakecore.load(responder)

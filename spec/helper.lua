@@ -181,6 +181,33 @@ function helper.start_http_fixture(mode)
   return fx
 end
 
+-- Starts spec/fixtures/`script` (flaky_server.lua or transport_server.lua: one connection at a
+-- time, events written to a log file; see their headers) with `argument`. Returns the process
+-- with port, url, log() (the log's text so far), probe() and stop() (which removes the log too).
+-- probe() sends GET /__probe and waits for its answer: connections are served in order, so by
+-- then every earlier one is logged.
+function helper.start_logging_fixture(script, argument)
+  local log_path = os.tmpname()
+  local fx = helper.spawn(("%s spec/fixtures/%s %s %s"):format(helper.LUA, script, shell_quote(argument),
+    shell_quote(log_path)))
+  fx.port = assert(tonumber(fx.first_line), script .. " did not start")
+  fx.url = "http://127.0.0.1:" .. fx.port
+  function fx.log() return helper.read_file(log_path) end
+  function fx.probe()
+    local sock = assert(require("socket").connect("127.0.0.1", fx.port))
+    sock:settimeout(10)
+    assert(sock:send("GET /__probe HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"))
+    sock:receive("*a")
+    sock:close()
+  end
+  local stop = fx.stop
+  function fx.stop()
+    stop()
+    os.remove(log_path)
+  end
+  return fx
+end
+
 -- A TCP port on 127.0.0.1 that nothing listens on (bound by the OS, then released).
 function helper.closed_port()
   local socket = require "socket"

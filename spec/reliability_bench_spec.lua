@@ -65,25 +65,27 @@ describe("bench/reliability/run #lua54only", function()
     assert.matches("^%d+ fed %(12 kinds, truncation stride %d+%), %d+ crashes", rows[#rows - 1].measured)
   end)
 
-  it("counts a client process that dies on a corpus case as a crash, goes on, and fails", function()
-    local out, ok = run("--short --only 5", "RELIABILITY_SIMULATE_CRASH=3")
+  -- Runs figure 5 alone with `env` making the feeder fail on one case: the run fails, every
+  -- case is still fed (the feeder restarted after it). Returns the corpus row's measured text.
+  local function corpus_with_failing_case(env)
+    local out, ok = run("--short --only 5", env)
     assert.is_false(ok)
     local corpus = table_rows(out)[1]
     assert.are.equal("FAIL", corpus.verdict, out)
-    assert.matches("1 crashes (1 process deaths), 0 hangs", corpus.measured, 1, true)
-    assert.matches("process died on ", corpus.measured, 1, true)
-    -- every case was still fed: the crashed one counted, the feeder restarted after it
     assert.are.equal(corpus.target:match("^(%d+) cases"), corpus.measured:match("^(%d+) fed"))
+    return corpus.measured
+  end
+
+  it("counts a client process that dies on a corpus case as a crash, goes on, and fails", function()
+    local measured = corpus_with_failing_case("RELIABILITY_SIMULATE_CRASH=3")
+    assert.matches("1 crashes (1 process deaths), 0 hangs", measured, 1, true)
+    assert.matches("process died on ", measured, 1, true)
   end)
 
   it("counts a client process stuck on a corpus case as a hang and goes on", function()
-    local out, ok = run("--short --only 5", "RELIABILITY_SIMULATE_HANG=4 RELIABILITY_STALL_SECONDS=1")
-    assert.is_false(ok)
-    local corpus = table_rows(out)[1]
-    assert.are.equal("FAIL", corpus.verdict, out)
-    assert.matches("0 crashes (0 process deaths), 1 hangs", corpus.measured, 1, true)
-    assert.matches("stuck on ", corpus.measured, 1, true)
-    assert.are.equal(corpus.target:match("^(%d+) cases"), corpus.measured:match("^(%d+) fed"))
+    local measured = corpus_with_failing_case("RELIABILITY_SIMULATE_HANG=4 RELIABILITY_STALL_SECONDS=1")
+    assert.matches("0 crashes (0 process deaths), 1 hangs", measured, 1, true)
+    assert.matches("stuck on ", measured, 1, true)
   end)
 
   it("refuses unknown arguments with status 2", function()

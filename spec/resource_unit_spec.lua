@@ -31,11 +31,7 @@ local function setup(routes)
   })
   -- requests to Flow Service only (the token call is not interesting here)
   local function flow_requests()
-    local out = {}
-    for _, r in ipairs(sent) do
-      if not r.url:find("/ims/", 1, true) then out[#out + 1] = r end
-    end
-    return out
+    return fakecore.flow_requests(sent)
   end
   return client, flow_requests, flowservice
 end

@@ -13,31 +13,18 @@ local API_KEY = "retry-spec-api-key"
 local ID = "4b1c7e0a-0000-4000-8000-000000000001"
 local FAST = { base = 0.01, throttle_base = 0.02 }
 
--- Starts the flaky server with `script` (see its header); returns { url, requests(), stop() }.
+-- Starts the flaky server with `script` (see its header); returns helper.start_logging_fixture's
+-- process with requests() added.
 local function start_flaky(script)
-  local log_path = os.tmpname()
-  local fx = helper.spawn(("%s spec/fixtures/flaky_server.lua %s %s"):format(helper.LUA,
-    helper.shell_quote(cjson.encode(script)), helper.shell_quote(log_path)))
-  fx.port = assert(tonumber(fx.first_line), "flaky fixture did not start")
-  fx.url = "http://127.0.0.1:" .. fx.port
-  -- The scripted requests the server got, as "METHOD TARGET" lines. A probe first: served one
-  -- connection at a time, so once it is answered every earlier request is logged.
+  local fx = helper.start_logging_fixture("flaky_server.lua", cjson.encode(script))
+  -- The scripted requests the server got, as "METHOD TARGET" lines.
   function fx.requests()
-    local sock = assert(socket.connect("127.0.0.1", fx.port))
-    sock:settimeout(10)
-    assert(sock:send("GET /__probe HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"))
-    sock:receive("*a")
-    sock:close()
+    fx.probe()
     local lines = {}
-    for method, target in helper.read_file(log_path):gmatch("request %d+ (%S+) (%S+)\n") do
+    for method, target in fx.log():gmatch("request %d+ (%S+) (%S+)\n") do
       lines[#lines + 1] = method .. " " .. target
     end
     return lines
-  end
-  local stop = fx.stop
-  function fx.stop()
-    stop()
-    os.remove(log_path)
   end
   return fx
 end
@@ -173,11 +160,8 @@ describe("retries against the emulator", function()
   end)
   teardown(function() if emu then emu.stop() end end)
 
-  local function emulator_client(retry_opts)
-    return assert(flowservice.new {
-      env = false, base_url = emu.url, ims_url = emu.url, org_id = helper.ORG_ID, client_id = helper.CLIENT_ID,
-      client_secret = helper.CLIENT_SECRET, retry = merged(FAST, retry_opts),
-    })
+  local function emulator_client()
+    return helper.new_client(emu, { retry = merged(FAST) })
   end
 
   local function count(pattern)

@@ -15,20 +15,12 @@ local SENTINELS = {
 }
 local ISSUED_TOKEN = string.rep("%x", 64)
 
-local function start_bad_json_server()
-  local log_path = os.tmpname()
-  local fx = helper.spawn(("%s spec/fixtures/transport_server.lua badjson %s"):format(helper.LUA,
-    helper.shell_quote(log_path)))
-  fx.url = "http://127.0.0.1:" .. assert(tonumber(fx.first_line), "fixture did not start")
-  return fx
-end
-
 describe("sentinel sweep", function()
   local emu, bad_json, out, ok
 
   setup(function()
     emu = helper.start_emulator()
-    bad_json = start_bad_json_server()
+    bad_json = helper.start_logging_fixture("transport_server.lua", "badjson")
     out, ok = helper.run_script(emu, "spec/fixtures/sentinel_script.lua", {
       EMU_URL = emu.url, BAD_JSON_URL = bad_json.url,
       CLOSED_URL = "http://127.0.0.1:" .. helper.closed_port(),

@@ -12,34 +12,20 @@ local API_KEY = "transport-spec-api-key"
 local BASE = "/data/foundation/flowservice"
 local MiB = 1024 * 1024
 
--- Starts the fixture in `mode` (see its header); returns { port, url, log(), connections(), stop() }.
+-- Starts the fixture in `mode` (see its header); returns helper.start_logging_fixture's
+-- process with connections() added.
 local function start_fixture(mode)
-  local log_path = os.tmpname()
-  local fx = helper.spawn(("%s spec/fixtures/transport_server.lua %s %s"):format(helper.LUA,
-    helper.shell_quote(mode), helper.shell_quote(log_path)))
-  fx.port = assert(tonumber(fx.first_line), "transport fixture did not start")
-  fx.url = "http://127.0.0.1:" .. fx.port
+  local fx = helper.start_logging_fixture("transport_server.lua", mode)
   local probes = 0
-  function fx.log() return helper.read_file(log_path) end
-  -- Connections the fixture accepted, not counting these probes. The probe is answered only
-  -- after every earlier connection was accepted and logged (one at a time, in order).
+  -- Connections the fixture accepted, not counting these probes.
   function fx.connections()
-    local sock = assert(socket.connect("127.0.0.1", fx.port))
-    sock:settimeout(10)
-    assert(sock:send("GET /__probe HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"))
-    sock:receive("*a")
-    sock:close()
+    fx.probe()
     probes = probes + 1
     local n = 0
     for line in fx.log():gmatch("[^\n]+") do
       if line == "connect" then n = n + 1 end
     end
     return n - probes
-  end
-  local stop = fx.stop
-  function fx.stop()
-    stop()
-    os.remove(log_path)
   end
   return fx
 end

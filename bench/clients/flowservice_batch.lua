@@ -1,22 +1,12 @@
 -- Our client's batch API: BENCH_CALLS connections:create calls with BENCH_CONCURRENCY in flight
 -- (client:batch over libcurl's multi interface). BENCH_STREAM=1 feeds the calls from an
 -- iterator and takes results through on_result (memory proportional to K, not to the batch).
--- Exits with status 3 and prints "n/a" when the client has no batch API. Results in call order
--- as results[i] = table.pack(call()) when on_result is not given.
-local flowservice = require "flowservice"
+-- Results in call order as results[i] = table.pack(call()) when on_result is not given.
 local core = require "flowservice.core"
 local workload = require "workload"
 
 local env = workload.env()
-local client = assert(flowservice.new {
-  client_id = env.api_key, client_secret = env.client_secret, org_id = env.org_id,
-  sandbox = env.sandbox, base_url = env.base_url, ims_url = env.ims_url, ca_file = env.ca_file,
-  env = false,
-})
-if type(client.batch) ~= "function" then
-  print("n/a (no batch API yet)")
-  os.exit(3)
-end
+local client = workload.client(env)
 local input = workload.INPUT
 local function create() return client.connections:create(input) end
 

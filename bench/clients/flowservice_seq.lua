@@ -1,15 +1,10 @@
 -- Our client, public API only: one flowservice client, then connections:create in a loop.
 -- The first call (IMS token + connect) is an untimed warm-up; then BENCH_CALLS timed calls.
-local flowservice = require "flowservice"
 local core = require "flowservice.core"
 local workload = require "workload"
 
 local env = workload.env()
-local client = assert(flowservice.new {
-  client_id = env.api_key, client_secret = env.client_secret, org_id = env.org_id,
-  sandbox = env.sandbox, base_url = env.base_url, ims_url = env.ims_url, ca_file = env.ca_file,
-  env = false,
-})
+local client = workload.client(env)
 local input = workload.INPUT
 
 assert(client.connections:create(input))

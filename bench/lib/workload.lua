@@ -76,6 +76,16 @@ function workload.env()
   }
 end
 
+-- Our client as the flowservice_* clients make it: IMS credentials and URLs from `env`, none
+-- from the environment.
+function workload.client(env)
+  return assert(require("flowservice").new {
+    client_id = env.api_key, client_secret = env.client_secret, org_id = env.org_id,
+    sandbox = env.sandbox, base_url = env.base_url, ims_url = env.ims_url, ca_file = env.ca_file,
+    env = false,
+  })
+end
+
 -- The one line every client prints: what the orchestrator parses.
 function workload.report(calls, ok, wall, cpu, connects)
   io.write(string.format("result calls=%d ok=%d wall=%.6f cpu=%.6f connects=%s\n", calls, ok, wall,

@@ -13,44 +13,18 @@
 --                        header, like the emulator's retry_after_date, invalid: "soon", huge:
 --                        "100000"); later ones get 200 {"items":[...]} with the header
 --                        X-Observed-Gap: seconds since the 429 was sent (this server's clock)
-package.path = "./bench/?.lua;" .. package.path
+package.path = "./bench/?.lua;./spec/fixtures/?.lua;" .. package.path
 local socket = require "socket"
 local corpus = require "reliability.corpus"
+local serial_http = require "serial_http"
+local http_date = require("flowservice.emulator.util").http_date
 
 local cases = corpus.load(assert(arg[1], "usage: fixture_server.lua CORPUS_FILE"))
 
-local server = assert(socket.bind("127.0.0.1", 0))
-local _, port = server:getsockname()
-io.stdout:write(port, "\n")
-io.stdout:flush()
-
-local READ_TIMEOUT = 10
-
--- Reads the request head and any Content-Length body; returns the target or nil.
-local function read_request(sock)
-  local line = sock:receive("*l")
-  if not line then return nil end
-  local target = line:match("^%S+ (%S+)")
-  local length = 0
-  while true do
-    local h = sock:receive("*l")
-    if not h then return nil end
-    if h == "" then break end
-    local name, value = h:match("^([^:]+):%s*(.-)%s*$")
-    if name and name:lower() == "content-length" then length = tonumber(value) or 0 end
-  end
-  if length > 0 and not sock:receive(length) then return nil end
-  return target
-end
-
-local REASONS = { [200] = "OK", [201] = "Created", [400] = "Bad Request", [401] = "Unauthorized",
-  [403] = "Forbidden", [404] = "Not Found", [429] = "Too Many Requests", [500] = "Internal Server Error" }
+local server = serial_http.listen()
 
 local function respond(sock, status, headers, body)
-  local lines = { ("HTTP/1.1 %d %s"):format(status, REASONS[status] or "Status") }
-  for _, h in ipairs(headers) do lines[#lines + 1] = h end
-  lines[#lines + 1] = "Connection: close"
-  sock:send(table.concat(lines, "\r\n") .. "\r\n\r\n" .. body)
+  sock:send(serial_http.response(status, headers, body))
 end
 
 local function serve_case(sock, index)
@@ -65,7 +39,7 @@ end
 
 local RETRY_AFTER = {
   delta = function() return "1" end,
-  date = function(now) return os.date("!%a, %d %b %Y %H:%M:%S GMT", math.floor(now) + 2) end,
+  date = function(now) return http_date(now + 2) end,
   invalid = function() return "soon" end,
   huge = function() return "100000" end,
 }
@@ -80,7 +54,7 @@ local function serve_retry_after(sock, form, key)
     throttled_at[id] = now
     local body = '{"error_code":"429050","message":"Too many requests"}'
     return respond(sock, 429, { "Content-Type: application/json", "Content-Length: " .. #body,
-      "Date: " .. os.date("!%a, %d %b %Y %H:%M:%S GMT", math.floor(now)),
+      "Date: " .. http_date(now),
       "Retry-After: " .. RETRY_AFTER[form](now) }, body)
   end
   local body = '{"items":[{"id":"' .. key .. '","name":"retry-after"}]}'
@@ -88,22 +62,17 @@ local function serve_retry_after(sock, form, key)
     ("X-Observed-Gap: %.4f"):format(first and now - first or -1) }, body)
 end
 
-while true do
-  local sock = server:accept()
-  if sock then
-    sock:settimeout(READ_TIMEOUT)
-    local target = read_request(sock)
-    if target then
-      local index = target:match("^/case/(%d+)/")
-      local form, key = target:match("^/ra/(%a+)/([%w%-]+)/")
-      if index then
-        serve_case(sock, tonumber(index))
-      elseif form then
-        serve_retry_after(sock, form, key)
-      else
-        respond(sock, 404, { "Content-Type: text/plain", "Content-Length: 9" }, "not found")
-      end
-    end
-    sock:close()
+serial_http.serve(server, function(sock)
+  local req = serial_http.read_request(sock)
+  local target = req and req.target
+  if not target then return end
+  local index = target:match("^/case/(%d+)/")
+  local form, key = target:match("^/ra/(%a+)/([%w%-]+)/")
+  if index then
+    serve_case(sock, tonumber(index))
+  elseif form then
+    serve_retry_after(sock, form, key)
+  else
+    respond(sock, 404, { "Content-Type: text/plain", "Content-Length: 9" }, "not found")
   end
-end
+end)

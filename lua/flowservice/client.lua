@@ -564,6 +564,17 @@ local function bearer(p, token)
   return value
 end
 
+-- The headers of every Flow Service call but Authorization (and the caller's extra ones).
+local function base_headers(self, p, with_body)
+  return {
+    ["x-api-key"] = p.api_key,
+    ["x-gw-ims-org-id"] = self.config.org_id,
+    ["x-sandbox-name"] = self.config.sandbox,
+    ["Accept"] = "application/json",
+    ["Content-Type"] = with_body and "application/json" or nil,
+  }
+end
+
 -- The headers of a call without extra headers: the same for every such call until the token
 -- changes, so made once per token (with and without a body) and shared by those calls (the
 -- core and trace only read them).
@@ -576,14 +587,8 @@ local function common_headers(self, p, token, with_body)
   local key = with_body and "body" or "no_body"
   local headers = cache[key]
   if not headers then
-    headers = {
-      ["x-api-key"] = p.api_key,
-      ["x-gw-ims-org-id"] = self.config.org_id,
-      ["x-sandbox-name"] = self.config.sandbox,
-      ["Accept"] = "application/json",
-      ["Content-Type"] = with_body and "application/json" or nil,
-      ["Authorization"] = bearer(p, token), -- joined in C: the token stays a secret
-    }
+    headers = base_headers(self, p, with_body)
+    headers["Authorization"] = bearer(p, token) -- joined in C: the token stays a secret
     cache[key] = headers
   end
   return headers
@@ -724,13 +729,7 @@ request_checked = function(self, method, path, query, value, extra, href, depth)
   if extra then
     more_headers, err = extra_headers(extra, {}, depth)
     if not more_headers then return nil, err end
-    headers = {
-      ["x-api-key"] = p.api_key,
-      ["x-gw-ims-org-id"] = self.config.org_id,
-      ["x-sandbox-name"] = self.config.sandbox,
-      ["Accept"] = "application/json",
-      ["Content-Type"] = body and "application/json" or nil,
-    }
+    headers = base_headers(self, p, body ~= nil)
     for name, v in pairs(more_headers) do headers[name] = v end
   end
   -- the deadline starts here; only the caller's headers can hold an If-Match

@@ -1,6 +1,7 @@
 -- The commands that are not a resource's create/list/get/...: token, specs, explore, emulator.
 local flowservice = require "flowservice"
 local compat = require "flowservice.compat"
+local filter = require "flowservice.filter"
 local output = require "flowservice.cli.output"
 local refs = require "flowservice.cli.refs"
 
@@ -68,10 +69,10 @@ local function specs_show(ctx, args)
     return print_spec(ctx, spec_view(builtin))
   end
   local id = builtin and builtin.id
-  if not id and ctx:dry { { method = "GET", path = "/connectionSpecs", query = { property = "name==" .. ref } } } then
-    return EXIT.ok
-  end
-  if id and ctx:dry { { method = "GET", path = "/connectionSpecs/" .. id } } then return EXIT.ok end
+  -- What connection_specs:get (a built-in's id) or connection_specs:find (a name) sends.
+  local request = id and { method = "GET", path = "/connectionSpecs/" .. id }
+    or { method = "GET", path = "/connectionSpecs", query = { property = "name==" .. filter.literal(ref) } }
+  if ctx:dry { request } then return EXIT.ok end
   local client = ctx:client()
   local item = id and ctx:must(client.connection_specs:get(id)) or ctx:must(client.connection_specs:find(ref))
   return print_spec(ctx, spec_view(ctx:must(specs.resolve(item))))

@@ -4,12 +4,14 @@
 -- watch) are written once below and shared by every kind that has them.
 local flowservice = require "flowservice"
 local compat = require "flowservice.compat"
+local filter = require "flowservice.filter"
 local dryrun = require "flowservice.cli.dryrun"
 local output = require "flowservice.cli.output"
 local params = require "flowservice.cli.params"
 local refs = require "flowservice.cli.refs"
 
 local EXIT = output.EXIT
+local unpack = compat.unpack
 
 local function first(list)
   return type(list) == "table" and list[1] or nil
@@ -202,6 +204,11 @@ local function resolve(ctx, kind, ref)
   return refs.resolve(ctx, kind.field, ref)
 end
 
+-- A result as JSON with --json, else as "field: value" lines.
+local function print_item(ctx, item)
+  return ctx:print(item, function() output.item(ctx.streams, item) end)
+end
+
 local function with_id(path, id)
   return path .. "/" .. id
 end
@@ -222,7 +229,7 @@ VERBS.create = function(kind)
         return EXIT.ok
       end
       local created = ctx:must(ctx:client()[kind.field]:create(input))
-      return ctx:print(created, function() output.item(ctx.streams, created) end)
+      return print_item(ctx, created)
     end,
   }
 end
@@ -247,10 +254,11 @@ VERBS.list = function(kind)
       local opts = { orderby = args.orderby, limit = args.limit and math.min(args.limit, 1000) or nil }
       if #args.filter > 0 then opts.property = args.filter end
       if args.flow then opts.flow_id = args.flow end
+      -- What runs:list sends for these options: the --filter strings, then flow_id's filter.
       local query = { orderby = opts.orderby, limit = opts.limit, property = opts.property }
       if args.flow then
-        query.property = { "flowId==\"" .. args.flow .. "\"" }
-        for _, f in ipairs(args.filter) do query.property[#query.property + 1] = f end
+        query.property = { unpack(args.filter) }
+        query.property[#query.property + 1] = "flowId==" .. filter.literal(args.flow)
       end
       if ctx:dry { { method = "GET", path = kind.path, query = query } } then return EXIT.ok end
       local items = output.list()
@@ -273,7 +281,7 @@ VERBS.get = function(kind)
       local id = resolve(ctx, kind, args.ref)
       if ctx:dry { { method = "GET", path = with_id(kind.path, id) } } then return EXIT.ok end
       local item = ctx:must(ctx:client()[kind.field]:get(id))
-      return ctx:print(item, function() output.item(ctx.streams, item) end)
+      return print_item(ctx, item)
     end,
   }
 end
@@ -317,7 +325,7 @@ VERBS.update = function(kind)
       local resources = ctx:client()[kind.field]
       local etag = args.etag or ctx:must(resources:get(id)).etag
       local updated = ctx:must(resources:update(id, patch, etag))
-      return ctx:print(updated, function() output.item(ctx.streams, updated) end)
+      return print_item(ctx, updated)
     end,
   }
 end
@@ -350,7 +358,7 @@ local function action(op)
           return EXIT.ok
         end
         local res = ctx:must(ctx:client().flows[op](ctx:client().flows, id))
-        return ctx:print(res, function() output.item(ctx.streams, res) end)
+        return print_item(ctx, res)
       end,
     }
   end
