@@ -289,6 +289,20 @@ describe("flowservice command line", function()
       assert.same({ { op = "add", path = "/name", value = "n" } }, patched[1].body)
       assert.equal(before, requests_in(emu.log()))
     end)
+
+    it("shows the list and watch queries the library itself sends (quoting, filter order)", function()
+      local FLOW = "4b1c7e0a-0000-4000-8000-000000000001"
+      local urls = {}
+      local client = helper.new_client(emu, { trace = function(e) urls[#urls + 1] = e.url end })
+      client.runs:list { property = { 'status=="a\\"b"' }, flow_id = FLOW, limit = 3 }()
+      client.runs:list { flow_id = FLOW, orderby = "createdAt", limit = 1 }()
+      client:close()
+      local listed = cli_json(emu, { "runs", "list", "--flow", FLOW, "--filter", 'status=="a\\"b"', "--limit", "3",
+        "--dry-run" })
+      assert.equal(urls[#urls - 1], listed[1].url)
+      local watched = cli_json(emu, { "runs", "watch", "--flow", FLOW, "--dry-run" })
+      assert.equal(urls[#urls], watched[1].url)
+    end)
   end)
 
   describe("exit codes", function()

@@ -297,6 +297,14 @@ local function fetch_page(self, request)
   return body.items or {}, next_link
 end
 
+-- The query `list(opts)` would send for its first page (property filters, shortcuts such as
+-- runs' flow_id, orderby, limit), or nil, err; for the command line's --dry-run, so it shows
+-- exactly what the library sends. Raises like list on unknown options.
+function Resource:_list_query(opts)
+  local def = check_self(self, "list")
+  return list_query(def, opts, def.kind .. "s:list", 2)
+end
+
 --- Iterates over every item, page after page, following _links.next.href.
 -- When a page fails, the loop gets `false, err` once and then ends; a next-page link that
 -- repeats an earlier one ends it with an error too.

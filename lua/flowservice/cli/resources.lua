@@ -4,14 +4,12 @@
 -- watch) are written once below and shared by every kind that has them.
 local flowservice = require "flowservice"
 local compat = require "flowservice.compat"
-local filter = require "flowservice.filter"
 local dryrun = require "flowservice.cli.dryrun"
 local output = require "flowservice.cli.output"
 local params = require "flowservice.cli.params"
 local refs = require "flowservice.cli.refs"
 
 local EXIT = output.EXIT
-local unpack = compat.unpack
 
 local function first(list)
   return type(list) == "table" and list[1] or nil
@@ -254,12 +252,7 @@ VERBS.list = function(kind)
       local opts = { orderby = args.orderby, limit = args.limit and math.min(args.limit, 1000) or nil }
       if #args.filter > 0 then opts.property = args.filter end
       if args.flow then opts.flow_id = args.flow end
-      -- What runs:list sends for these options: the --filter strings, then flow_id's filter.
-      local query = { orderby = opts.orderby, limit = opts.limit, property = opts.property }
-      if args.flow then
-        query.property = { unpack(args.filter) }
-        query.property[#query.property + 1] = "flowId==" .. filter.literal(args.flow)
-      end
+      local query = ctx:must(ctx:client()[kind.field]:_list_query(opts)) -- what list sends
       if ctx:dry { { method = "GET", path = kind.path, query = query } } then return EXIT.ok end
       local items = output.list()
       for item, err in ctx:client()[kind.field]:list(opts) do

@@ -1,7 +1,6 @@
 -- `runs watch`: waits for a run to finish with the library's runs:wait. On a terminal one
 -- progress line is rewritten in place (\r); otherwise (a pipe, a log) one plain line per poll.
 -- Exit status 0 when the run succeeded, 1 when it ended otherwise (failed, partial success).
-local filter = require "flowservice.filter"
 local output = require "flowservice.cli.output"
 local refs = require "flowservice.cli.refs"
 
@@ -35,9 +34,11 @@ return function(kind)
     run = function(ctx, args)
       if (args.ref == nil) == (args.flow == nil) then ctx:fail(EXIT.usage, "give a RUN_ID or --flow FLOW") end
       local flow_id = args.flow and refs.resolve(ctx, "flows", args.flow)
+      -- what runs:wait asks first
       local first_request = args.ref and { method = "GET", path = kind.path .. "/" .. args.ref }
         or { method = "GET", path = kind.path,
-          query = { property = "flowId==" .. filter.literal(flow_id), orderby = "createdAt", limit = 1 } }
+          query = ctx:must(ctx:client().runs:_list_query { flow_id = flow_id, orderby = "createdAt",
+            limit = 1 }) }
       if ctx:dry { first_request } then return EXIT.ok end
       local runs = ctx:client().runs
       -- Progress goes to stderr with --json (stdout holds exactly one document).
