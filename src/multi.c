@@ -255,7 +255,7 @@ static int multi_start(lua_State *L) {
   s->capture = r.capture;
   s->capture_len = r.capture_len;
   s->performed = 0;
-  s->rc = fs_request_set_options(s->easy.curl, &r, headers, s->easy.timeout_ms, &s->easy.upload);
+  s->rc = fs_request_set_options(s->easy.curl, &r, headers, s->easy.timeout_ms, &s->easy.guard);
   if (s->rc == CURLE_OK) s->rc = set_pipewait(s->easy.curl, r.url);
   if (s->rc == CURLE_OK) s->rc = curl_easy_setopt(s->easy.curl, CURLOPT_PRIVATE, (void *)s);
   if (s->rc == CURLE_OK) {

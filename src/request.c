@@ -409,32 +409,26 @@ int fs_request_build(fs_request *r, fs_buffer *headers, fs_buffer *body, const f
 
 /* ---- handing it to libcurl -------------------------------------------------------- */
 
+/* libcurl's pre-request callback: see fs_resend_guard. */
+static int guard_resend(void *userdata, char *primary_ip, char *local_ip, int primary_port, int local_port) {
+  fs_resend_guard *g = userdata;
+  (void)primary_ip;
+  (void)local_ip;
+  (void)primary_port;
+  (void)local_port;
+  if (g->sends++ > 0 && g->once) {
+    g->refused = 1;
+    return CURL_PREREQFUNC_ABORT;
+  }
+  return CURL_PREREQFUNC_OK;
+}
+
 /* Overwrites every option a request sets, so nothing (POSTFIELDS, CUSTOMREQUEST,
  * NOBODY...) carries over; cheaper than curl_easy_reset plus the base options.
  * Order matters: setting POSTFIELDS, even to NULL, selects POST; HTTPGET then
  * selects GET and clears NOBODY and UPLOAD. */
-/* Hands libcurl the body of a request that must not be sent twice. */
-static size_t upload_read(char *buffer, size_t size, size_t nitems, void *userdata) {
-  fs_upload *u = userdata;
-  size_t n = size * nitems, left = u->len - u->pos;
-  if (n > left) n = left;
-  if (n > 0) memcpy(buffer, u->data + u->pos, n);
-  u->pos += n;
-  return n;
-}
-
-/* libcurl asks to rewind only to send the body again (Curl_retry_request after a reused
- * connection died without a reply): refused, so the transfer fails with
- * CURLE_SEND_FAIL_REWIND and the caller learns the request may have taken effect. */
-static int upload_seek(void *userdata, curl_off_t offset, int origin) {
-  (void)userdata;
-  (void)offset;
-  (void)origin;
-  return CURL_SEEKFUNC_CANTSEEK;
-}
-
 CURLcode fs_request_set_options(CURL *c, const fs_request *r, struct curl_slist *list, long session_timeout_ms,
-                                fs_upload *upload) {
+                                fs_resend_guard *guard) {
   CURLcode rc = CURLE_OK;
 #define SET(opt, val) \
   if (rc == CURLE_OK) rc = curl_easy_setopt(c, opt, val)
@@ -447,17 +441,12 @@ CURLcode fs_request_set_options(CURL *c, const fs_request *r, struct curl_slist 
   /* a request may shorten the session's timeout, never lengthen it */
   SET(CURLOPT_TIMEOUT_MS, r->timeout_ms > 0 && r->timeout_ms < session_timeout_ms ? r->timeout_ms
                                                                                  : session_timeout_ms);
-  /* libcurl sends a request again by itself when a reused connection dies before any
-   * reply (Curl_retry_request), POST included, and the server may have acted on the first
-   * one. A body it reads in place (POSTFIELDS) it simply sends again; one it reads through
-   * upload_read it must first rewind, which upload_seek refuses. A request that must not be
-   * sent twice and has no body goes on a new connection instead (libcurl never sends a
-   * request twice on a new one). */
-  SET(CURLOPT_FRESH_CONNECT, !r->resend && r->body == NULL ? 1L : 0L);
-  SET(CURLOPT_READFUNCTION, upload_read);
-  SET(CURLOPT_READDATA, (void *)upload);
-  SET(CURLOPT_SEEKFUNCTION, upload_seek);
-  SET(CURLOPT_SEEKDATA, (void *)upload);
+  /* A request that must not be sent twice is refused a second send (fs_resend_guard): it
+   * fails instead, and the body still goes out with the headers, in one send. */
+  guard->once = !r->resend;
+  guard->sends = guard->refused = 0;
+  SET(CURLOPT_PREREQFUNCTION, guard_resend);
+  SET(CURLOPT_PREREQDATA, (void *)guard);
   switch (r->method) {
     case M_HEAD: SET(CURLOPT_NOBODY, 1L); break;
     case M_PUT: SET(CURLOPT_CUSTOMREQUEST, "PUT"); break;
@@ -465,16 +454,9 @@ CURLcode fs_request_set_options(CURL *c, const fs_request *r, struct curl_slist 
     case M_DELETE: SET(CURLOPT_CUSTOMREQUEST, "DELETE"); break;
     default: break; /* GET; POST comes from POSTFIELDS */
   }
-  upload->data = NULL;
-  upload->len = upload->pos = 0;
-  if (r->body != NULL && !r->resend) {
-    /* POST with a read callback and a known size: Content-Length, no chunking */
-    upload->data = r->body;
-    upload->len = r->body_len;
-    SET(CURLOPT_POST, 1L);
-    SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
-  } else if (r->body != NULL) {
-    /* libcurl reads the Lua string in place; it stays on the stack through perform */
+  if (r->body != NULL) {
+    /* libcurl reads the string in place; it stays on the stack (or in the session's
+     * buffer) through perform */
     SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
     SET(CURLOPT_POSTFIELDS, r->body);
   }

@@ -95,16 +95,20 @@ int fs_request_build(fs_request *r, fs_buffer *headers, fs_buffer *body, const f
 /* Sets every option a request sets on c (method, URL, headers, body, total timeout: the
  * request's when it is shorter than session_timeout_ms, else that), overwriting whatever the
  * previous request set. */
-/* A body libcurl reads through fs_upload_read instead of in place (CURLOPT_POSTFIELDS), so
- * that it cannot send it a second time by itself: see fs_request_set_options. It lives in
- * the session or multi slot, next to the handle, for the length of a transfer. */
-typedef struct fs_upload {
-  const char *data;
-  size_t len, pos;
-} fs_upload;
+/* Keeps libcurl from sending a request twice by itself: when a reused connection dies
+ * before any reply, libcurl sends the request again on a new connection
+ * (Curl_retry_request), POST included, and the server may have acted on the first one.
+ * Its pre-request callback runs once per request sent; for a request that must not be
+ * sent twice the second run aborts the transfer and sets `refused`. It lives in the
+ * session or multi slot, next to the handle, for the length of a transfer. */
+typedef struct fs_resend_guard {
+  int once;    /* this request must not be sent twice (the request's resend = false) */
+  int sends;   /* pre-request callbacks so far in this transfer */
+  int refused; /* a second send was refused: the request may have taken effect */
+} fs_resend_guard;
 
 CURLcode fs_request_set_options(CURL *c, const fs_request *r, struct curl_slist *list, long session_timeout_ms,
-                                fs_upload *upload);
+                                fs_resend_guard *guard);
 
 /* After the transfer (or a failed build): drops everything c held that pointed into the
  * request's Lua values and buffers, and wipes both buffers. No Lua calls. */

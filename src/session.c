@@ -525,6 +525,7 @@ void fs_session_begin(fs_session *s, int wipe) {
   s->nhdrs = 0;
   s->hdr_bytes = 0;
   s->failure = FAIL_NONE;
+  s->guard.refused = 0;
   s->errbuf[0] = '\0';
 }
 
@@ -597,6 +598,10 @@ static int push_failure_message(lua_State *L, fs_session *s, CURLcode rc) {
                         lua_pushfstring(L, "response headers larger than %d fields or %d bytes",
                                         FS_MAX_RESPONSE_HEADERS, FS_MAX_RESPONSE_HEADER_BYTES));
   if (s->failure == FAIL_NOMEM) return push_failure(L, "CURLE_OUT_OF_MEMORY", "cannot buffer the response");
+  if (rc == CURLE_ABORTED_BY_CALLBACK && s->guard.refused) /* named as libcurl names a body it cannot send again */
+    return push_failure(L, "CURLE_SEND_FAIL_REWIND",
+                        "the connection closed before any reply and the request was not sent again "
+                        "(it may have taken effect)");
   return push_curl_failure(L, s, rc);
 }
 
@@ -650,7 +655,7 @@ static int session_request(lua_State *L) {
 
   /* 3. transfer: no Lua calls until the buffers holding secrets are wiped */
   fs_session_begin(s, r.capture != NULL);
-  rc = fs_request_set_options(s->curl, &r, headers, s->timeout_ms, &s->upload);
+  rc = fs_request_set_options(s->curl, &r, headers, s->timeout_ms, &s->guard);
   if (rc == CURLE_OK) {
     rc = curl_easy_perform(s->curl);
     performed = 1;

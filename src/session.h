@@ -35,7 +35,7 @@ typedef struct fs_session {
   int failure;      /* why a callback aborted the transfer */
   long connect_timeout_ms, timeout_ms;
   size_t max_response_size;
-  fs_upload upload; /* a body that must not be sent twice (request.c) */
+  fs_resend_guard guard; /* refuses libcurl's own second send (request.c) */
   fs_default_headers defaults; /* User-Agent and Accept-Encoding lines (malloc'd, or NULL) */
   char errbuf[CURL_ERROR_SIZE];
 } fs_session;
