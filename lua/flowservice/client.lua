@@ -443,7 +443,7 @@ local function new_call(p, method, target, headers, body, repeatable, conditiona
   return {
     method = method, url = target, headers = headers, body = body, conditional = conditional,
     repeatable = repeatable, resend = retry.is_idempotent(method, conditional, repeatable),
-    deadline = now() + p.retry.deadline, attempts = 0,
+    deadline = client.clock() + p.retry.deadline, attempts = 0,
   }
 end
 
@@ -469,7 +469,7 @@ local function perform(p, call)
   local status, headers, decoded, info
   call.verdict, call.budget_exhausted = nil, nil
   for n = 1, policy.attempts do
-    local left = call.deadline - now()
+    local left = call.deadline - client.clock()
     if left <= 0 then
       if status or headers then break end -- the last attempt's outcome stands
       return nil, annotate(call, errors.new {
@@ -478,7 +478,7 @@ local function perform(p, call)
       })
     end
     call.attempts = call.attempts + 1
-    status, headers, decoded, info = send(p, call, math.min(left, 2147483))
+    status, headers, decoded, info = send(p, call, left < 2147483 and left or 2147483)
     local failure, failure_info -- on failure send returned nil, err, info
     if not status then failure, failure_info = headers, decoded end
     if status and status >= 200 and status < 300 then -- final: what classify says of any 2xx
@@ -510,7 +510,7 @@ local function perform(p, call)
     if info and info.captured then info.captured:wipe() end
     p.sleep(wait)
   end
-  if status and status >= 200 and status < 300 then
+  if status and status >= 200 and status < 300 and (taken > 0 or budget.tokens < budget.capacity) then
     budget:refund(taken > 0 and taken or retry.REFUND)
   end
   if not status then return nil, annotate(call, headers) end
@@ -596,7 +596,7 @@ end
 
 local function access_token(self, p, deadline)
   if p.static_token then return p.static_token end
-  if p.token and now() < p.token_refresh_at then return p.token end
+  if p.token and client.clock() < p.token_refresh_at then return p.token end
   -- In a batch, calls that need a token while one is being fetched wait for that one.
   return batch.single_flight(p, fetch_token, self, p, deadline)
 end

@@ -475,6 +475,10 @@ local function compile_string(node)
   local pattern = type(node.pattern) == "string" and lua_pattern(node) or nil
   -- a non-empty string has at least one character (compat.utf8_len, or #v when not UTF-8)
   local bytes_suffice = max == nil and (min == nil or min <= 1)
+  if bytes_suffice and not format and not pattern then -- the usual param: a non-empty string
+    min = min or 0
+    return function(v) return type(v) == "string" and #v >= min end
+  end
   return function(v)
     if type(v) ~= "string" then return false end
     if bytes_suffice then
