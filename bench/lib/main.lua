@@ -70,6 +70,7 @@ local function commands()
     c_loop = DIR .. "/loop",
     c_multi = DIR .. "/multi",
     flowservice = lua_client .. "flowservice_seq.lua",
+    flowservice_request = lua_client .. "flowservice_request.lua",
     batch = lua_client .. "flowservice_batch.lua",
     luasocket = lua_client .. "luasocket.lua",
     python = python() .. " " .. ROOT .. "/bench/clients/requests_session.py",
@@ -295,7 +296,7 @@ local function main(args)
 
   io.stderr:write("callgrind (", size.callgrind[1], " vs ", size.callgrind[2], " calls)\n")
   local instr = {}
-  for _, key in ipairs { "c_loop", "flowservice" } do
+  for _, key in ipairs { "c_loop", "flowservice", "flowservice_request" } do
     local per_call, file = instructions(key, cmds[key], nil, size.callgrind[1], size.callgrind[2])
     instr[key] = per_call and { per_call = per_call, file = file } or { error = file }
     io.stderr:write(("  %-22s %s\n"):format(key, per_call and ("%.0f instr/call"):format(per_call) or file))
