@@ -229,7 +229,7 @@ static int multi_start(lua_State *L) {
   /* the key goes to its anchor first: fs_request_read drops what is above the request (a
    * request that raises leaves it there, in a free slot, until the slot is reused) */
   anchor(L, i, A_KEY, 3);
-  fs_request_read(L, &r); /* raises on a bad request; allocates nothing */
+  fs_request_read(L, &r, 0); /* raises on a bad request; allocates nothing */
   luaL_checkstack(L, 4, NULL);
 
   /* allocate: the slot's handle on first use, the secret a capture fills */
@@ -255,7 +255,8 @@ static int multi_start(lua_State *L) {
   s->capture = r.capture;
   s->capture_len = r.capture_len;
   s->performed = 0;
-  s->rc = fs_request_set_options(s->easy.curl, &r, headers, s->easy.timeout_ms, &s->easy.guard);
+  s->rc = fs_request_set_options(s->easy.curl, &r, headers, s->easy.timeout_ms, &s->easy.guard,
+                                 &s->easy.applied);
   if (s->rc == CURLE_OK) s->rc = set_pipewait(s->easy.curl, r.url);
   if (s->rc == CURLE_OK) s->rc = curl_easy_setopt(s->easy.curl, CURLOPT_PRIVATE, (void *)s);
   if (s->rc == CURLE_OK) {

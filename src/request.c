@@ -53,7 +53,8 @@ void fs_read_fields(lua_State *L, int t, int arg, const fs_field *names, int n, 
       luaL_argerror(L, arg, lua_pushfstring(L, "%s names must be strings, got a %s key", what,
                                             luaL_typename(L, -2)));
     k = lua_tolstring(L, -2, &len);
-    for (i = 0; i < n && !(names[i].len == len && memcmp(names[i].name, k, len) == 0); i++) {}
+    for (i = 0; i < n && !(names[i].len == len && names[i].name[0] == k[0] && memcmp(names[i].name, k, len) == 0);
+         i++) {}
     if (i == n)
       luaL_argerror(L, arg, lua_pushfstring(L, "unknown %s '%s' (valid: %s)", what, k, valid));
     lua_replace(L, first + i); /* pops the value */
@@ -74,6 +75,22 @@ int fs_has_ctl(const char *s, size_t len) {
   }
   for (; i < len; i++)
     if (s[i] == '\r' || s[i] == '\n' || s[i] == '\0') return 1;
+  return 0;
+}
+
+/* Any byte <= 0x20 (space, controls) or 0x7f? (What a URL may not contain.) 8 bytes at a
+ * time as fs_has_ctl, with the "has a byte less than n" trick (exact for any, n <= 128). */
+static int has_space_or_ctl(const char *s, size_t len) {
+  const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+  size_t i = 0;
+  for (; len - i >= 8; i += 8) {
+    uint64_t w, d;
+    memcpy(&w, s + i, 8);
+    d = w ^ (ones * 0x7f);
+    if ((((w - ones * 0x21) & ~w) | ((d - ones) & ~d)) & highs) return 1;
+  }
+  for (; i < len; i++)
+    if ((unsigned char)s[i] <= 0x20 || s[i] == 0x7f) return 1;
   return 0;
 }
 
@@ -137,17 +154,19 @@ static const char *piece_field(lua_State *L, const char *field, const char *head
   return lua_pushfstring(L, "field 'headers': value of '%s'", header);
 }
 
-/* Appends the piece at idx (a string or an unwiped secret) to r->spans; returns its length. */
-static size_t add_piece(lua_State *L, int idx, fs_request *r, const char *field, const char *header, int i) {
+/* Appends the piece at idx, of type `type` (a string or an unwiped secret), to r->spans;
+ * returns its length. */
+static size_t add_piece(lua_State *L, int idx, int type, fs_request *r, const char *field, const char *header,
+                        int i) {
   fs_span *sp;
   fs_secret *secret;
   if (r->nspans == FS_MAX_REQUEST_PIECES)
     luaL_argerror(L, 2, lua_pushfstring(L, "more than %d pieces in one request", FS_MAX_REQUEST_PIECES));
   sp = &r->spans[r->nspans];
-  if (lua_type(L, idx) == LUA_TSTRING) {
+  if (type == LUA_TSTRING) {
     sp->data = lua_tolstring(L, idx, &sp->len);
     sp->header_safe = 0;
-  } else if ((secret = fs_secret_test(L, idx)) != NULL) {
+  } else if ((secret = fs_secret_test_mt(L, idx, r->secret_mt)) != NULL) {
     if (secret->data == NULL) luaL_error(L, "attempt to use a wiped secret");
     sp->data = secret->data;
     sp->len = secret->len;
@@ -168,13 +187,14 @@ static size_t read_pieces(lua_State *L, int idx, fs_request *r, const char *fiel
                           int *count) {
   lua_Integer n, i;
   size_t total = 0;
+  int type = lua_type(L, idx);
   *first = r->nspans;
   *count = 0;
-  if (lua_type(L, idx) == LUA_TSTRING) {
+  if (type == LUA_TSTRING) {
     *count = 1;
-    return add_piece(L, idx, r, field, header, 1);
+    return add_piece(L, idx, type, r, field, header, 1);
   }
-  if (lua_type(L, idx) != LUA_TTABLE) {
+  if (type != LUA_TTABLE) {
     const char *what = piece_field(L, field, header);
     luaL_argerror(L, 2, lua_pushfstring(L, "%s must be a string or a list of strings and secrets, got %s", what,
                                         luaL_typename(L, idx)));
@@ -183,7 +203,7 @@ static size_t read_pieces(lua_State *L, int idx, fs_request *r, const char *fiel
   for (i = 1; i <= n; i++) {
     size_t len;
     lua_rawgeti(L, idx, i); /* stays anchored by the list after the pop */
-    len = add_piece(L, lua_gettop(L), r, field, header, (int)i);
+    len = add_piece(L, lua_gettop(L), lua_type(L, -1), r, field, header, (int)i);
     lua_pop(L, 1);
     if (len > SIZE_MAX / 4 - total)
       luaL_argerror(L, 2, lua_pushfstring(L, "%s is too long", piece_field(L, field, header)));
@@ -220,10 +240,13 @@ static void check_headers(lua_State *L, int h, fs_request *r) {
     if (nlen + vlen > (size_t)MAX_HEADER_LINE)
       luaL_argerror(L, 2, lua_pushfstring(L, "field 'headers': '%s' is longer than %d bytes", name,
                                           MAX_HEADER_LINE));
-    if (ieq(name, nlen, "content-type", 12)) r->has_content_type = 1;
-    if (ieq(name, nlen, "expect", 6)) r->has_expect = 1;
-    if (ieq(name, nlen, "user-agent", 10)) r->has_user_agent = 1;
-    if (ieq(name, nlen, "accept-encoding", 15)) r->has_accept_encoding = 1;
+    switch (nlen) { /* names the session or libcurl would otherwise add */
+      case 12: if (ieq(name, nlen, "content-type", 12)) r->has_content_type = 1; break;
+      case 6: if (ieq(name, nlen, "expect", 6)) r->has_expect = 1; break;
+      case 10: if (ieq(name, nlen, "user-agent", 10)) r->has_user_agent = 1; break;
+      case 15: if (ieq(name, nlen, "accept-encoding", 15)) r->has_accept_encoding = 1; break;
+      default: break;
+    }
     ref->name = name;
     ref->name_len = nlen;
     ref->value_len = vlen;
@@ -233,10 +256,10 @@ static void check_headers(lua_State *L, int h, fs_request *r) {
 }
 
 /* Validates the request table (fields already in their stack slots) into r; raises. */
-static void check_request(lua_State *L, fs_request *r, int f_body, int f_capture, int f_resend, int f_headers,
-                          int f_method, int f_timeout, int f_url) {
-  size_t url_len, i;
+static void check_request(lua_State *L, fs_request *r, int secret_mt, int f_body, int f_capture, int f_resend,
+                          int f_headers, int f_method, int f_timeout, int f_url) {
   memset(r, 0, offsetof(fs_request, headers)); /* the arrays are filled as counted */
+  r->secret_mt = secret_mt;
   switch (lua_type(L, f_method)) {
     case LUA_TNIL: r->method = M_GET; break;
     case LUA_TSTRING: {
@@ -251,11 +274,9 @@ static void check_request(lua_State *L, fs_request *r, int f_body, int f_capture
   }
   if (lua_type(L, f_url) != LUA_TSTRING)
     luaL_argerror(L, 2, lua_pushfstring(L, "field 'url' must be a string, got %s", luaL_typename(L, f_url)));
-  r->url = lua_tolstring(L, f_url, &url_len);
-  for (i = 0; i < url_len; i++) {
-    unsigned char c = (unsigned char)r->url[i];
-    if (c <= 0x20 || c == 0x7f) luaL_argerror(L, 2, "field 'url' must not contain spaces or control characters");
-  }
+  r->url = lua_tolstring(L, f_url, &r->url_len);
+  if (has_space_or_ctl(r->url, r->url_len))
+    luaL_argerror(L, 2, "field 'url' must not contain spaces or control characters");
   switch (lua_type(L, f_headers)) {
     case LUA_TNIL: break;
     case LUA_TTABLE: check_headers(L, f_headers, r); break;
@@ -303,7 +324,7 @@ static void check_request(lua_State *L, fs_request *r, int f_body, int f_capture
   }
 }
 
-void fs_request_read(lua_State *L, fs_request *r) {
+void fs_request_read(lua_State *L, fs_request *r, int secret_mt) {
   static const fs_field fields[] = {FS_FIELD("body"),    FS_FIELD("capture"), FS_FIELD("resend"),
                                     FS_FIELD("headers"), FS_FIELD("method"),  FS_FIELD("timeout"),
                                     FS_FIELD("url")};
@@ -311,7 +332,7 @@ void fs_request_read(lua_State *L, fs_request *r) {
   luaL_checktype(L, 2, LUA_TTABLE);
   lua_settop(L, 2);
   fs_read_fields(L, 2, 2, fields, 7, "field", REQUEST_FIELDS); /* the slots anchor the strings */
-  check_request(L, r, F_BODY, F_CAPTURE, F_RESEND, F_HEADERS, F_METHOD, F_TIMEOUT, F_URL);
+  check_request(L, r, secret_mt, F_BODY, F_CAPTURE, F_RESEND, F_HEADERS, F_METHOD, F_TIMEOUT, F_URL);
 }
 
 /* ---- laying out what libcurl reads ------------------------------------------------ */
@@ -410,6 +431,7 @@ int fs_request_build(fs_request *r, fs_buffer *headers, fs_buffer *body, const f
 /* ---- handing it to libcurl -------------------------------------------------------- */
 
 /* libcurl's pre-request callback: see fs_resend_guard. */
+/* NOLINTNEXTLINE(readability-non-const-parameter): the signature is curl_prereqcallback's */
 static int guard_resend(void *userdata, char *primary_ip, char *local_ip, int primary_port, int local_port) {
   fs_resend_guard *g = userdata;
   (void)primary_ip;
@@ -423,37 +445,68 @@ static int guard_resend(void *userdata, char *primary_ip, char *local_ip, int pr
   return CURL_PREREQFUNC_OK;
 }
 
+CURLcode fs_request_bind_guard(CURL *c, fs_resend_guard *guard) {
+  CURLcode rc = curl_easy_setopt(c, CURLOPT_PREREQFUNCTION, guard_resend);
+  return rc == CURLE_OK ? curl_easy_setopt(c, CURLOPT_PREREQDATA, (void *)guard) : rc;
+}
+
+void fs_applied_init(fs_applied *a) {
+  a->known = 0;
+  a->method = 0;
+  a->had_body = 0;
+  a->timeout_ms = 0;
+  fs_buffer_init(&a->url, SIZE_MAX / 2);
+}
+
+void fs_applied_free(fs_applied *a) {
+  fs_buffer_free(&a->url);
+  a->known = 0;
+}
+
 /* Overwrites every option a request sets, so nothing (POSTFIELDS, CUSTOMREQUEST,
  * NOBODY...) carries over; cheaper than curl_easy_reset plus the base options.
  * Order matters: setting POSTFIELDS, even to NULL, selects POST; HTTPGET then
- * selects GET and clears NOBODY and UPLOAD. */
+ * selects GET and clears NOBODY and UPLOAD. Skipped when `applied` shows them unchanged:
+ *  - the URL, when it is the same bytes as the one set last;
+ *  - the timeout, when it is the same number;
+ *  - the method reset, when the last request had the same method and a body, as this one
+ *    does: since then only fs_request_release set POSTFIELDS (to NULL) and HTTPHEADER, and
+ *    both are set again below, so the handle ends as the full sequence would leave it. */
 CURLcode fs_request_set_options(CURL *c, const fs_request *r, struct curl_slist *list, long session_timeout_ms,
-                                fs_resend_guard *guard) {
+                                fs_resend_guard *guard, fs_applied *applied) {
   CURLcode rc = CURLE_OK;
+  /* a request may shorten the session's timeout, never lengthen it */
+  long timeout_ms =
+      r->timeout_ms > 0 && r->timeout_ms < session_timeout_ms ? r->timeout_ms : session_timeout_ms;
+  int known = applied->known, same_url;
+  applied->known = 0; /* until every option below is set */
+  same_url = known && applied->url.len == r->url_len + 1 && memcmp(applied->url.data, r->url, r->url_len + 1) == 0;
 #define SET(opt, val) \
   if (rc == CURLE_OK) rc = curl_easy_setopt(c, opt, val)
-  SET(CURLOPT_POSTFIELDS, (char *)NULL);
-  SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)-1);
-  SET(CURLOPT_CUSTOMREQUEST, (char *)NULL);
-  SET(CURLOPT_HTTPGET, 1L);
-  SET(CURLOPT_URL, r->url);
+  if (!(known && r->body != NULL && applied->had_body && applied->method == r->method)) {
+    SET(CURLOPT_POSTFIELDS, (char *)NULL);
+    SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)-1);
+    SET(CURLOPT_CUSTOMREQUEST, (char *)NULL);
+    SET(CURLOPT_HTTPGET, 1L);
+    switch (r->method) {
+      case M_HEAD: SET(CURLOPT_NOBODY, 1L); break;
+      case M_PUT: SET(CURLOPT_CUSTOMREQUEST, "PUT"); break;
+      case M_PATCH: SET(CURLOPT_CUSTOMREQUEST, "PATCH"); break;
+      case M_DELETE: SET(CURLOPT_CUSTOMREQUEST, "DELETE"); break;
+      default: break; /* GET; POST comes from POSTFIELDS */
+    }
+  }
+  if (!same_url) {
+    SET(CURLOPT_URL, r->url);
+    applied->url.len = 0; /* a copy that does not fit just means setting it next time too */
+    if (fs_buffer_append(&applied->url, r->url, r->url_len + 1) != FS_BUF_OK) applied->url.len = 0;
+  }
   SET(CURLOPT_HTTPHEADER, list);
-  /* a request may shorten the session's timeout, never lengthen it */
-  SET(CURLOPT_TIMEOUT_MS, r->timeout_ms > 0 && r->timeout_ms < session_timeout_ms ? r->timeout_ms
-                                                                                 : session_timeout_ms);
+  if (!(known && applied->timeout_ms == timeout_ms)) SET(CURLOPT_TIMEOUT_MS, timeout_ms);
   /* A request that must not be sent twice is refused a second send (fs_resend_guard): it
    * fails instead, and the body still goes out with the headers, in one send. */
   guard->once = !r->resend;
   guard->sends = guard->refused = 0;
-  SET(CURLOPT_PREREQFUNCTION, guard_resend);
-  SET(CURLOPT_PREREQDATA, (void *)guard);
-  switch (r->method) {
-    case M_HEAD: SET(CURLOPT_NOBODY, 1L); break;
-    case M_PUT: SET(CURLOPT_CUSTOMREQUEST, "PUT"); break;
-    case M_PATCH: SET(CURLOPT_CUSTOMREQUEST, "PATCH"); break;
-    case M_DELETE: SET(CURLOPT_CUSTOMREQUEST, "DELETE"); break;
-    default: break; /* GET; POST comes from POSTFIELDS */
-  }
   if (r->body != NULL) {
     /* libcurl reads the string in place; it stays on the stack (or in the session's
      * buffer) through perform */
@@ -461,6 +514,12 @@ CURLcode fs_request_set_options(CURL *c, const fs_request *r, struct curl_slist 
     SET(CURLOPT_POSTFIELDS, r->body);
   }
 #undef SET
+  if (rc == CURLE_OK) {
+    applied->known = 1;
+    applied->method = r->method;
+    applied->had_body = r->body != NULL;
+    applied->timeout_ms = timeout_ms;
+  }
   return rc;
 }
 

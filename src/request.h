@@ -37,6 +37,7 @@ typedef struct fs_header_ref { /* points into the (anchored) headers table */
 typedef struct fs_request {
   int method;
   const char *url;
+  size_t url_len;
   const char *body; /* NULL: no body */
   size_t body_len;
   int body_first, body_count; /* a body given as pieces; fs_request_build joins them */
@@ -45,6 +46,7 @@ typedef struct fs_request {
   long timeout_ms;            /* the field 'timeout' in milliseconds; 0: the session's */
   int resend;                 /* the field 'resend' (default 1); 0: libcurl may not send it twice */
   int has_content_type, has_expect, has_user_agent, has_accept_encoding;
+  int secret_mt;              /* fs_request_read's secret_mt */
   int nheaders, nspans;
   fs_header_ref headers[FS_MAX_REQUEST_HEADERS];
   fs_span spans[FS_MAX_REQUEST_PIECES];
@@ -70,8 +72,9 @@ int fs_has_ctl(const char *s, size_t len);
 /* Reads and validates the request table, argument 2 of the running C function, into r;
  * raises on the first violation (messages may name a header, never show a value) and
  * allocates nothing. Leaves the stack at argument 2 plus one slot per field, which
- * anchor every string r points to. */
-void fs_request_read(lua_State *L, fs_request *r);
+ * anchor every string r points to. secret_mt: a pseudo-index (an upvalue) holding the
+ * secret metatable, which spares a registry lookup per secret piece; 0: look it up. */
+void fs_request_read(lua_State *L, fs_request *r, int secret_mt);
 
 /* Sets up the two buffers a session keeps for its requests: header lines and a body
  * joined from pieces, both capped and wiped (they may hold secret pieces). */
@@ -92,23 +95,40 @@ typedef struct fs_default_headers {
 int fs_request_build(fs_request *r, fs_buffer *headers, fs_buffer *body, const fs_default_headers *defaults,
                      struct curl_slist **list);
 
-/* Sets every option a request sets on c (method, URL, headers, body, total timeout: the
- * request's when it is shorter than session_timeout_ms, else that), overwriting whatever the
- * previous request set. */
 /* Keeps libcurl from sending a request twice by itself: when a reused connection dies
  * before any reply, libcurl sends the request again on a new connection
  * (Curl_retry_request), POST included, and the server may have acted on the first one.
  * Its pre-request callback runs once per request sent; for a request that must not be
  * sent twice the second run aborts the transfer and sets `refused`. It lives in the
- * session or multi slot, next to the handle, for the length of a transfer. */
+ * session or multi slot, next to the handle, for the handle's life. */
 typedef struct fs_resend_guard {
   int once;    /* this request must not be sent twice (the request's resend = false) */
   int sends;   /* pre-request callbacks so far in this transfer */
   int refused; /* a second send was refused: the request may have taken effect */
 } fs_resend_guard;
 
+/* Points c's pre-request callback at guard (once per handle: guard must not move). */
+CURLcode fs_request_bind_guard(CURL *c, fs_resend_guard *guard);
+
+/* What fs_request_set_options last set on a handle, so options that have not changed are
+ * not set again (each curl_easy_setopt costs, and CURLOPT_URL copies the string). Lives next
+ * to the handle; after fs_applied_init nothing is known, so everything is set. */
+typedef struct fs_applied {
+  int known;         /* the fields below are what the handle has */
+  int method;        /* the last request's method ... */
+  int had_body;      /* ... and whether it had a body */
+  long timeout_ms;   /* CURLOPT_TIMEOUT_MS */
+  fs_buffer url;     /* CURLOPT_URL, with its NUL (not wiped: a URL is no secret piece) */
+} fs_applied;
+
+void fs_applied_init(fs_applied *a);
+void fs_applied_free(fs_applied *a);
+
+/* Sets every option a request needs on c (method, URL, headers, body, total timeout: the
+ * request's when it is shorter than session_timeout_ms, else that), overwriting whatever the
+ * previous request set; options `applied` shows unchanged are left alone. */
 CURLcode fs_request_set_options(CURL *c, const fs_request *r, struct curl_slist *list, long session_timeout_ms,
-                                fs_resend_guard *guard);
+                                fs_resend_guard *guard, fs_applied *applied);
 
 /* After the transfer (or a failed build): drops everything c held that pointed into the
  * request's Lua values and buffers, and wipes both buffers. No Lua calls. */

@@ -69,6 +69,15 @@ fs_secret *fs_secret_test(lua_State *L, int idx) {
   return luaL_testudata(L, idx, FS_SECRET_MT);
 }
 
+fs_secret *fs_secret_test_mt(lua_State *L, int idx, int mt) {
+  int same;
+  if (mt == 0) return fs_secret_test(L, idx);
+  if (lua_type(L, idx) != LUA_TUSERDATA || !lua_getmetatable(L, idx)) return NULL;
+  same = lua_rawequal(L, -1, mt);
+  lua_pop(L, 1);
+  return same ? lua_touserdata(L, idx) : NULL;
+}
+
 /* RFC 3986 unreserved: left as is by application/x-www-form-urlencoded encoding here. */
 static int is_unreserved(unsigned char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||

@@ -29,5 +29,8 @@ fs_secret *fs_secret_push_empty(lua_State *L);
 int fs_secret_alloc(fs_secret *s, size_t len);
 /* The secret at idx, or NULL when the value is not a secret. */
 fs_secret *fs_secret_test(lua_State *L, int idx);
+/* The same, comparing with the secret metatable at index mt (no registry lookup); mt 0:
+ * fs_secret_test. idx must not be relative to the top. */
+fs_secret *fs_secret_test_mt(lua_State *L, int idx, int mt);
 
 #endif

@@ -188,6 +188,23 @@ static fs_session *check_session(lua_State *L) {
   return s;
 }
 
+/* Upvalues of session:request (fs_session_register): the session and secret metatables, so
+ * the type checks of every request need no registry lookup. */
+#define REQUEST_SESSION_MT lua_upvalueindex(1)
+#define REQUEST_SECRET_MT lua_upvalueindex(2)
+
+/* check_session for session:request, against its upvalue (as luaL_testudata does against the
+ * registry's metatable); anything else goes to check_session, which raises as before. */
+static fs_session *check_request_session(lua_State *L) {
+  fs_session *s = lua_type(L, 1) == LUA_TUSERDATA ? lua_touserdata(L, 1) : NULL;
+  int same = 0;
+  if (s != NULL && lua_getmetatable(L, 1)) {
+    same = lua_rawequal(L, -1, REQUEST_SESSION_MT);
+    lua_pop(L, 1);
+  }
+  return same && s->curl != NULL ? s : check_session(L);
+}
+
 void fs_session_release(fs_session *s) {
   if (s->curl != NULL) {
     curl_easy_cleanup(s->curl); /* also closes the kept-alive connection */
@@ -197,6 +214,7 @@ void fs_session_release(fs_session *s) {
   fs_buffer_free(&s->hdr_data);
   fs_buffer_free(&s->req_headers);
   fs_buffer_free(&s->req_body);
+  fs_applied_free(&s->applied);
   free(s->defaults.user_agent);
   free(s->defaults.accept_encoding);
   s->defaults.user_agent = s->defaults.accept_encoding = NULL;
@@ -258,8 +276,8 @@ typedef struct config {
   long low_speed_limit, low_speed_time;
 } config;
 
-/* Points the handle's callbacks and error buffer at s (which never moves: a userdata, or
- * a multi's slot). */
+/* Points the handle's callbacks, error buffer and resend guard at s (which never moves: a
+ * userdata, or a multi's slot). */
 static CURLcode bind_callbacks(fs_session *s) {
   CURLcode rc = CURLE_OK;
 #define SET(opt, val) \
@@ -270,7 +288,7 @@ static CURLcode bind_callbacks(fs_session *s) {
   SET(CURLOPT_HEADERFUNCTION, header_cb);
   SET(CURLOPT_HEADERDATA, (void *)s);
 #undef SET
-  return rc;
+  return rc == CURLE_OK ? fs_request_bind_guard(s->curl, &s->guard) : rc;
 }
 
 /* A session with empty buffers and no handle yet. */
@@ -279,6 +297,7 @@ static void init_state(fs_session *s, size_t max_size, long connect_ms, long tot
   fs_buffer_init(&s->body, max_size);
   fs_buffer_init(&s->hdr_data, (size_t)FS_MAX_RESPONSE_HEADER_BYTES);
   fs_request_buffers_init(&s->req_headers, &s->req_body);
+  fs_applied_init(&s->applied);
   s->connect_timeout_ms = connect_ms;
   s->timeout_ms = total_ms;
   s->max_response_size = max_size;
@@ -531,20 +550,36 @@ void fs_session_begin(fs_session *s, int wipe) {
 
 void fs_session_end(fs_session *s) { fs_request_release(s->curl, &s->req_headers, &s->req_body); }
 
+static int same_name(const fs_session *s, const fs_header_item *a, const fs_header_item *b) {
+  return a->name_len == b->name_len &&
+         memcmp(s->hdr_data.data + a->name_off, s->hdr_data.data + b->name_off, a->name_len) == 0;
+}
+
+/* The headers table: lower-cased names; a repeated field's values joined with ", " in the
+ * order received (RFC 9110 list syntax). Repeats are found in C (at most
+ * FS_MAX_RESPONSE_HEADERS names), so each name is pushed and set once. */
 static void push_headers(lua_State *L, fs_session *s) {
-  unsigned i;
+  const char *d = s->hdr_data.data;
+  unsigned i, j;
   lua_createtable(L, 0, (int)s->nhdrs);
   for (i = 0; i < s->nhdrs; i++) {
     const fs_header_item *h = &s->hdrs[i];
-    lua_pushlstring(L, s->hdr_data.data + h->name_off, h->name_len);
-    lua_pushvalue(L, -1);
-    if (lua_rawget(L, -3) == LUA_TNIL) {
-      lua_pop(L, 1);
-      lua_pushlstring(L, s->hdr_data.data + h->value_off, h->value_len);
-    } else { /* repeated field: RFC 9110 list syntax */
-      lua_pushliteral(L, ", ");
-      lua_pushlstring(L, s->hdr_data.data + h->value_off, h->value_len);
-      lua_concat(L, 3);
+    for (j = 0; j < i && !same_name(s, &s->hdrs[j], h); j++) {}
+    if (j < i) continue; /* joined to its first occurrence */
+    lua_pushlstring(L, d + h->name_off, h->name_len);
+    for (j = i + 1; j < s->nhdrs && !same_name(s, &s->hdrs[j], h); j++) {}
+    if (j == s->nhdrs) {
+      lua_pushlstring(L, d + h->value_off, h->value_len);
+    } else {
+      luaL_Buffer b;
+      luaL_buffinit(L, &b);
+      luaL_addlstring(&b, d + h->value_off, h->value_len);
+      for (; j < s->nhdrs; j++) {
+        if (!same_name(s, &s->hdrs[j], h)) continue;
+        luaL_addlstring(&b, ", ", 2);
+        luaL_addlstring(&b, d + s->hdrs[j].value_off, s->hdrs[j].value_len);
+      }
+      luaL_pushresult(&b);
     }
     lua_rawset(L, -3);
   }
@@ -633,7 +668,7 @@ static int push_transfer_failure(lua_State *L, fs_session *s, CURLcode rc, int p
 }
 
 static int session_request(lua_State *L) {
-  fs_session *s = check_session(L);
+  fs_session *s = check_request_session(L);
   fs_request r;
   struct curl_slist *headers;
   int capture_slot = 0;
@@ -641,7 +676,7 @@ static int session_request(lua_State *L) {
   int performed = 0;
 
   /* 1. validate everything; raises leave nothing behind */
-  fs_request_read(L, &r); /* leaves the fields on the stack: they anchor the strings */
+  fs_request_read(L, &r, REQUEST_SECRET_MT); /* leaves the fields on the stack: they anchor the strings */
 
   /* 2. allocate (into buffers the session owns, and the secret a capture fills) */
   if (r.capture) {
@@ -655,7 +690,7 @@ static int session_request(lua_State *L) {
 
   /* 3. transfer: no Lua calls until the buffers holding secrets are wiped */
   fs_session_begin(s, r.capture != NULL);
-  rc = fs_request_set_options(s->curl, &r, headers, s->timeout_ms, &s->guard);
+  rc = fs_request_set_options(s->curl, &r, headers, s->timeout_ms, &s->guard, &s->applied);
   if (rc == CURLE_OK) {
     rc = curl_easy_perform(s->curl);
     performed = 1;
@@ -692,7 +727,7 @@ int fs_session_push_result(lua_State *L, fs_session *s, CURLcode rc, int perform
 /* ---- registration ------------------------------------------------------------------- */
 
 static const luaL_Reg session_methods[] = {
-    {"request", session_request},
+    {"request", NULL}, /* a closure over the metatables: set below */
     {"multi", fs_multi_new},
     {"close", session_close},
     {NULL, NULL},
@@ -711,6 +746,11 @@ void fs_session_register(lua_State *L) {
     luaL_setfuncs(L, session_metamethods, 0);
     luaL_newlibtable(L, session_methods);
     luaL_setfuncs(L, session_methods, 0);
+    lua_pushvalue(L, -2);
+    fs_secret_register(L); /* idempotent; its metatable is request's second upvalue */
+    luaL_getmetatable(L, FS_SECRET_MT);
+    lua_pushcclosure(L, session_request, 2);
+    lua_setfield(L, -2, "request");
     lua_setfield(L, -2, "__index");
   }
   lua_pop(L, 1);

@@ -36,6 +36,7 @@ typedef struct fs_session {
   long connect_timeout_ms, timeout_ms;
   size_t max_response_size;
   fs_resend_guard guard; /* refuses libcurl's own second send (request.c) */
+  fs_applied applied;    /* per-request options last set on curl (request.c) */
   fs_default_headers defaults; /* User-Agent and Accept-Encoding lines (malloc'd, or NULL) */
   char errbuf[CURL_ERROR_SIZE];
 } fs_session;
