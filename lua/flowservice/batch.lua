@@ -46,6 +46,7 @@ Scheduler.__index = Scheduler
 -- client, started on the batch's multi handle while the call yields; otherwise
 -- session:request. Returns what session:request returns.
 function batch.request(session, req)
+  if active == nil then return session:request(req) end -- no batch running: the usual case
   local sched, co = current()
   if not sched or session ~= sched.session then return session:request(req) end
   sched.multi = sched.multi or session:multi(sched.concurrency)

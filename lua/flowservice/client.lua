@@ -302,7 +302,8 @@ end
 
 -- For resources: the same check; `level` counts as for error() in the function calling this.
 function Client:_check_open(level)
-  state(self, level + 2) -- + state and this function
+  local p = private[self]
+  if not p or not p.session then error("attempt to use a closed flowservice client", level + 1) end
 end
 
 --- The client's settings after defaults and environment were applied, without any secret:

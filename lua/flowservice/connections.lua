@@ -14,12 +14,13 @@ end
 -- read it (client._seen_specs, filled by client.connection_specs), else the built-in catalogue;
 -- for a table, that item. Raises on a spec that is neither a string nor a table.
 local function resolve_spec(spec, client)
-  if type(spec) ~= "string" and type(spec) ~= "table" then
-    error("connections:create: spec: expected a string or a table, got " .. type(spec), 4)
+  local kind = type(spec)
+  if kind ~= "string" and kind ~= "table" then
+    error("connections:create: spec: expected a string or a table, got " .. kind, 4)
   end
   local entry, err = specs.resolve(spec)
   if not entry then return nil, err end
-  local seen = type(spec) == "string" and client and client._seen_specs
+  local seen = kind == "string" and client and client._seen_specs
   if seen and seen[entry.id] then return specs.resolve(seen[entry.id]) end
   return entry
 end

@@ -560,6 +560,17 @@ function jsonschema.validate(schema, value, path)
   return nil, check_node(schema, value, path or "$")
 end
 
+-- validate bound to one schema: validator(schema)(value, path), compiled at its first use (a
+-- listing of specs makes many validators that are never used).
+function jsonschema.validator(schema)
+  local quick
+  return function(value, path)
+    quick = quick or compile(schema)
+    if quick(value) then return true end
+    return nil, check_node(schema, value, path or "$")
+  end
+end
+
 -- The set of top-level property names whose values are secrets: format "password", or a name
 -- containing password, secret, token, key or credential (any case).
 function jsonschema.secrets(schema)

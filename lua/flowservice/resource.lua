@@ -68,7 +68,7 @@ end
 -- the method calls it directly).
 local function check_self(self, method, depth)
   local level = 3 + (depth or 0)
-  if type(self) ~= "table" or getmetatable(self) == nil or rawget(self, "client") == nil then
+  if type(self) ~= "table" or rawget(self, "client") == nil then
     error("call it as a method: resources:" .. method .. "(...)", level)
   end
   self.client:_check_open(level)

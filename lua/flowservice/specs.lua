@@ -116,8 +116,9 @@ end
 -- costs more than checking it, and nothing changes it.
 local function auth_checker(entry_name, auth_name, schema)
   local what = entry_name .. " (" .. auth_name .. ")"
+  local validate = jsonschema.validator(schema)
   return function(params, borrow)
-    local ok, problem = jsonschema.validate(schema, params, "auth")
+    local ok, problem = validate(params, "auth")
     if not ok then
       local rule, top_level = problem.rule, problem.field:match("^auth%.[^.%[]+$") ~= nil
       if top_level and problem.keyword == "required" then
@@ -238,8 +239,9 @@ end
 -- print(params, err.field)   --> nil	auth.password
 function specs.resolve(spec, field)
   field = field or "spec"
-  if type(spec) == "table" then return server_entry(spec, field) end
-  if type(spec) ~= "string" then
+  local kind = type(spec)
+  if kind == "table" then return server_entry(spec, field) end
+  if kind ~= "string" then
     return nil, errors.validation(field, "must be a connection spec id, alias or item")
   end
   local entry = by_alias[spec] or by_id[spec]
