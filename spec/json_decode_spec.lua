@@ -62,3 +62,52 @@ describe("flowservice.json.decode", function()
     assert.equals("integer", math_type(back.n))
   end)
 end)
+
+describe("the core's decoding aids (core.utf8_valid, core.json_integers)", function()
+  local core = require "flowservice.core"
+
+  it("utf8_valid agrees with the strict UTF-8 rules on edge cases and random bytes", function()
+    local cases = {
+      "", "plain ascii, longer than eight bytes", "\0", "caf\195\169", "\226\130\172", "\240\159\152\128",
+      "\237\159\191", "\238\128\128", "\244\143\191\191", -- last before surrogates, after, U+10FFFF
+      "\192\175", "\193\191", "\224\159\191", "\240\143\191\191", -- overlong forms
+      "\237\160\128", "\237\191\191", -- surrogates
+      "\244\144\128\128", "\245\128\128\128", "\255", "\128", -- past U+10FFFF, invalid lead bytes
+      "\195", "\226\130", "abcdefgh\240\159\152", "\195(", "\226\40\161", -- truncated, bad continuation
+    }
+    for _, s in ipairs(cases) do
+      assert.equals(compat._utf8_len(s) ~= nil, core.utf8_valid(s), ("%q"):format(s))
+    end
+    local seed = 12345
+    local function byte()
+      seed = (seed * 1103515245 + 12345) % 2147483648
+      local b = seed % 256
+      return b < 128 and (seed % 7 == 0 and b or 97) or b -- mostly ASCII, some high bytes
+    end
+    for _ = 1, 3000 do
+      local t = {}
+      for j = 1, seed % 23 do t[j] = string.char(byte()) end
+      local s = table.concat(t)
+      assert.equals(compat._utf8_len(s) ~= nil, core.utf8_valid(s), ("%q"):format(s))
+    end
+    assert.has_error(function() core.utf8_valid(42) end)
+  end)
+
+  it("json_integers converts integral numbers below 2^53 in place, nested, and refuses infinities", function()
+    local t = { a = 3.0, b = { 1.0, 2.5, { c = -7.0 } }, d = 2 ^ 53, e = -0.0, s = "1.0" }
+    assert.is_true(core.json_integers(t))
+    assert.equals("integer", math_type(t.a))
+    assert.equals("integer", math_type(t.b[1]))
+    assert.equals("float", math_type(t.b[2]))
+    assert.equals("integer", math_type(t.b[3].c))
+    if compat.HAS_INTEGERS then assert.equals("float", math_type(t.d)) end -- else 2^53 is whole
+    assert.equals(0, t.e)
+    assert.is_true(1 / t.e > 0) -- -0 becomes 0, as math.tointeger makes it
+    assert.equals("1.0", t.s)
+    assert.is_false(core.json_integers { 1, { x = math.huge } })
+    assert.is_false(core.json_integers { -math.huge })
+    local cyclic = {}
+    cyclic.self = cyclic
+    assert.has_error(function() core.json_integers(cyclic) end)
+  end)
+end)

@@ -96,6 +96,7 @@ LUAMOD_API int luaopen_flowservice_core(lua_State *L) {
   luaL_newlib(L, core_functions);
   fs_json_push_encode(L);
   lua_setfield(L, -2, "json_encode");
+  fs_json_register_decode_aids(L);
   lua_pushliteral(L, FLOWSERVICE_VERSION);
   lua_setfield(L, -2, "version");
   info = curl_version_info(CURLVERSION_NOW);

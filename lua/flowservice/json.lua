@@ -4,7 +4,6 @@
 -- followed by a pass that turns integral numbers back into Lua integers: Debian's lua-cjson
 -- 2.1.0 decodes every number as a float, and 10000.0 would otherwise leak into URLs and output.
 -- @module flowservice.json
-local compat = require "flowservice.compat"
 local core = require "flowservice.core"
 local cjson = require("cjson.safe").new()
 
@@ -59,24 +58,11 @@ end
 -- --> {"big":9007199254740992.0,"ids":[],"n":10000.0}
 json.encode = core.json_encode
 
--- Below 2^53 every integral float is exactly the integer the text said; at 2^53 and above
--- the text may have been rounded (9007199254740993 reads as 2^53), so such numbers stay floats.
-local EXACT = 2 ^ 53
-local HUGE = math.huge
-
--- Converts integral numbers in place; returns false for a number out of range (1e400 -> inf).
-local function integers(t)
-  for k, v in pairs(t) do
-    local kind = type(v)
-    if kind == "number" then
-      if v == HUGE or v == -HUGE then return false end
-      if v > -EXACT and v < EXACT and v == math.floor(v) then t[k] = compat.tointeger(v) end
-    elseif kind == "table" then
-      if not integers(v) then return false end
-    end
-  end
-  return true
-end
+-- In the C core (they run on every response): the strict UTF-8 check, and the pass that
+-- converts integral numbers below 2^53 in place (at 2^53 and above the text may have been
+-- rounded: 9007199254740993 reads as 2^53, so such numbers stay floats); it returns false for
+-- a number out of range (1e400 -> inf).
+local utf8_valid, integers = core.utf8_valid, core.json_integers
 
 --- string -> value, or nil and a message (invalid UTF-8, syntax, invalid or huge numbers, depth).
 -- A private lua-cjson instance (the host's cjson settings are not touched): no `NaN`,
@@ -90,7 +76,7 @@ end
 -- local v = assert(flowservice.json.decode('{"count": 3}'))
 -- print(math.type(v.count))   --> integer
 function json.decode(text)
-  if not compat.utf8_len(text) then
+  if not utf8_valid(text) then
     return nil, "invalid UTF-8"
   end
   local value, err = cjson.decode(text)
