@@ -92,4 +92,18 @@ function workload.report(calls, ok, wall, cpu, connects)
     cpu, connects and tostring(connects) or "-"))
 end
 
+-- The timed part of a sequential client: `calls` calls of `call` (truthy on success), then the
+-- report line. Returns how many succeeded.
+function workload.timed_loop(calls, call)
+  local core = require "flowservice.core"
+  local ok = 0
+  local wall, cpu = core.monotonic(), os.clock()
+  for _ = 1, calls do
+    if call() then ok = ok + 1 end
+  end
+  wall, cpu = core.monotonic() - wall, os.clock() - cpu
+  workload.report(calls, ok, wall, cpu)
+  return ok
+end
+
 return workload
