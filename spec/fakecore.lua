@@ -8,6 +8,7 @@
 -- like the C core does it: a 2xx JSON object's string member becomes a secret and reads
 -- "<captured>" in the body.
 local cjson = require "cjson"
+local compat = require "flowservice.compat"
 
 local fakecore = {}
 
@@ -69,6 +70,24 @@ local function capture(name, status, body, info)
   return cjson.encode(doc)
 end
 
+-- The decoding aids, as the C core does them (src/json_decode.c).
+local function utf8_valid(s)
+  if type(s) ~= "string" then error("bad argument #1 to 'utf8_valid' (string expected)", 2) end
+  return compat._utf8_len(s) ~= nil
+end
+
+local function json_integers(t)
+  for k, v in pairs(t) do
+    if type(v) == "number" then
+      if v == math.huge or v == -math.huge then return false end
+      if v > -2 ^ 53 and v < 2 ^ 53 and v == math.floor(v) then t[k] = compat.tointeger(v) end
+    elseif type(v) == "table" and not json_integers(v) then
+      return false
+    end
+  end
+  return true
+end
+
 function fakecore.new(responder)
   local sent = {}
   local core = { sessions = {} }
@@ -77,6 +96,7 @@ function fakecore.new(responder)
     if ok then return s end
     return nil, "cannot encode"
   end
+  core.utf8_valid, core.json_integers = utf8_valid, json_integers
   core.monotonic = os.clock
   function core.sleep() end
   core.secret = new_secret

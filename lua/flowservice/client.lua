@@ -419,11 +419,8 @@ local function send(p, call, timeout)
 end
 
 -- The clock used for token expiry and call deadlines (monotonic seconds); specs replace
--- client.clock to test refresh.
+-- client.clock to test refresh, so it is read as client.clock() every time.
 client.clock = core.monotonic
-local function now()
-  return client.clock()
-end
 
 local function has_header(headers, lower_name)
   for name in pairs(headers) do
@@ -501,7 +498,7 @@ local function perform(p, call)
     if not call.verdict.retryable or n == policy.attempts then break end
     -- Retry-After is honoured as given (clamped); otherwise full-jitter backoff.
     local wait = retry_after or retry.backoff(policy, n, call.verdict.throttle)
-    if now() + wait >= call.deadline then break end
+    if client.clock() + wait >= call.deadline then break end
     local cost = retry.cost(call.verdict.throttle)
     if not budget:take(cost) then
       call.budget_exhausted = true
@@ -511,7 +508,7 @@ local function perform(p, call)
     if info and info.captured then info.captured:wipe() end
     p.sleep(wait)
   end
-  if status and status >= 200 and status < 300 and (taken > 0 or budget.tokens < budget.capacity) then
+  if status and status >= 200 and status < 300 then
     budget:refund(taken > 0 and taken or retry.REFUND)
   end
   if not status then return nil, annotate(call, headers) end
@@ -529,7 +526,7 @@ local function fetch_token(self, p, deadline)
     p.client_secret,
     "&" .. url.form { { "scope", self.config.scopes } },
   }
-  local asked_at = now() -- the token's lifetime starts no later than the request
+  local asked_at = client.clock() -- the token's lifetime starts no later than the request
   local call = new_call(p, "POST", self.config.ims_url .. IMS_TOKEN_PATH, {
     ["Content-Type"] = "application/x-www-form-urlencoded",
     ["Accept"] = "application/json",
@@ -622,7 +619,7 @@ function Client:authenticate()
   local p = state(self)
   local token, err = access_token(self, p)
   if not token then return nil, err end
-  return { expires_in = p.token_refresh_at and math.max(0, p.token_refresh_at - now()) or nil }
+  return { expires_in = p.token_refresh_at and math.max(0, p.token_refresh_at - client.clock()) or nil }
 end
 
 -- For resources that wait (runs:wait): the client's one sleep function (option retry.sleep).
