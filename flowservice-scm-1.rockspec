@@ -31,8 +31,8 @@ build = {
   type = "builtin",
   modules = {
     ["flowservice.core"] = {
-      sources = { "src/core.c", "src/session.c", "src/request.c", "src/buffer.c", "src/json_encode.c", "src/json_decode.c",
-        "src/secret.c", "src/capture.c", "src/multi.c" },
+      sources = { "src/core.c", "src/session.c", "src/request.c", "src/buffer.c", "src/json_encode.c",
+        "src/json_decode.c", "src/secret.c", "src/capture.c", "src/multi.c" },
       libraries = { "curl" },
       incdirs = { "$(CURL_INCDIR)" },
       libdirs = { "$(CURL_LIBDIR)" },
