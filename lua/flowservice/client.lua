@@ -44,6 +44,7 @@ local ENV = {
 client.ENV = ENV
 
 local FLOW_PATH = "/data/foundation/flowservice"
+client.FLOW_PATH = FLOW_PATH
 local IMS_TOKEN_PATH = "/ims/token/v3"
 
 -- Refresh a cached token this long before it expires (capped at a tenth of its lifetime,
@@ -657,6 +658,12 @@ local function query_string(query, depth)
     end
   end
   return url.form(pairs_list)
+end
+
+-- For the command line's --dry-run (cli/dryrun.lua): the query string and base path exactly as
+-- a request sends them.
+function client._query_string(query)
+  return query_string(query, 0)
 end
 
 -- Headers the client sets itself; `headers` in a request may not replace them.

@@ -7,14 +7,12 @@
 -- would send (a source connection's base connection, a flow spec by name) are answered with
 -- placeholders naming what would be read.
 local flowservice = require "flowservice"
+local client_module = require "flowservice.client"
 local trace = require "flowservice.trace"
-local url = require "flowservice.url"
 
 local json = flowservice.json
 
 local dryrun = {}
-
-local FLOW_PATH = "/data/foundation/flowservice" -- client.lua's FLOW_PATH
 
 -- A stand-in for the client inside body builders: answers their lookups without a request.
 function dryrun.lookup_client()
@@ -34,17 +32,10 @@ function dryrun.lookup_client()
   }
 end
 
+-- The client's own query string ("" for none).
 local function query_string(query)
-  local names, pairs_list = {}, {}
-  for name in pairs(query or {}) do names[#names + 1] = name end
-  table.sort(names)
-  for _, name in ipairs(names) do
-    local value = query[name]
-    if type(value) ~= "table" then value = { value } end
-    for _, v in ipairs(value) do pairs_list[#pairs_list + 1] = { name, tostring(v) } end
-  end
-  if #pairs_list == 0 then return "" end
-  return "?" .. url.form(pairs_list)
+  local text = query and client_module._query_string(query) or ""
+  return text ~= "" and "?" .. text or ""
 end
 
 -- req = { method, path, query, body (Lua value), headers (extra) } -> a description with
@@ -67,7 +58,7 @@ function dryrun.describe(client, req)
   end
   return {
     method = req.method,
-    url = client.config.base_url .. FLOW_PATH .. req.path .. query_string(req.query),
+    url = client.config.base_url .. client_module.FLOW_PATH .. req.path .. query_string(req.query),
     headers = trace.headers(headers, { redact_api_key = true }),
     body = body,
   }
