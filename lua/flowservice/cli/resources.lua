@@ -8,6 +8,7 @@ local dryrun = require "flowservice.cli.dryrun"
 local output = require "flowservice.cli.output"
 local params = require "flowservice.cli.params"
 local refs = require "flowservice.cli.refs"
+local resource = require "flowservice.resource"
 
 local EXIT = output.EXIT
 
@@ -307,11 +308,7 @@ VERBS.update = function(kind)
       if not args.name and not args.description then ctx:fail(EXIT.usage, "give --name and/or --description") end
       local patch = { name = args.name, description = args.description }
       local id = resolve(ctx, kind, args.ref)
-      local ops = {}
-      for _, field in ipairs { "description", "name" } do
-        if patch[field] then ops[#ops + 1] = { op = "add", path = "/" .. field, value = patch[field] } end
-      end
-      if ctx:dry { { method = "PATCH", path = with_id(kind.path, id), body = flowservice.json.array(ops),
+      if ctx:dry { { method = "PATCH", path = with_id(kind.path, id), body = ctx:must(resource._patch_body(patch)),
         headers = { ["If-Match"] = args.etag or "<etag read with GET first>" } } } then
         return EXIT.ok
       end
