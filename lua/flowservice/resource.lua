@@ -471,6 +471,9 @@ local function patch_body(patch)
   return ops
 end
 
+-- The PATCH body update sends for `patch`, for the command line's --dry-run.
+resource._patch_body = patch_body
+
 local UPDATE_OPTIONS = { retry_on_conflict = "boolean" }
 
 --- Applies a JSON Patch with If-Match: etag (exactly as received, quotes included).
@@ -491,9 +494,6 @@ local UPDATE_OPTIONS = { retry_on_conflict = "boolean" }
 -- local renamed = assert(client.connections:update(conn.id,
 --   { { op = "replace", path = "/name", value = "OSC production" } }, conn.etag))
 -- assert(client.connections:update(conn.id, { description = "x" }, renamed.etag))
--- The PATCH body update sends for `patch`, for the command line's --dry-run.
-resource._patch_body = patch_body
-
 function Resource:update(id, patch, etag, opts)
   local def = check_self(self, "update")
   local what = def.kind .. "s:update"
