@@ -544,7 +544,6 @@ void fs_session_begin(fs_session *s, int wipe) {
   s->nhdrs = 0;
   s->hdr_bytes = 0;
   s->failure = FAIL_NONE;
-  s->guard.refused = 0;
   s->errbuf[0] = '\0';
 }
 

@@ -553,11 +553,15 @@ end
 -- Checks `value` against `schema`. Returns true, or nil and the first problem
 -- { field = "auth.password", rule = "required", keyword = "required" }; `path` (default "$")
 -- names the value itself. Never raises on a malformed schema: what it cannot read it skips.
-function jsonschema.validate(schema, value, path)
-  -- The quick pass first: a valid value, the usual case, is done then; the ordered pass
-  -- names the first problem.
-  if compile(schema)(value) then return true end
+-- The quick pass first: a valid value, the usual case, is done then; the ordered pass
+-- names the first problem.
+local function run(quick, schema, value, path)
+  if quick(value) then return true end
   return nil, check_node(schema, value, path or "$")
+end
+
+function jsonschema.validate(schema, value, path)
+  return run(compile(schema), schema, value, path)
 end
 
 -- validate bound to one schema: validator(schema)(value, path), compiled at its first use (a
@@ -566,8 +570,7 @@ function jsonschema.validator(schema)
   local quick
   return function(value, path)
     quick = quick or compile(schema)
-    if quick(value) then return true end
-    return nil, check_node(schema, value, path or "$")
+    return run(quick, schema, value, path)
   end
 end
 
