@@ -89,6 +89,7 @@ LUAMOD_API int luaopen_flowservice_core(lua_State *L) {
     CURLcode rc = curl_global_init(CURL_GLOBAL_DEFAULT);
     if (rc != CURLE_OK) return luaL_error(L, "curl_global_init failed: %s", curl_easy_strerror(rc));
     curl_ready = 1;
+    fs_choose_handle_mode();
   }
   fs_session_register(L);
   fs_multi_register(L);
@@ -102,6 +103,9 @@ LUAMOD_API int luaopen_flowservice_core(lua_State *L) {
   info = curl_version_info(CURLVERSION_NOW);
   push_curl_version(L, info);
   lua_setfield(L, -2, "curl_version");
+  /* libcurl before 8.1.0: a fresh easy handle per transfer (session.h, fs_fresh_handles) */
+  lua_pushboolean(L, fs_fresh_handles);
+  lua_setfield(L, -2, "fresh_handles");
   lua_createtable(L, 0, 4);
   set_feature(L, "ssl", (info->features & CURL_VERSION_SSL) != 0);
   set_feature(L, "asynchdns", (info->features & CURL_VERSION_ASYNCHDNS) != 0);
