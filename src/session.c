@@ -702,7 +702,7 @@ static int capture_member(fs_session *s, const char *name, size_t name_len, fs_s
 }
 
 /* The three failure values. Messages are formatted in C, so each branch pushes exactly those. */
-static void push_failure_message(lua_State *L, fs_session *s, CURLcode rc) {
+static void push_failure_message(lua_State *L, fs_session *s, CURLcode rc, int performed) {
   char msg[96];
   if (s->failure == FAIL_BODY || rc == CURLE_FILESIZE_EXCEEDED) {
     (void)snprintf(msg, sizeof msg, "response body larger than %zu bytes", s->max_response_size);
@@ -717,6 +717,11 @@ static void push_failure_message(lua_State *L, fs_session *s, CURLcode rc) {
     push_failure(L, "CURLE_SEND_FAIL_REWIND",
                  "the connection closed before any reply and the request was not sent again "
                  "(it may have taken effect)");
+  } else if (rc == CURLE_BAD_FUNCTION_ARGUMENT && performed) {
+    /* every option was accepted before the transfer: this comes from the response (libcurl
+     * 7.x says so for a folded header line with no field before it) */
+    push_failure(L, "CURLE_WEIRD_SERVER_REPLY",
+                 "libcurl refused the response's header block (a folded line with no field before it?)");
   } else {
     push_curl_failure(L, s, rc);
   }
@@ -744,7 +749,7 @@ static void push_info(lua_State *L, fs_session *s, int performed) {
 
 /* nil, "CURLE_NAME: message", "CURLE_NAME", info */
 static void push_transfer_failure(lua_State *L, fs_session *s, CURLcode rc, int performed) {
-  push_failure_message(L, s, rc);
+  push_failure_message(L, s, rc, performed);
   push_info(L, s, performed);
 }
 

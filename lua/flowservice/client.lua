@@ -669,7 +669,14 @@ end
 -- Headers the client sets itself; `headers` in a request may not replace them.
 local RESERVED_HEADERS = {
   ["authorization"] = true, ["x-api-key"] = true, ["x-gw-ims-org-id"] = true,
-  ["x-sandbox-name"] = true, ["content-type"] = true, ["content-length"] = true, ["host"] = true,
+  ["x-sandbox-name"] = true, ["content-type"] = true, ["host"] = true,
+}
+
+-- Headers that frame the message or manage the connection: libcurl sets them (the C core
+-- refuses them too). From a caller they would desynchronise the connection.
+local TRANSPORT_HEADERS = {
+  ["content-length"] = true, ["transfer-encoding"] = true, ["connection"] = true, ["te"] = true,
+  ["upgrade"] = true, ["trailer"] = true, ["keep-alive"] = true, ["proxy-connection"] = true,
 }
 
 -- Extra request headers (e.g. If-Match): names are RFC 9110 tokens, values have no control
@@ -681,6 +688,10 @@ local function extra_headers(headers, into, depth)
     end
     if RESERVED_HEADERS[name:lower()] then
       error("request: headers: " .. name .. " is set by the client", 4 + depth)
+    end
+    if TRANSPORT_HEADERS[name:lower()] then
+      error("request: headers: " .. name .. " is set by the transport (message framing and connection "
+        .. "handling), not by a request", 4 + depth)
     end
     if type(value) ~= "string" then error("request: headers." .. name .. ": expected a string", 4 + depth) end
     local _, bad = check_header_value("headers." .. name, value)
