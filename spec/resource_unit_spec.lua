@@ -150,6 +150,30 @@ describe("resources:list", function()
     end
   end)
 
+  it("refuses next links that climb with '..', or hold '#' or a backslash, before following them", function()
+    local BAD = { "/connections/..", "/connections/../..", "/connections/..?continuationToken=p2",
+      "/connections/.", "/connections/.?continuationToken=p2", "/connections/./../x",
+      "/connections?continuationToken=p2#frag", "/connections#", "/connections\\..\\x",
+      "/connections?continuationToken=p2\\" }
+    for _, href in ipairs(BAD) do
+      local client, requests = setup { { "GET", "/connections", function()
+        return 200, { items = { { id = "1" } }, _links = { next = { href = href } } }
+      end } }
+      local all, err = client.connections:all()
+      assert.is_nil(all, href)
+      assert.are.equal("decode", err.kind, href)
+      assert.matches("not a path under the Flow Service base", err.message, 1, true)
+      assert.are.equal(1, #requests(), href) -- the first page only: the link was not followed
+    end
+    -- dots inside a segment or a token are fine
+    local client, requests = setup { { "GET", "/connections", function(req)
+      if req.url:find("continuationToken", 1, true) then return 200, { items = {} } end
+      return 200, { items = { { id = "1" } }, _links = { next = { href = "/connections?continuationToken=a..b" } } }
+    end } }
+    assert.are.equal(1, #assert(client.connections:all()))
+    assert.matches("continuationToken=a%.%.b$", requests()[2].url)
+  end)
+
   it("treats an empty next href and a missing _links as the last page", function()
     local client, requests = setup { { "GET", "/runs", function()
       return 200, { items = { { id = "r" } }, _links = { next = { href = "" } } }
