@@ -117,6 +117,26 @@ describe("flowservice.new", function()
     assert.equals("ims_url", err2.field)
   end)
 
+  it("refuses service URLs with credentials, a query or a fragment", function()
+    local CREDENTIALS = "must not contain credentials, a query or a fragment"
+    local BAD = {
+      { "https://user:SENTINEL-pw@platform.adobe.io", "must be an absolute URL like https://host" },
+      { "https://SENTINEL-pw@platform.adobe.io", CREDENTIALS },
+      { "https://evil.example@platform.adobe.io:443", CREDENTIALS },
+      { "https://platform.adobe.io/?x=1", CREDENTIALS },
+      { "https://platform.adobe.io/#f", CREDENTIALS },
+    }
+    for _, case in ipairs(BAD) do
+      for _, name in ipairs { "base_url", "ims_url" } do
+        local c, err = new_client { [name] = case[1] }
+        assert.is_nil(c, case[1])
+        assert.equals(name, err.field)
+        assert.equals(name .. ": " .. case[2], err.message)
+        assert.is_nil(tostring(err):find("SENTINEL-pw", 1, true))
+      end
+    end
+  end)
+
   it("refuses a sandbox name that is not all-lowercase, and does not change it", function()
     local _, err = new_client { sandbox = "Prod" }
     assert.equals("sandbox", err.field)
@@ -298,6 +318,18 @@ describe("connections:create", function()
       "request: path: expected a path starting with '/'")
     assert.has_error(function() c:request { method = "GET", path = "/x", query = { limit = 1.5 } } end,
       "request: query.limit: expected a string, boolean, whole number or a list of them")
+    assert.equals(0, #sent)
+  end)
+
+  it("client:request refuses headers the client sets itself, in any case", function()
+    local c = assert(new_client())
+    for _, name in ipairs { "Authorization", "authorization", "X-Api-Key", "x-gw-ims-org-id", "x-sandbox-name",
+        "Content-Type", "Content-Length", "Host" } do
+      assert.has_error(function() c:request { method = "GET", path = "/x", headers = { [name] = "v" } } end,
+        "request: headers: " .. name .. " is set by the client")
+    end
+    assert.has_error(function() c:request { method = "GET", path = "/x", headers = { ["Bad Name"] = "v" } } end,
+      "request: headers: names must be header tokens")
     assert.equals(0, #sent)
   end)
 

@@ -68,6 +68,25 @@ describe("the resend guard", function()
   end)
 end)
 
+describe("the response header limit", function()
+  local fx
+
+  setup(function() fx = helper.start_http_fixture("http") end)
+  teardown(function() fx.stop() end)
+
+  it("counts the bytes received, not only the bytes kept (white space around a value)", function()
+    local s = core.session()
+    local status, headers = s:request { url = fx.url .. "/padded-header/60000" }
+    assert.equal(200, status)
+    assert.equal("v", headers["x-padded"])
+    local st, msg, name = s:request { url = fx.url .. "/padded-header/70000" }
+    assert.is_nil(st)
+    assert.equal("CURLE_FILESIZE_EXCEEDED", name)
+    assert.matches("response headers larger than 100 fields or 65536 bytes", msg, 1, true)
+    s:close()
+  end)
+end)
+
 describe("the header value check", function()
   -- Nothing listens there: a value that passes the check fails to connect instead of raising.
   local closed_url = "http://127.0.0.1:" .. helper.closed_port() .. "/"

@@ -137,6 +137,11 @@ describe("flowservice emulator", function()
       assert_gateway_error(get { ["x-api-key"] = false }, 403, "403000", "Api Key is required")
     end)
 
+    it("403000 and 400003 when x-api-key or x-gw-ims-org-id is empty", function()
+      assert_gateway_error(get { ["x-api-key"] = "" }, 403, "403000", "Api Key is required")
+      assert_gateway_error(get { ["x-gw-ims-org-id"] = "" }, 400, "400003", "Missing header")
+    end)
+
     it("403003 when x-api-key is not the token's client", function()
       assert_gateway_error(get { ["x-api-key"] = "other-client" }, 403, "403003",
         "Api Key is invalid")
@@ -153,6 +158,10 @@ describe("flowservice emulator", function()
 
     it("FLOW-2105-400 without x-sandbox-name", function()
       assert_flow_problem(get { ["x-sandbox-name"] = false }, 400, "2105")
+    end)
+
+    it("FLOW-2105-400 with an empty x-sandbox-name", function()
+      assert_flow_problem(get { ["x-sandbox-name"] = "" }, 400, "2105")
     end)
 
     it("FLOW-2100-404 for a sandbox name that is not all-lowercase", function()

@@ -156,6 +156,21 @@ describe("resources:ensure", function()
     assert.falsy(tostring(err):find("SENTINEL", 1, true))
   end)
 
+  it("takes only an item with exactly the name, whatever else the list returns", function()
+    -- this fake service ignores the name filter (as a service matching case-insensitively might)
+    local client, store, count = setup()
+    local other = {}
+    for k, v in pairs(INPUT) do other[k] = v end
+    other.name = "osc PROD"
+    assert(client.connections:create(other))
+    local result = assert(client.connections:ensure(INPUT))
+    assert.are.equal(true, result.created)
+    assert.are.equal(2, #store)
+    assert.are.equal("OSC prod", store[2].name)
+    assert.are.equal(store[2].id, result.id)
+    assert.are.equal(2, count("POST"))
+  end)
+
   it("checks its input before sending anything", function()
     local client, _, _, sent = setup()
     local input = { spec = "oracle-service-cloud", auth = INPUT.auth }

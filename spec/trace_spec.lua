@@ -74,6 +74,7 @@ describe("trace", function()
       { op = "add", path = "/auth", value = { specName = "Basic Authentication", params = { password = SECRET } } },
       { op = "replace", path = "/params/clientSecret", value = SECRET },
       { op = "replace", path = "/name", value = "visible name" },
+      { op = "replace", path = "/auth/params/host", value = SECRET },
     }
     local shown = trace.body(patch, "application/json")
     assert.is_nil(shown:find(SECRET, 1, true))
@@ -82,6 +83,7 @@ describe("trace", function()
     assert.are.equal("/auth/params/password", ops[1].path)
     assert.are.equal(M, ops[3].value)
     assert.are.equal("visible name", ops[4].value)
+    assert.are.equal(M, ops[5].value) -- anything under /auth, whatever its last segment
   end)
 
   it("shows only grant_type and scope of an IMS form, whether text or pieces", function()
