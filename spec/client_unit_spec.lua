@@ -77,7 +77,7 @@ describe("flowservice.new", function()
   it("raises on an option of the wrong Lua type", function()
     assert.has_error(function() new_client { timeout = "5" } end,
       "flowservice.new: timeout: expected number, got string")
-    assert.has_error(function() flowservice.new("prod") end)
+    assert.has_error(function() flowservice.new("prod") end, "flowservice.new: options: expected a table, got string")
   end)
 
   it("returns a validation error naming a missing org_id", function()
@@ -299,9 +299,12 @@ describe("connections:create", function()
 
   it("raises on unknown fields and wrong Lua types", function()
     local c = assert(new_client())
-    assert.has_error(function() c.connections:create(with { nmae = "x" }) end)
-    assert.has_error(function() c.connections:create(with { auth = "secret" }) end)
-    assert.has_error(function() c.connections:create("x") end)
+    assert.has_error(function() c.connections:create(with { nmae = "x" }) end,
+      "connections:create: unknown option 'nmae' (expected one of: auth, auth_spec, description, name, spec, "
+      .. "spec_version)")
+    assert.has_error(function() c.connections:create(with { auth = "secret" }) end,
+      "connections:create: auth: expected table, got string")
+    assert.has_error(function() c.connections:create("x") end, "connections:create: expected a table, got string")
     assert.has_error(function() c.connections.create(OSC) end,
       "call it as a method: resources:create(...)")
     assert.equals(0, #sent)
@@ -309,7 +312,8 @@ describe("connections:create", function()
 
   it("client:request raises on unknown fields, wrong types and bad methods or paths", function()
     local c = assert(new_client())
-    assert.has_error(function() c:request { method = "GET", path = "/x", qeury = {} } end)
+    assert.has_error(function() c:request { method = "GET", path = "/x", qeury = {} } end,
+      "request: unknown option 'qeury' (expected one of: body, headers, href, method, path, query)")
     assert.has_error(function() c:request { method = "GET", path = 5 } end,
       "request: path: expected string, got number")
     assert.has_error(function() c:request { method = "GETS", path = "/x" } end,
@@ -364,7 +368,7 @@ describe("connections:get", function()
       assert.equals("id", err.field)
     end
     assert.equals(n, #sent)
-    assert.has_error(function() c.connections:get(42) end)
+    assert.has_error(function() c.connections:get(42) end, "connections:get: id: expected a string, got number")
   end)
 end)
 

@@ -182,8 +182,11 @@ describe("resources:ensure", function()
     assert.is_nil(result)
     assert.are.equal("validation", err.kind)
     assert.are.equal(0, #sent)
-    assert.has_error(function() client.connections:ensure { name = "x", spek = "y" } end)
-    assert.has_error(function() client.connections.ensure(INPUT) end)
-    assert.has_error(function() client.connection_specs:ensure(INPUT) end)
+    assert.has_error(function() client.connections:ensure { name = "x", spek = "y" } end,
+      "connections:ensure: unknown option 'spek' (expected one of: auth, auth_spec, description, name, spec, "
+      .. "spec_version)")
+    assert.has_error(function() client.connections.ensure(INPUT) end, "call it as a method: resources:ensure(...)")
+    assert.has_error(function() client.connection_specs:ensure(INPUT) end,
+      "connection_specs are read-only: there is no ensure")
   end)
 end)

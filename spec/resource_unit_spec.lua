@@ -191,7 +191,8 @@ describe("resources:list", function()
     _, err = client.flows:all { property = { { "name", "~", "x" } } }
     assert.are.equal("property[1]", err.field)
     assert.are.equal(0, #requests())
-    assert.has_error(function() client.flows:all { limt = 5 } end)
+    assert.has_error(function() client.flows:all { limt = 5 } end,
+      "flows:list: unknown option 'limt' (expected one of: limit, orderby, property)")
   end)
 end)
 
@@ -267,7 +268,8 @@ describe("resources:update and delete", function()
     _, err = client.connections:update("c1", { name = "x" }, 'bad\r\nX-Injected: 1')
     assert.are.equal("headers.If-Match", err.field)
     assert.are.equal(0, #requests())
-    assert.has_error(function() client.connections:update("c1", { name = "x" }) end)
+    assert.has_error(function() client.connections:update("c1", { name = "x" }) end,
+      "connections:update: etag: expected a string (the etag from create, get or a previous update)")
     assert.has_error(function() client.connection_specs:update("c1", { name = "x" }, ETAG) end,
       "connection_specs are read-only: there is no update")
   end)
@@ -372,7 +374,7 @@ describe("create bodies", function()
     assert.are.equal(0, #requests())
     assert.has_error(function()
       client.flows:create(flow { schedule = { start_time = os.time() + 60, frequency = "day", intervl = 1 } })
-    end)
+    end, "flows:create: schedule: unknown option 'intervl' (expected one of: backfill, frequency, interval, start_time)")
   end)
 
   it("looks a flow spec up by name", function()
@@ -472,7 +474,8 @@ describe("runs:wait", function()
     assert.are.equal("timeout", err.kind)
     assert.matches("no run yet", err.message)
     assert.matches("orderby=createdAt", requests()[1].url)
-    assert.has_error(function() client.runs:wait { run_id = "a", flow_id = "b" } end)
+    assert.has_error(function() client.runs:wait { run_id = "a", flow_id = "b" } end,
+      "runs:wait: give exactly one of run_id and flow_id")
   end)
 
   it("normalises both status styles", function()
