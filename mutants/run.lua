@@ -116,7 +116,9 @@ local function load_mutants()
     local chunk, err = loadfile(ROOT_ABS .. "/mutants/" .. name, "t", {})
     if not chunk then fail(err) end
     local ok, list = pcall(chunk)
-    if not ok or type(list) ~= "table" then fail("mutants/" .. name .. ": must return a list (" .. tostring(list) .. ")") end
+    if not ok or type(list) ~= "table" then
+      fail("mutants/" .. name .. ": must return a list (" .. tostring(list) .. ")")
+    end
     for i, m in ipairs(list) do
       local where = ("mutants/%s, mutant %d"):format(name, i)
       for field, kind in pairs(FIELDS) do

@@ -333,7 +333,8 @@ describe("client:batch", function()
     end
     assert.has_error(function() client:batch({}, { parallel = 2 }) end,
       "batch: unknown option 'parallel' (expected one of: concurrency, deadline, on_result)")
-    assert.has_error(function() client:batch({}, { deadline = -1 }) end, "batch: deadline: expected a positive number of seconds")
+    assert.has_error(function() client:batch({}, { deadline = -1 }) end,
+      "batch: deadline: expected a positive number of seconds")
     assert.has_error(function() client:batch { 42 } end, "batch: call 1: expected a function, got number")
     local ok, err = pcall(client.batch, client, { function() return client:batch {} end })
     assert.is_false(ok)

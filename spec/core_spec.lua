@@ -48,8 +48,9 @@ describe("flowservice.core", function()
       core.sleep(0)
       local slept = core.monotonic() - t0
       assert.truthy(slept >= 0.06 and slept < 2, slept)
-      assert.has_error(function() core.sleep(-1) end, "bad argument #1 to 'sleep' (expected seconds between 0 and 86400)")
-      assert.has_error(function() core.sleep(86401) end, "bad argument #1 to 'sleep' (expected seconds between 0 and 86400)")
+      local RANGE = "bad argument #1 to 'sleep' (expected seconds between 0 and 86400)"
+      assert.has_error(function() core.sleep(-1) end, RANGE)
+      assert.has_error(function() core.sleep(86401) end, RANGE)
       assert.has_error(function() core.sleep("x") end, "bad argument #1 to 'sleep' (number expected, got string)")
     end)
 

@@ -192,11 +192,11 @@ describe("resources:list", function()
     assert.are.equal("property[1]", err.field)
     assert.are.equal(0, #requests())
     for _, method in ipairs { "all", "list", "count" } do
-      local ok, err = pcall(function() client.flows[method](client.flows, { limt = 5 }) end)
+      local ok, raised = pcall(function() client.flows[method](client.flows, { limt = 5 }) end)
       assert.is_false(ok)
       -- raised at the caller's line, not inside the library
       assert.matches("^spec/resource_unit_spec%.lua:%d+: flows:" .. (method == "count" and "count" or "list")
-        .. ": unknown option 'limt' %(expected one of: limit, orderby, property%)$", err)
+        .. ": unknown option 'limt' %(expected one of: limit, orderby, property%)$", raised)
     end
   end)
 end)
