@@ -379,7 +379,8 @@ describe("create bodies", function()
     assert.are.equal(0, #requests())
     assert.has_error(function()
       client.flows:create(flow { schedule = { start_time = os.time() + 60, frequency = "day", intervl = 1 } })
-    end, "flows:create: schedule: unknown option 'intervl' (expected one of: backfill, frequency, interval, start_time)")
+    end, "flows:create: schedule: unknown option 'intervl' (expected one of: backfill, frequency, interval, "
+      .. "start_time)")
   end)
 
   it("looks a flow spec up by name", function()
