@@ -27,6 +27,18 @@ return {
     from = [[if (isnan(d) || isinf(d)) return fail]], to = [[if (isnan(d)) return fail]],
     breaks = "the encoder writes infinities (invalid JSON)",
     specs = { "spec/json_encode_spec.lua" } },
+  { id = "encode_integers", file = "src/json_encode.c",
+    from = [[if (lua_isinteger(L, idx)) return put_integer(e, lua_tointeger(L, idx));]],
+    to = [[if (0) return put_integer(e, lua_tointeger(L, idx));]],
+    breaks = "integers are written as floats (10000.0), and those past 2^53 lose digits",
+    specs = { "spec/json_encode_spec.lua" } },
+  { id = "encode_float_mark", file = "src/json_encode.c",
+    from = [[        if (k == 0) {
+          *--end = '0';
+          *--end = '.';
+        }]], to = "",
+    breaks = "a whole float is written like an integer (10000 for 10000.0)",
+    specs = { "spec/json_encode_spec.lua" } },
   { id = "decode_range_ignored", file = "lua/flowservice/json.lua",
     from = [[    if not integers(value) then return nil, "number out of range" end
     return value]], to = [[    integers(value)
