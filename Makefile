@@ -92,12 +92,12 @@ demo: deps
 # runtime is preloaded; processes the specs start (fixture servers, the emulator) need
 # not be checked. Leak checks are on in both runs and need no suppressions.
 # Specs whose work happens in other processes (the command line, the benchmarks, LDoc, make
-# install, README scripts) are left out: only the busted process is instrumented.
+# install, README scripts, the mutation check) are left out: only the busted process is instrumented.
 # SPECS="spec/core_spec.lua ..." limits the run.
 ASAN_BUILD  ?= build-asan
 SAN_FLAGS   := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 SPECS       ?= $(filter-out spec/cli_spec.lua spec/bench_spec.lua spec/reliability_bench_spec.lua \
-                 spec/lint_doc_spec.lua spec/packaging_spec.lua spec/readme_spec.lua, \
+                 spec/lint_doc_spec.lua spec/packaging_spec.lua spec/readme_spec.lua spec/mutants_spec.lua, \
                  $(sort $(wildcard spec/*_spec.lua)))
 VALGRIND    ?= valgrind --error-exitcode=1 --leak-check=full --keep-debuginfo=yes \
                --errors-for-leak-kinds=definite,indirect,possible \

@@ -27,34 +27,18 @@
 -- survived. Before any mutant, the listed spec files must pass on the unchanged copy.
 -- Prints one line per mutant and "N killed, M survived, B broken"; exits 0 only when every
 -- mutant was killed (1 otherwise, 2 for a usage error or a baseline that fails).
-local ok_socket, socket = pcall(require, "socket")
-local clock = ok_socket and socket.gettime or os.time
+local ROOT = arg[0]:match("^(.*)/mutants/[^/]*$") or "."
+package.path = ROOT .. "/bench/lib/?.lua;" .. package.path
+local proc = require "proc" -- bench/lib/proc.lua: quote, read, write, capture
+local socket = require "socket"
+local clock = socket.gettime
 
 local LUA = "lua5.4"
+local shell_quote, read_file, write_file = proc.quote, proc.read, proc.write
 
-local function shell_quote(s)
-  return "'" .. s:gsub("'", "'\\''") .. "'"
-end
-
+-- Runs a shell command; returns its output (stderr included) and whether it exited 0.
 local function run(command)
-  local p = assert(io.popen(command .. " 2>&1", "r"))
-  local out = p:read("a")
-  local ok, _, code = p:close()
-  return out, ok and 0 or code
-end
-
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local text = f:read("a")
-  f:close()
-  return text
-end
-
-local function write_file(path, text)
-  local f = assert(io.open(path, "wb"))
-  assert(f:write(text))
-  assert(f:close())
+  return proc.capture(command .. " 2>&1")
 end
 
 local function fail(message, status)
@@ -97,7 +81,6 @@ do
   end
 end
 
-local ROOT = arg[0]:match("^(.*)/mutants/[^/]*$") or "."
 local ROOT_ABS = run("cd " .. shell_quote(ROOT) .. " && pwd"):gsub("\n$", "")
 
 local FIELDS = { id = "string", file = "string", from = "string", to = "string", breaks = "string",
@@ -215,11 +198,11 @@ local t0 = clock()
 -- A copy of the tree without .git and build products, with its own C core built.
 local function new_scratch()
   local dir = run("mktemp -d /tmp/flowservice-mutants.XXXXXX"):gsub("\n$", "")
-  local out, status = run(("tar -C %s --exclude=./.git --exclude='./build*' --exclude=./luarocks-tree -cf - . "
+  local out, ok = run(("tar -C %s --exclude=./.git --exclude='./build*' --exclude=./luarocks-tree -cf - . "
     .. "| tar -C %s -xf -"):format(shell_quote(ROOT_ABS), shell_quote(dir)))
-  if status ~= 0 then fail("cannot copy the tree to " .. dir .. ":\n" .. out) end
-  out, status = run("make -s -C " .. shell_quote(dir) .. " all LUA=" .. LUA)
-  if status ~= 0 then fail("the C core does not build in " .. dir .. ":\n" .. out) end
+  if not ok then fail("cannot copy the tree to " .. dir .. ":\n" .. out) end
+  out, ok = run("make -s -C " .. shell_quote(dir) .. " all LUA=" .. LUA)
+  if not ok then fail("the C core does not build in " .. dir .. ":\n" .. out) end
   return dir
 end
 
@@ -308,7 +291,8 @@ while next_mutant <= #mutants do
     local status = tonumber(out:match("specs exited (%d+)"))
     if out:find("build failed", 1, true) then
       broken[#broken + 1] = r.m
-      report(r.m, "BROKEN", "the mutated C core does not build (" .. r.log .. ")", seconds)
+      report(r.m, "BROKEN", "the mutated C core does not build" .. (opts.keep and " (" .. r.log .. ")"
+        or " (--keep keeps its log)"), seconds)
     elseif status == 0 then
       survived[#survived + 1] = r.m
       report(r.m, "SURVIVED", r.m.breaks .. " -- not caught by " .. table.concat(r.m.specs, " "), seconds)
