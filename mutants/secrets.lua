@@ -63,6 +63,10 @@ return {
     from = [[if is_secret(auth, name) then refuse(ctx, name) end]], to = [[if false then refuse(ctx, name) end]],
     breaks = "the command line takes a secret auth param as a plain --param argument (visible in ps)",
     specs = { "spec/cli_spec.lua" } },
+  { id = "form_encoding", file = "src/secret.c",
+    from = [[c == '.' || c == '_' || c == '~';]], to = [[c == '.' || c == '_' || c == '~' || c == '&';]],
+    breaks = "a client secret with '&' is not form-encoded: it splits the IMS token request's fields",
+    specs = { "spec/secret_spec.lua" } },
   { id = "secret_tostring", file = "src/secret.c",
     from = [[static int secret_tostring(lua_State *L) {]],
     to = [[static int secret_tostring(lua_State *L) {
