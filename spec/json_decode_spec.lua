@@ -90,7 +90,8 @@ describe("the core's decoding aids (core.utf8_valid, core.json_integers)", funct
       local s = table.concat(t)
       assert.equals(compat._utf8_len(s) ~= nil, core.utf8_valid(s), ("%q"):format(s))
     end
-    assert.has_error(function() core.utf8_valid(42) end)
+    assert.has_error(function() core.utf8_valid(42) end,
+      "bad argument #1 to 'utf8_valid' (string expected, got number)")
   end)
 
   it("json_integers converts integral numbers below 2^53 in place, nested, and refuses infinities", function()

@@ -127,7 +127,7 @@ describe("retry (pure parts)", function()
         end
       end
       assert.same({ false, false, false }, { retry.SUCCESS.retryable, retry.SUCCESS.ambiguous, retry.SUCCESS.throttle })
-      assert.has_error(function() retry.SUCCESS.retryable = true end)
+      assert.has_error(function() retry.SUCCESS.retryable = true end, "retry.SUCCESS is read-only")
     end)
 
     it("transport failures", function()

@@ -331,4 +331,4 @@ if not ok then
   io.stderr:write("bench/run: ", tostring(failed), "\n")
   os.exit(2)
 end
-os.exit(failed and 1 or 0)
+os.exit(failed and 3 or 0) -- 3, not 1: Lua itself exits 1 when a file does not load

@@ -2,12 +2,13 @@
 -- for each request when the user gave `trace = function(event) ... end`; libcurl's own verbose
 -- output is never turned on (it redacts nothing).
 --
--- Redacted: the Authorization header (always), x-api-key (unless the client is told the API
--- key is not secret), every IMS form field but grant_type and scope, and in JSON bodies every
--- value under auth.params, every member whose name looks secret (password, secret, token,
--- key, credential, in any case and anywhere in the name), and the value of a JSON Patch
--- operation whose path reaches into auth or names such a member. Header values given as pieces
--- (strings and C secrets) show their secrets as the marker too.
+-- Redacted: the Authorization, Proxy-Authorization, Cookie and Set-Cookie headers (always),
+-- x-api-key (unless the client is told the API key is not secret), every IMS form field but
+-- grant_type and scope, and in JSON bodies every value under auth.params, every member whose
+-- name looks secret (password, secret, token, key, credential, in any case and anywhere in the
+-- name), the value of a JSON Patch operation whose path reaches into auth or names such a
+-- member, and whatever lies deeper than 100 levels. Header values given as pieces (strings and
+-- C secrets) show their secrets as the marker too.
 local json = require "flowservice.json"
 local sensitive = require "flowservice.sensitive"
 
