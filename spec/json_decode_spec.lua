@@ -133,7 +133,7 @@ describe("the core's decoding aids (core.utf8_valid, core.json_integers)", funct
       print("walked")
     ]]
     local helper = require "spec.helper"
-    local out = helper.run(("timeout 60 %s -e %s"):format(helper.LUA, helper.shell_quote(
+    local out = helper.run(("timeout 20 %s -e %s"):format(helper.LUA, helper.shell_quote(
       ("package.cpath = %q .. ';' .. package.cpath\n"):format(helper.CPATH) .. script)))
     assert.matches("walked", out)
   end)

@@ -126,14 +126,14 @@ static int ieq(const char *a, size_t alen, const char *b, size_t blen) {
 }
 
 /* A bad header name for an error message: quoted, escaped, shortened. */
-static const char *show_name(lua_State *L, const char *s, size_t len) {
+static const char *show_name(lua_State *L, const char *s, size_t len, char quote) {
   luaL_Buffer b;
   size_t i;
   luaL_buffinit(L, &b);
-  luaL_addchar(&b, '"');
+  luaL_addchar(&b, quote);
   for (i = 0; i < len && i < 64; i++) {
     unsigned char c = (unsigned char)s[i];
-    if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+    if (c >= 0x20 && c < 0x7f && c != quote && c != '\\') {
       luaL_addchar(&b, (char)c);
     } else {
       char esc[5];
@@ -142,7 +142,7 @@ static const char *show_name(lua_State *L, const char *s, size_t len) {
     }
   }
   if (len > 64) luaL_addstring(&b, "...");
-  luaL_addchar(&b, '"');
+  luaL_addchar(&b, quote);
   luaL_pushresult(&b);
   return lua_tostring(L, -1);
 }
@@ -256,7 +256,7 @@ static void check_headers(lua_State *L, int h, fs_request *r) {
     for (i = 0; i < nlen && is_tchar((unsigned char)name[i]); i++) {}
     if (nlen == 0 || i < nlen)
       luaL_argerror(L, 2, lua_pushfstring(L, "field 'headers': invalid header name %s (must be an RFC 9110 token)",
-                                          show_name(L, name, nlen)));
+                                          show_name(L, name, nlen, '"')));
     if (r->nheaders == FS_MAX_REQUEST_HEADERS)
       luaL_argerror(L, 2, lua_pushfstring(L, "field 'headers': more than %d headers", FS_MAX_REQUEST_HEADERS));
     ref = &r->headers[r->nheaders];
@@ -304,7 +304,7 @@ static void check_request(lua_State *L, fs_request *r, int secret_mt, int f_body
            r->method++) {}
       if (methods[r->method] == NULL)
         luaL_argerror(L, 2, lua_pushfstring(L, "field 'method' must be one of GET, POST, PUT, PATCH, DELETE, HEAD, got %s",
-                                            show_name(L, m, len)));
+                                            show_name(L, m, len, '\'')));
       break;
     }
     default:
