@@ -309,9 +309,9 @@ describe("create bodies", function()
     assert.are.same({
       { name = "Copy", params = {
         deltaColumn = { name = "updatedTime", dateFormat = "YYYY-MM-DD", timezone = "UTC" } } },
-      { name = "Mapping", params = { mappingId = "m1", mappingVersion = 0 } },
+      { name = "Mapping", params = { mappingId = "m1", mappingVersion = "0" } },
     }, body.transformations)
-    assert.are.same({ startTime = tostring(start), frequency = "hour", interval = 2 }, body.scheduleParams)
+    assert.are.same({ startTime = tostring(start), frequency = "hour", interval = "2" }, body.scheduleParams)
   end)
 
   it("checks the documented schedule and delta column rules before sending", function()

@@ -26,6 +26,16 @@
 --   [{id, connectionSpec, baseConnection {id, connectionSpec}}], targetConnections [{id,
 --   connectionSpec}]} and scheduleParams values such as "15" and mappingVersion "0" as strings
 --   (EN:help/sources/tutorials/api/update-dataflows.md), so digit strings are accepted.
+--   Field types (issue 17, point 5): the OpenAPI (static/swagger-specs/flow-service.yaml, the
+--   CRMToAEP flow spec's scheduleSpec / transformationSpec) types startTime and interval integer,
+--   backfill boolean and mappingVersion string; the create tutorials
+--   (EN:help/sources/tutorials/api/collect/customer-success.md, crm.md, database-nosql.md) send
+--   "startTime": "1625040887", "interval": "15" or 15, "backfill": "true" and
+--   "mappingVersion": "0", and the update tutorial (update-dataflows.md) sends mappingVersion 2
+--   while its GET shows every one of them as a string. So the service accepts both forms and
+--   stores the string form: the emulator accepts a JSON number or a string of digits (backfill
+--   true / false or "true" / "false") and stores and returns startTime, interval, backfill and
+--   mappingVersion as strings, as update-dataflows.md's GET shows.
 --   Codes (EN:help/sources/errors/flow-service-errors.md): FLOW-1410-400 state in a create
 --   request; FLOW-1412-400 invalid mapping version; FLOW-1413-400 invalid spec id;
 --   FLOW-1422-400 "The action disable cannot be applied on the current state ...".
@@ -412,19 +422,40 @@ end
 -- Public: create / patch / action
 ---------------------------------------------------------------------------------------------------
 
+-- scheduleParams in the form the service returns (update-dataflows.md): digit strings, backfill
+-- "true" / "false"; only the documented keys.
+local function stored_schedule(params, schedule)
+  local out = { startTime = string.format("%d", schedule.start), frequency = schedule.frequency }
+  if schedule.interval then out.interval = string.format("%d", schedule.interval) end
+  if not is_absent(params.backfill) then
+    out.backfill = (params.backfill == true or params.backfill == "true") and "true" or "false"
+  end
+  return out
+end
+
+-- The Mapping transformation's mappingVersion as a digit string (checked by check_mapping).
+local function store_mapping_version(transformations)
+  for _, t in ipairs(is_list(transformations) and transformations or {}) do
+    if is_object(t) and t.name == "Mapping" and is_object(t.params) then
+      t.params.mappingVersion = string.format("%d", whole_number(t.params.mappingVersion))
+    end
+  end
+end
+
 function dataflows.validate_create(_, _, body, lookup)
   if body.state ~= nil then
     return fail("FLOW-1410", "State is not allowed in the create flow request.")
   end
   local derived, err = check_body(body, lookup, true)
   if not derived then return nil, err end
+  store_mapping_version(body.transformations)
   local fields = {
     name = body.name,
     flowSpec = { id = body.flowSpec.id, version = body.flowSpec.version },
     sourceConnectionIds = util.array { body.sourceConnectionIds[1] },
     targetConnectionIds = util.array { body.targetConnectionIds[1] },
     transformations = util.array(is_list(body.transformations) and body.transformations or {}),
-    scheduleParams = body.scheduleParams,
+    scheduleParams = stored_schedule(body.scheduleParams, derived.schedule),
     state = "enabled",
     inheritedAttributes = derived.inherited,
     _schedule = derived.schedule,
@@ -445,6 +476,8 @@ function dataflows.validate_patch(state, ctx, old_record, new_record)
   local derived, err = check_body(new_record, lookup, new_start ~= old_start)
   if not derived then return nil, err end
   if type(new_record.transformations) == "table" then util.array(new_record.transformations) end
+  store_mapping_version(new_record.transformations)
+  new_record.scheduleParams = stored_schedule(new_record.scheduleParams, derived.schedule)
   new_record._schedule = derived.schedule
   new_record._source_table = derived.source_table
   new_record.inheritedAttributes = derived.inherited

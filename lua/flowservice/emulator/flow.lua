@@ -14,6 +14,10 @@
 -- EN:help/dataflows/api/sort-and-filter.md): POST -> 201 {id, etag}; GET one -> {"items": [item]};
 -- lists -> {items, count, _links}; PATCH (JSON Patch array, If-Match) -> 200 {id, etag};
 -- DELETE -> 204; GET /connections/{id}/test -> {"result": bool}; POST /flows/{id}/action?op=.
+-- SPEC (AdobeDocs/experience-platform-apis static/swagger-specs/flow-service.yaml) declares a
+-- Location header on the 201 of POST /connections and POST /flows only ("Location of the newly
+-- created ... instance"); the emulator sends the new resource's path, /data/foundation/
+-- flowservice/<kind>/<id> (an origin-relative reference, RFC 9110 section 10.2.2).
 -- Documented codes used (EN:help/sources/errors/flow-service-errors.md, labels.md; titles and
 -- messages from the catalogue):
 --   FLOW-2105-400 Header is missing        x-sandbox-name absent or empty
@@ -244,6 +248,7 @@ end
 local KINDS = {
   connections = {
     has_connection_spec = true, validate = connections.validate_connection, view = connections.connection_view,
+    location = true,
     patchable = set_of { "name", "description", "auth" },
     orderable = field_set { "name", "description", "connectionSpec", "state", "auth" },
     check_delete = check_delete_connection,
@@ -264,6 +269,7 @@ local KINDS = {
   },
   flows = {
     has_connection_spec = false, validate = validate_flow, validate_patch = dataflows.validate_patch,
+    location = true,
     view = store.public,
     patchable = set_of { "name", "description", "scheduleParams", "transformations" },
     orderable = field_set { "name", "description", "flowSpec", "state", "sourceConnectionIds",
@@ -311,7 +317,8 @@ local function create(kind)
     fields, err = def.validate(state, ctx, body, spec, lookup_in(state, ctx))
     if not fields then return render_error(req, err) end
     local record = store.insert(state, ctx, kind, fields)
-    return http.json(201, { id = record.id, etag = record.etag })
+    local headers = def.location and { Location = BASE .. "/" .. kind .. "/" .. record.id } or nil
+    return http.json(201, { id = record.id, etag = record.etag }, headers)
   end
 end
 
@@ -440,7 +447,7 @@ local function test_connection(state, req, ctx)
   return http.json(200, { result = true })
 end
 
--- name -> value from a raw query string ("+" kept; a repeated name or a bad escape -> err).
+-- name -> value from a raw query string ("+" a space; a repeated name or a bad escape -> err).
 local function simple_params(raw)
   local pairs_list, err = query.split_params(raw)
   if not pairs_list then return nil, err end
