@@ -73,6 +73,7 @@ local gateway = require "flowservice.emulator.gateway"
 local http = require "flowservice.emulator.http"
 local patch = require "flowservice.emulator.patch"
 local query = require "flowservice.emulator.query"
+local runs = require "flowservice.emulator.runs"
 local store = require "flowservice.emulator.store"
 local util = require "flowservice.emulator.util"
 
@@ -279,7 +280,7 @@ local KINDS = {
 }
 
 local RUN_FIELDS = field_set { "flowId", "flowSpec", "metrics", "activities", "status", "state",
-  "providerRefId" }
+  "providerRefId", "params" }
 
 local function lookup_in(state, ctx)
   return function(kind, id)
@@ -497,8 +498,20 @@ local function all_runs(state, ctx)
 end
 
 local function list_runs(state, req, ctx)
-  local runs = all_runs(state, ctx)
-  return list_response(state, req, runs, "runs", RUN_FIELDS)
+  return list_response(state, req, all_runs(state, ctx), "runs", RUN_FIELDS)
+end
+
+-- POST /runs (on-demand ingestion) and POST /runs/{id}/action?op=re-trigger: runs.lua.
+local function create_run(state, req, ctx)
+  local body, response, err = read_json_body(req)
+  if not body then return response or render_error(req, err) end
+  return runs.create(state, req, ctx, body)
+end
+
+local function run_action(state, req, ctx)
+  local params, err = simple_params(req.query)
+  if not params then return render_error(req, err) end
+  return runs.action(state, req, ctx, req.params[1], params.op)
 end
 
 local function get_run(state, req, ctx)
@@ -570,6 +583,8 @@ local function flow_routes()
   routes:add("POST", "^/flows/([^/]+)/action/?$", flow_action)
   routes:add("GET", "^/runs/?$", list_runs)
   routes:add("GET", "^/runs" .. ID, get_run)
+  routes:add("POST", "^/runs/?$", create_run)
+  routes:add("POST", "^/runs/([^/]+)/action/?$", run_action)
   for _, kind in ipairs { "connectionSpecs", "flowSpecs" } do
     routes:add("GET", "^/" .. kind .. "/?$", list_specs(kind))
     routes:add("GET", "^/" .. kind .. ID, get_spec(kind))
