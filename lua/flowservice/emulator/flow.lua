@@ -49,7 +49,8 @@
 --   FLOW-1101-404 Resource not found for a path under the flowservice base that no route serves
 --     (any of GET HEAD POST PUT PATCH DELETE OPTIONS; other methods get the generic 404), after
 --     the gateway and sandbox checks. A known path with another method answers 405 with Allow.
---   Any well-formed lowercase sandbox name exists ([a-z0-9][a-z0-9-]*, at most 64 characters);
+--   A well-formed lowercase sandbox name ([a-z0-9][a-z0-9-]*, at most 64 characters) exists when
+--     the scenario lists it (scenarios.lua: default prod, dev, stage, test-*; others FLOW-2101-404);
 --     its sandboxId is a random UUID fixed until the process ends or POST /_emulator/reset.
 --   Secret params (format "password" in the authSpec) read back as the fixed string "****"; the
 --     mask never depends on the value. The mask itself is refused as a secret's value (FLOW-1100),
@@ -62,7 +63,8 @@
 --     transformations.
 --   DELETE of a base connection is refused (1418) only when a flow uses it; a source connection
 --     without a flow does not block it. Deleting a flow deletes its runs.
---   GET /connections/{id}/test answers {"result": true} for any stored connection.
+--   GET /connections/{id}/test answers {"result": true} for any stored connection, but for the
+--     magic values of scenarios.lua (which also refuse some creates).
 --   Source connections: data.format is one of tabular, delimited, json, parquet; for a tabular
 --     spec (catalog.is_tabular) params.tableName must name a table of dataset.lua.
 local catalog = require "flowservice.emulator.catalog"
@@ -74,6 +76,7 @@ local http = require "flowservice.emulator.http"
 local patch = require "flowservice.emulator.patch"
 local query = require "flowservice.emulator.query"
 local runs = require "flowservice.emulator.runs"
+local scenarios = require "flowservice.emulator.scenarios"
 local store = require "flowservice.emulator.store"
 local util = require "flowservice.emulator.util"
 
@@ -122,9 +125,11 @@ local function guarded(state, handler)
   return function(req)
     local identity, denied = gateway.check(state, req)
     if not identity then return denied end
-    local bad_sandbox = sandbox_problem(req)
-    if bad_sandbox then return bad_sandbox end
+    denied = scenarios.identity_problem(state, identity)
+    if denied then return denied end
     local name = req.headers["x-sandbox-name"]
+    local bad_sandbox = sandbox_problem(req) or scenarios.sandbox_problem(state, req, name)
+    if bad_sandbox then return bad_sandbox end
     identity.sandbox_name = name
     identity.sandbox_id = sandbox_id(state, identity.org_id, name)
     return handler(state, req, identity)
@@ -317,6 +322,8 @@ local function create(kind)
     local fields
     fields, err = def.validate(state, ctx, body, spec, lookup_in(state, ctx))
     if not fields then return render_error(req, err) end
+    err = scenarios.create_problem(kind, body)            -- magic values (scenarios.lua)
+    if err then return render_error(req, err) end
     local record = store.insert(state, ctx, kind, fields)
     local headers = def.location and { Location = BASE .. "/" .. kind .. "/" .. record.id } or nil
     return http.json(201, { id = record.id, etag = record.etag }, headers)
@@ -445,7 +452,7 @@ end
 local function test_connection(state, req, ctx)
   local record = store.find(state, ctx, "connections", req.params[1])
   if not record then return render_error(req, not_found("connections", req.params[1])) end
-  return http.json(200, { result = true })
+  return http.json(200, { result = scenarios.test_result(record) })
 end
 
 -- name -> value from a raw query string ("+" a space; a repeated name or a bad escape -> err).
