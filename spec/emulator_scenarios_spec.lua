@@ -147,7 +147,9 @@ describe("emulator failure switches", function()
       local started = socket.gettime()
       local seen_in_progress = false
       local run = assert(client.runs:wait { flow_id = flow.id, interval = 0.2, timeout = 30,
-        progress = function(r) seen_in_progress = seen_in_progress or (r and client.runs.status(r) == "inprogress") end })
+        progress = function(r)
+          seen_in_progress = seen_in_progress or (r and client.runs.status(r) == "inprogress")
+        end })
       assert.is_true(seen_in_progress)
       assert.is_true(socket.gettime() - started >= 1.5)
       assert.are.equal(5, run.metrics.recordSummary.failedRecordCount)

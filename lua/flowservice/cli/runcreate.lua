@@ -14,7 +14,8 @@ end
 return {
   options = function(cmd)
     cmd:option("--flow", "The dataflow (id or name); it must be scheduled once."):argname "FLOW"
-    cmd:option("--window-start", "Ingest data from this time: epoch seconds, or -SECONDS from now written --window-start=-SECONDS.")
+    cmd:option("--window-start",
+      "Ingest data from this time: epoch seconds, or -SECONDS from now (write --window-start=-SECONDS).")
       :argname "TIME":convert(moment)
     cmd:option("--window-end", "Ingest data up to this time (default now).", "+0"):argname "TIME"
       :convert(moment)

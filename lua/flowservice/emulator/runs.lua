@@ -170,7 +170,7 @@ local function patch_delta_column(flow, name, ctx)
   store.touch(flow, ctx)
 end
 
-local function created(req, run)
+local function created(run)
   return http.json(201, { items = util.array { { id = run.id, etag = run.etag } } })
 end
 
@@ -209,7 +209,7 @@ function runs.create(state, req, ctx, body)
     created = math.floor(util.now()),
   })
   dataflows.add_run(flow, run)
-  return created(req, run)
+  return created(run)
 end
 
 function runs.action(state, req, ctx, run_id, op)

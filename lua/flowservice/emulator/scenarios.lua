@@ -131,7 +131,7 @@ function scenarios.check_config(config)
         .. "tokens)"):format(util.safe_label(tostring(name)))
     end
   end
-  local out, err = {}, nil
+  local out, err = {}
   if config.sandboxes ~= nil then
     out.sandboxes, err = check_sandboxes(config.sandboxes)
     if not out.sandboxes then return nil, err end
