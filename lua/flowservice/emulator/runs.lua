@@ -94,6 +94,11 @@ local function source_is_tabular(state, ctx, flow)
   return spec and catalog.is_tabular(spec) and true or false
 end
 
+local function invalid_params(params)
+  return fail("CONNECTOR-1384", ("The params=%s provided for creating flow run are invalid or empty. "
+    .. "Please provide valid params and try again."):format(params_label(params)))
+end
+
 -- Checks params against the flow; returns {start, window, params (stored form), delta} or nil, err.
 local function check_params(state, ctx, flow, params)
   if type(params) ~= "table" or params == util.null or next(params) == nil or params[1] ~= nil then
@@ -102,8 +107,7 @@ local function check_params(state, ctx, flow, params)
   end
   for key in pairs(params) do
     if not PARAM_KEYS[key] then
-      return fail("CONNECTOR-1384", ("The params=%s provided for creating flow run are invalid or empty. "
-        .. "Please provide valid params and try again."):format(params_label(params)))
+      return invalid_params(params)
     end
   end
   local times = {}
@@ -131,12 +135,10 @@ local function check_params(state, ctx, flow, params)
   local current = flow_delta_column(flow)
   if delta ~= nil and delta ~= util.null then
     if type(delta) ~= "table" or type(delta.name) ~= "string" or delta.name == "" then
-      return fail("CONNECTOR-1384", ("The params=%s provided for creating flow run are invalid or empty. "
-        .. "Please provide valid params and try again."):format(params_label(params)))
+      return invalid_params(params)
     end
     if not source_is_tabular(state, ctx, flow) then
-      return fail("CONNECTOR-1384", ("The params=%s provided for creating flow run are invalid or empty. "
-        .. "Please provide valid params and try again."):format(params_label(params)))
+      return invalid_params(params)
     end
     if current and current ~= delta.name then
       return fail("CONNECTOR-1382", "The delta column should match the value present in the flow's Copy "
@@ -170,6 +172,13 @@ local function patch_delta_column(flow, name, ctx)
   store.touch(flow, ctx)
 end
 
+-- CONNECTOR-1388: documented for re-trigger, used for on-demand runs too.
+local function not_enabled(req, flow)
+  return problem.response(req, "CONNECTOR-1388", 400, ("The flow=%s is in state=%s and cannot be "
+    .. "re-triggered. The flow must be in enabled state for re-triggering."):format(flow.id,
+      util.safe_label(tostring(flow.state))))
+end
+
 local function created(run)
   return http.json(201, { items = util.array { { id = run.id, etag = run.etag } } })
 end
@@ -196,11 +205,7 @@ function runs.create(state, req, ctx, body)
       .. "is not supported for creating flow runs. Please provide a valid frequency and try again."):format(
         flow.id, util.safe_label(tostring(frequency))))
   end
-  if flow.state ~= "enabled" then
-    return problem.response(req, "CONNECTOR-1388", 400, ("The flow=%s is in state=%s and cannot be "
-      .. "re-triggered. The flow must be in enabled state for re-triggering."):format(flow.id,
-        util.safe_label(tostring(flow.state))))
-  end
+  if flow.state ~= "enabled" then return not_enabled(req, flow) end
   local checked, err = check_params(state, ctx, flow, body.params)
   if not checked then return problem.render(req, err) end
   if checked.delta and not flow_delta_column(flow) then patch_delta_column(flow, checked.delta, ctx) end
@@ -228,11 +233,7 @@ function runs.action(state, req, ctx, run_id, op)
       .. "re-triggering. Please try again after some time and contact customer support if the problem "
       .. "persists."):format(run.id, status))
   end
-  if flow.state ~= "enabled" then
-    return problem.response(req, "CONNECTOR-1388", 400, ("The flow=%s is in state=%s and cannot be "
-      .. "re-triggered. The flow must be in enabled state for re-triggering."):format(flow.id,
-        util.safe_label(tostring(flow.state))))
-  end
+  if flow.state ~= "enabled" then return not_enabled(req, flow) end
   local now = math.floor(util.now())
   local retry = dataflows.new_run(state, flow, now, {
     on_demand = true, params = run.params, window = run.window, created = now, retry_of = run.id,
