@@ -340,9 +340,9 @@ describe("create bodies", function()
     assert.are.same({
       { name = "Copy", params = {
         deltaColumn = { name = "updatedTime", dateFormat = "YYYY-MM-DD", timezone = "UTC" } } },
-      { name = "Mapping", params = { mappingId = "m1", mappingVersion = 0 } },
+      { name = "Mapping", params = { mappingId = "m1", mappingVersion = "0" } },
     }, body.transformations)
-    assert.are.same({ startTime = tostring(start), frequency = "hour", interval = 2 }, body.scheduleParams)
+    assert.are.same({ startTime = tostring(start), frequency = "hour", interval = "2" }, body.scheduleParams)
   end)
 
   it("checks the documented schedule and delta column rules before sending", function()
@@ -490,5 +490,34 @@ describe("runs:wait", function()
     assert.is_true(runs.is_final(run("FAILED")))
     assert.is_false(runs.is_final(run("IN_PROGRESS")))
     assert.is_false(runs.is_final({}))
+  end)
+end)
+
+describe("runs:create and runs:retry (unit)", function()
+  it("reads both documented create answers: {items: [{id, etag}]} and {id, etag}", function()
+    for _, answer in ipairs {
+      { items = { { id = "r1", etag = '"e1"' } } },     -- the on-demand ingestion tutorial
+      { id = "r1", etag = '"e1"' },                     -- the OpenAPI's CreateFlowRunResponse
+    } do
+      local client, requests = setup { { "POST", "/runs$", function() return 201, answer end } }
+      local run = assert(client.runs:create { flow_id = "f1", window_start = 10, window_end = "20",
+        start_time = 30, delta_column = "updatedTime" })
+      assert.are.same({ id = "r1", etag = '"e1"' }, run)
+      local sent = requests()[1]
+      assert.are.equal("POST", sent.method)
+      assert.are.same({ flowId = "f1", params = { windowStartTime = "10", windowEndTime = "20", startTime = "30",
+        deltaColumn = { name = "updatedTime" } } }, cjson.decode(sent.body))
+    end
+    local client = setup { { "POST", "/runs$", function() return 201, { items = {} } end } }
+    local _, err = client.runs:create { flow_id = "f1", window_start = 1, window_end = 2 }
+    assert.are.equal("decode", err.kind)
+  end)
+
+  it("retries with POST /runs/{id}/action?op=re-trigger", function()
+    local client, requests = setup {
+      { "POST", "/runs/r1/action", function() return 200, { id = "r2", etag = '"e"' } end },
+    }
+    assert.are.same({ id = "r2", etag = '"e"' }, assert(client.runs:retry("r1")))
+    assert.matches("/runs/r1/action%?op=re%-trigger$", requests()[1].url)
   end)
 end)

@@ -35,6 +35,7 @@ local Resource = {}
 --   kind = "connection",                 -- singular, for messages
 --   path = "/connections",               -- relative to the Flow Service base
 --   read_only = true,                    -- specs and runs: no create/update/delete
+--   creatable = true,                    -- with read_only: the kind's own create (runs) is allowed
 --   create_fields = { name = "string", ... },   -- whitelist of create's table (name -> Lua type)
 --   build_body = function(input, client, borrow) -> body | nil, err  -- borrow: see create
 --   list_shortcuts = { flow_id = "flowId" },    -- list options that become field == value filters
@@ -72,8 +73,8 @@ local function check_self(self, method, depth)
     error("call it as a method: resources:" .. method .. "(...)", level)
   end
   self.client:_check_open(level)
-  if self.def.read_only and (method == "create" or method == "ensure" or method == "update"
-      or method == "delete") then
+  if self.def.read_only and ((method == "create" and not self.def.creatable) or method == "ensure"
+      or method == "update" or method == "delete") then
     error(self.def.kind .. "s are read-only: there is no " .. method, level)
   end
   return self.def

@@ -140,6 +140,7 @@ local CREATE = {
       .. "      --target 'Incidents dataset' --delta-column updatedTime --mapping 8c1d0e2f3a4b\n"
       .. "  flowservice flows create ... --frequency once",
   },
+  runs = require "flowservice.cli.runcreate",
 }
 
 ---------------------------------------------------------------------------------------------------
@@ -175,7 +176,7 @@ local KINDS = {
   },
   {
     group = "runs", field = "runs", path = "/runs", noun = "run", no_names = true,
-    verbs = { "list", "get", "watch" },
+    verbs = { "create", "list", "get", "watch" },
     columns = {
       { title = "ID", value = "id" }, { title = "FLOW", value = "flowId" },
       { title = "STATUS", value = run_status }, { title = "CREATED", value = "createdAt" },

@@ -106,6 +106,7 @@ function admin.reset(state)
   clear(state.tokens)
   state.faults:replace({}, state.start_seed)
   state.stats = new_stats()
+  if state.scenario_reset then state.scenario_reset() end      -- the start scenario (scenarios.lua)
 end
 
 ---------------------------------------------------------------------------------------------------
