@@ -40,6 +40,7 @@ local MEASURE_WINDOW = 1   -- seconds over which successful answers are counted
 local MIN_MEASURE = 0.1    -- a younger measurement is taken over this much time
 local LATENCY_GAIN = 0.125 -- smoothing of the latency (TCP's SRTT gain)
 local WINDOW_HEADROOM = 2  -- in-flight calls: at most this many times rate x latency, plus one
+local ABSORB_WINDOW = 10   -- seconds: a success this recent means the limiter is finding the rate
 local REPORT_STEP = 0.1    -- a rise is traced once the rate grew this much since the last trace
 
 local OPTIONS = {
@@ -252,6 +253,16 @@ function Limiter:record(sent_at, throttled, retry_after, latency)
   self.window = math.max(1, self.window * self.beta)
   self.counts.decreases = self.counts.decreases + 1
   notify(self, { event = "throttled", max_rate = w_max })
+end
+
+--- True while the limiter is finding the allowed rate: some request succeeded in the last
+-- ABSORB_WINDOW seconds. Then a 429 is its signal and the retry after it costs no attempt and
+-- no retry budget; in a sustained throttling outage (nothing succeeds) the retry policy's
+-- attempts and budget apply as to any other failure.
+function Limiter:absorbs()
+  local times = self.successes.times
+  local last = times[#times]
+  return last ~= nil and self.clock() - last < ABSORB_WINDOW
 end
 
 --- The number of calls a batch may have in flight now (at most `max_window`).
