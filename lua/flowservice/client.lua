@@ -561,7 +561,8 @@ local function perform(p, call)
       retry_after = retry_after ~= nil,
     }
     if not call.verdict.retryable then break end
-    local absorbed = lim and status == 429 and throttled < lim.throttled_attempts and lim:absorbs()
+    local absorbed = lim and status == 429 and policy.attempts > 1 and throttled < lim.throttled_attempts
+      and lim:absorbs()
     if absorbed then
       throttled, n = throttled + 1, n - 1
       -- the limiter's next go (after its pause, if any) is the wait

@@ -119,8 +119,8 @@ function limiter.is_limiter(v)
 end
 
 function Limiter:__tostring()
-  return string.format("flowservice.limiter (rate %s/s, window %d)",
-    self.rate == math.huge and "unlimited" or string.format("%.1f", self.rate), math.floor(self.window))
+  return string.format("flowservice.limiter (rate %s, window %d)",
+    self.rate == math.huge and "unlimited" or string.format("%.1f/s", self.rate), math.floor(self.window))
 end
 
 -- Trace listeners (the clients sharing this limiter): called with an event table on each change.
