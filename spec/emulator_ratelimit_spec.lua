@@ -61,7 +61,7 @@ describe("emulator rate limit", function()
     assert.equals(201, api.call("POST", "/connections", osc_connection("first")).status)
     assert.equals(201, api.call("POST", "/connections", osc_connection("second")).status)
     assert_throttled(api.call("POST", "/connections", osc_connection("throttled")))
-    admin.set_ratelimit { rate = 1000 }
+    admin.clear_ratelimit()
     local list = api.call("GET", "/connections", nil)
     assert.equals(200, list.status)
     local names = {}
