@@ -500,9 +500,10 @@ end
 -- or nil when the wait would pass the call's deadline (nothing is waited then).
 local function wait_for_limiter(p, lim, call)
   local wait, ticket = lim:acquire()
-  if wait > 0 then
+  while wait > 0 do
     if client.clock() + wait >= call.deadline then return nil end
     p.sleep(wait)
+    wait = lim:paused_for() -- a Retry-After that came in while this call waited
   end
   return ticket
 end

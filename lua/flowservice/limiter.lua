@@ -218,6 +218,12 @@ function Limiter:acquire()
   return wait, now
 end
 
+--- Seconds left of a pause (a Retry-After) that began after a caller's wait was computed: it
+-- waits those too before sending (0: none).
+function Limiter:paused_for()
+  return math.max(0, self.paused_until - self.clock())
+end
+
 --- Reports the answer to the request of ticket `sent_at` (from `acquire`): `throttled` for a
 -- throttling answer (429); `retry_after` (seconds, optional) pauses every request until then.
 function Limiter:record(sent_at, throttled, retry_after, latency)
