@@ -38,6 +38,7 @@ limiter.DEFAULTS = {
 
 local MEASURE_WINDOW = 1   -- seconds over which successful answers are counted
 local MIN_MEASURE = 0.1    -- a younger measurement is taken over this much time
+local MIN_GAPS = 3         -- successes measured by their gaps from this many gaps on
 local LATENCY_GAIN = 0.125 -- smoothing of the latency (TCP's SRTT gain)
 local WINDOW_HEADROOM = 2  -- in-flight calls: at most this many times rate x latency, plus one
 local ABSORB_WINDOW = 10   -- seconds: a success this recent means the limiter is finding the rate
@@ -150,12 +151,18 @@ local function note(series, now)
   end
 end
 
--- Events per second over the last MEASURE_WINDOW seconds (a younger series over its age, at
--- least MIN_MEASURE), and how many there were.
+-- Events per second over the last MEASURE_WINDOW seconds, and how many there were: the gaps
+-- between them over their span when there are a few (counting whole events in a fixed window
+-- is coarse at low rates), else their number over the window (a younger series: over its age,
+-- at least MIN_MEASURE).
 local function per_second(series, now)
   local times, n = series.times, 0
+  local first
   for i = #times, 1, -1 do
-    if times[i] > now - MEASURE_WINDOW then n = n + 1 else break end
+    if times[i] > now - MEASURE_WINDOW then n, first = n + 1, times[i] else break end
+  end
+  if n >= MIN_GAPS + 1 and times[#times] > first then
+    return (n - 1) / (times[#times] - first), n
   end
   local span = MEASURE_WINDOW
   if series.first and now - series.first < MEASURE_WINDOW then
