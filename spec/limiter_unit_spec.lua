@@ -40,9 +40,9 @@ describe("limiter (pure logic, injected clock)", function()
 
   it("falls to beta times the rate of successful answers over the last second, then paces", function()
     succeed(0, 2.75, 0.25)                    -- 4 successes per second
-    now = 2.875
+    now = 3
     lim:record(now, true)
-    -- window (1.875, 2.875]: 2.0, 2.25, 2.5, 2.75 -> 4/s; 0.7 * 4
+    -- window (1.875, 3]: 2.0, 2.25, 2.5, 2.75 -> 4/s; 0.7 * 4
     assert.is_near(2.8, lim:state().rate, 1e-9)
     assert.same({ 1, 1 }, { lim:state().throttled, lim:state().decreases })
     -- requests asked for at the same moment are spaced 1/rate apart
@@ -62,12 +62,12 @@ describe("limiter (pure logic, injected clock)", function()
 
   it("lowers the rate once per congestion event", function()
     succeed(0, 2.75, 0.25)
-    now = 2.875
-    local _, old_ticket = lim:acquire()       -- a request placed before the decrease
-    now = 2.9
-    lim:record(2.9, true)
-    local rate = lim:state().rate
     now = 3
+    local _, old_ticket = lim:acquire()       -- a request placed before the decrease
+    now = 3.05
+    lim:record(3.05, true)
+    local rate = lim:state().rate
+    now = 3.1
     lim:record(old_ticket, true)              -- its 429: the same event
     assert.equals(rate, lim:state().rate)
     assert.same({ 2, 1 }, { lim:state().throttled, lim:state().decreases })
@@ -79,24 +79,24 @@ describe("limiter (pure logic, injected clock)", function()
 
   it("climbs back to the throttled rate in K seconds along a cubic, then beyond", function()
     succeed(0, 2.75, 0.25)
-    now = 2.875
+    now = 3
     lim:record(now, true)                     -- W_max = 4
     local k = (0.3 / limiter.DEFAULTS.scale) ^ (1 / 3)
     assert.is_near(2, k, 1e-9)
-    now = 2.875 + 1
+    now = 3 + 1
     lim:acquire()
     assert.is_near(4 * (1 + limiter.DEFAULTS.scale * (1 - k) ^ 3), lim:state().rate, 1e-9) -- concave part
-    now = 2.875 + k
+    now = 3 + k
     lim:acquire()
     assert.is_near(4, lim:state().rate, 1e-9)
-    now = 2.875 + k + 2
+    now = 3 + k + 2
     lim:acquire()
     assert.is_near(4 * (1 + limiter.DEFAULTS.scale * 8), lim:state().rate, 1e-9) -- probing above
   end)
 
   it("shrinks the in-flight window by beta on throttling and grows it by 1/window per success", function()
     succeed(0, 2.75, 0.25)
-    now = 2.875
+    now = 3
     lim:record(now, true)
     assert.equals(11, lim:in_flight())        -- 16 * 0.7 = 11.2
     local _, ticket = lim:acquire()
@@ -136,7 +136,7 @@ describe("limiter (pure logic, injected clock)", function()
     local listener = function(e) events[#events + 1] = e end
     lim:_listen(listener)
     succeed(0, 2.75, 0.25)
-    now = 2.875
+    now = 3
     lim:record(now, true, 1)
     assert.same({ "pause", "throttled" }, { events[1].event, events[2].event })
     assert.same({ "limiter", 1 }, { events[1].kind, events[1].seconds })

@@ -38,7 +38,6 @@ limiter.DEFAULTS = {
 
 local MEASURE_WINDOW = 1   -- seconds over which successful answers are counted
 local MIN_MEASURE = 0.1    -- a younger measurement is taken over this much time
-local MIN_GAPS = 3         -- successes measured by their gaps from this many gaps on
 local LATENCY_GAIN = 0.125 -- smoothing of the latency (TCP's SRTT gain)
 local WINDOW_HEADROOM = 2  -- in-flight calls: at most this many times rate x latency, plus one
 local ABSORB_WINDOW = 10   -- seconds: a success this recent means the limiter is finding the rate
@@ -141,7 +140,6 @@ end
 local function note(series, now)
   local times = series.times
   times[#times + 1] = now
-  series.first = series.first or now
   if #times > 64 and times[1] <= now - 4 * MEASURE_WINDOW then
     local kept, j = {}, 0
     for i = 1, #times do
@@ -151,24 +149,17 @@ local function note(series, now)
   end
 end
 
--- Events per second over the last MEASURE_WINDOW seconds, and how many there were: the gaps
--- between them over their span when there are a few (counting whole events in a fixed window
--- is coarse at low rates), else their number over the window (a younger series: over its age,
--- at least MIN_MEASURE).
+-- Events per second over the last MEASURE_WINDOW seconds, and how many there were: their
+-- number over the time from the first of them to now (at least MIN_MEASURE), which neither
+-- counts an empty start of the window against a young series nor is as coarse as whole events
+-- in a fixed window at low rates.
 local function per_second(series, now)
   local times, n = series.times, 0
-  local first
+  local first = now
   for i = #times, 1, -1 do
     if times[i] > now - MEASURE_WINDOW then n, first = n + 1, times[i] else break end
   end
-  if n >= MIN_GAPS + 1 and times[#times] > first then
-    return (n - 1) / (times[#times] - first), n
-  end
-  local span = MEASURE_WINDOW
-  if series.first and now - series.first < MEASURE_WINDOW then
-    span = math.max(MIN_MEASURE, now - series.first)
-  end
-  return n / span, n
+  return n / math.max(MIN_MEASURE, now - first), n
 end
 
 -- The bucket's capacity at the current rate.
