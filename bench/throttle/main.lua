@@ -18,13 +18,13 @@ local USAGE = [[
 Usage: bench/throttle/run [--short | --smoke]
   (default)  full form: 2,000 creates per batch row, 15 s per phase of the moving limit (~3 min)
   --short    CI form: 400 creates, 8 s phases (about a minute; verdicts not meaningful)
-  --smoke    a few calls per row: checks that every row runs
+  --smoke    a few calls per row, 2 s phases: checks that every row runs (spec/throttle_bench_spec.lua)
 ]]
 
 local SIZES = {
-  full = { creates = 2000, phase = 15, sequential = 100, retry_after = 500 },
-  short = { creates = 400, phase = 8, sequential = 25, retry_after = 150 },
-  smoke = { creates = 60, phase = 6, sequential = 8, retry_after = 40 },
+  full = { creates = 2000, phase = 15, settle = 5, sequential = 100, retry_after = 500 },
+  short = { creates = 400, phase = 8, settle = 5, sequential = 25, retry_after = 150 },
+  smoke = { creates = 40, phase = 2, settle = 1, sequential = 6, retry_after = 30 },
 }
 
 local CLIENT_ID = "throttle-bench-client"
@@ -33,7 +33,6 @@ local ORG_ID = "THROTTLEBENCH00000000000@AdobeOrg"
 local CREATE_ROUTE = "POST /data/foundation/flowservice/connections"
 local LATENCY = 0.05          -- seconds injected before every Flow Service answer
 local WIDTH = 16              -- the batch's concurrency
-local SETTLE = 5              -- seconds after a change of the limit before it is judged
 
 local TARGET = {
   goodput = 0.85,             -- of the limit
@@ -163,7 +162,7 @@ end
 
 -- Row 3: the limit moves 50 -> 20 -> 50 per second, `size.phase` seconds each. Every answer's
 -- time and status comes from the client's trace; each phase after a change is judged from
--- SETTLE seconds after the change to its end.
+-- `size.settle` seconds (the issue's 5; less in the smoke form) after the change to its end.
 local function moving_limit(emu, size)
   local limits = { 50, 20, 50 }
   prepare(emu, { rate = limits[1], burst = 10 })
@@ -193,7 +192,7 @@ local function moving_limit(emu, size)
   client:close()
   local phases = {}
   for p, limit in ipairs(limits) do
-    local from = started + (p - 1) * size.phase + SETTLE
+    local from = started + (p - 1) * size.phase + size.settle
     local to = started + p * size.phase
     local good, all, throttled = 0, 0, 0
     for _, a in ipairs(answers) do
@@ -295,7 +294,7 @@ local function main(args)
   local m = moving_limit(emu, size)
   for p, ph in ipairs(m.phases) do
     local label = ("moving limit, phase %d: %d/s (%s%d s on)"):format(p, ph.limit, ph.changed and "change + " or "",
-      SETTLE)
+      size.settle)
     local within = math.abs(ph.goodput - ph.limit) <= TARGET.moving_band * ph.limit
     row({ label, ("%.1f"):format(ph.goodput), pct(ph.goodput / ph.limit), pct(ph.share),
       p == #m.phases and m.failed or "", p == #m.phases and m.duplicates or "",
