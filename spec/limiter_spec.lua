@@ -3,7 +3,6 @@
 -- limiter slowed down, Retry-After was obeyed, and ensure goes through the same limiter. No
 -- timing is asserted: only counts.
 local helper = require "helper"
-local rawhttp = require "rawhttp"
 
 local block = helper.emulator_block()
 local emu, admin

@@ -12,24 +12,7 @@ local ROWS = {
 }
 
 local function run(args)
-  local p = assert(io.popen("env -u LD_PRELOAD LUA=" .. helper.shell_quote(helper.LUA)
-    .. " bench/throttle/run " .. args .. " 2>&1; echo \"exit status $?\""))
-  local out = p:read("*a")
-  p:close()
-  return out, tonumber(out:match("exit status (%d+)%s*$"))
-end
-
--- The table's rows by label: the cells (split on runs of two or more spaces).
-local function table_rows(out)
-  local rows = {}
-  for line in out:gmatch("[^\n]+") do
-    local cells = {}
-    for cell in (line .. "  "):gmatch("(.-)%s%s+") do
-      if cell ~= "" then cells[#cells + 1] = cell end
-    end
-    if #cells >= 3 then rows[cells[1]] = cells end
-  end
-  return rows
+  return helper.run_bench("bench/throttle/run", args)
 end
 
 describe("bench/throttle/run --smoke #lua54only", function()
@@ -47,7 +30,7 @@ describe("bench/throttle/run --smoke #lua54only", function()
     for _, col in ipairs { "goodput/s", "429 share", "failed", "duplicates", "target", "result" } do
       assert.truthy(out:find(col, 1, true), col)
     end
-    local rows = table_rows(out)
+    local rows = helper.table_rows(out)
     for _, label in ipairs(ROWS) do
       local row = rows[label]
       assert.is_table(row, "no row " .. label .. " in\n" .. out)
