@@ -502,8 +502,10 @@ local function wait_for_limiter(p, lim, call)
   local wait, ticket = lim:acquire()
   while wait > 0 do
     if client.clock() + wait >= call.deadline then return nil end
+    local pauses = lim.counts.pauses
     p.sleep(wait)
-    wait = lim:paused_for() -- a Retry-After that came in while this call waited
+    -- a Retry-After that came in while this call waited holds it too
+    wait = lim.counts.pauses ~= pauses and lim:paused_for() or 0
   end
   return ticket
 end

@@ -216,8 +216,8 @@ function Limiter:acquire()
   return wait, now
 end
 
---- Seconds left of a pause (a Retry-After) that began after a caller's wait was computed: it
--- waits those too before sending (0: none).
+--- Seconds left of the current pause (a Retry-After; 0: none). A caller whose wait was computed
+-- before a pause began (`counts.pauses` moved while it waited) waits these too before sending.
 function Limiter:paused_for()
   return math.max(0, self.paused_until - self.clock())
 end
