@@ -146,6 +146,14 @@ describe("limiter (pure logic, injected clock)", function()
     lim:acquire()
     assert.equals("raise", events[3].event)
     assert.is_true(events[3].rate > 4)
+    -- before any limit the rate is left out, so an event encodes as JSON
+    local fresh = assert(limiter.new { clock = function() return now end })
+    local seen = {}
+    local keep = function(e) seen[#seen + 1] = e end
+    fresh:_listen(keep)
+    fresh:record(now, false, 2)
+    assert.same({ kind = "limiter", event = "pause", seconds = 2, window = 64 }, seen[1])
+    assert.is_string(cjson.encode(seen[1]))   -- math.huge would raise here
   end)
 
   it("checks its options: unknown names and types raise, bad values are validation errors", function()

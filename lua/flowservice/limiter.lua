@@ -130,7 +130,7 @@ end
 
 local function notify(self, event)
   event.kind = "limiter"
-  event.rate = self.rate
+  event.rate = self.rate < math.huge and self.rate or nil -- absent while unlimited (JSON-safe)
   event.window = math.floor(self.window)
   for fn in pairs(self.listeners) do fn(event) end
 end
