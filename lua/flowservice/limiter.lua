@@ -3,7 +3,7 @@
 -- Adobe publishes no request budget for Flow Service and sends no rate-limit headers; throttling
 -- shows only as 429 answers from the adobe.io gateway. The limiter finds the allowance from
 -- those answers, after the AWS SDKs' adaptive retry mode (a client-side token bucket whose rate
--- follows a CUBIC curve) with two changes (README, "At the service's limit"):
+-- follows a CUBIC curve) with two changes (README, "Adaptive rate limiting"):
 --
 -- * the rate after a throttling answer is `beta` times the rate of *successful* answers over the
 --   last second (not the send rate): what a token-bucket server accepted is its limit;
@@ -106,7 +106,7 @@ function limiter.new(opts)
   self.w_max = nil
   self.paused_until = -math.huge
   self.successes = { times = {} } -- times of recent successful answers
-  self.sends = { times = {} }     -- times of recent sends
+  self.sent, self.sent_since = 0, nil -- requests placed since sent_since (a window's start)
   self.reported_rate = math.huge
   self.listeners = setmetatable({}, { __mode = "k" })
   self.counts = { throttled = 0, decreases = 0, pauses = 0 }
@@ -135,8 +135,8 @@ local function notify(self, event)
   for fn in pairs(self.listeners) do fn(event) end
 end
 
--- Times of recent events (successful answers, sends), for rates over the last MEASURE_WINDOW
--- seconds: a list trimmed now and then.
+-- Times of recent successful answers, for rates over the last MEASURE_WINDOW seconds: a list
+-- trimmed now and then.
 local function note(series, now)
   local times = series.times
   times[#times + 1] = now
@@ -190,14 +190,35 @@ local function follow_curve(self, now)
   end
 end
 
+-- Counts a request placed at `at` towards the send rate (per_second's stand-in while too few
+-- requests succeeded to measure): a count per MEASURE_WINDOW, the fast path's one chore.
+local function count_send(self, at)
+  local since = self.sent_since
+  if since == nil or at - since >= MEASURE_WINDOW then
+    self.sent, self.sent_since = 1, at
+  else
+    self.sent = self.sent + 1
+  end
+end
+
+-- Requests placed per second in the current window (at least MIN_MEASURE long).
+local function send_rate(self, now)
+  if self.sent_since == nil then return 0 end
+  return self.sent / math.max(MIN_MEASURE, now - self.sent_since)
+end
+
 --- Seconds to wait before sending the next request (0: send now); the request's place is taken,
 -- so concurrent callers are spaced out. Returns the wait and the ticket (a time) to give `record`.
 function Limiter:acquire()
   local now = self.clock()
+  if self.w_max == nil and now >= self.paused_until then -- never throttled: no limit
+    count_send(self, now)
+    return 0, now
+  end
   follow_curve(self, now)
   local at = math.max(now, self.paused_until)
   if self.rate == math.huge then
-    note(self.sends, at)
+    count_send(self, at)
     return at - now, at
   end
   refill(self, now)
@@ -210,7 +231,7 @@ function Limiter:acquire()
     self.last_fill = at
     wait = at - now
   end
-  note(self.sends, now + wait)
+  count_send(self, now + wait)
   -- `now`, not the send time, identifies the request's congestion event: a place taken before
   -- a decrease was paced at the old rate.
   return wait, now
@@ -236,7 +257,7 @@ function Limiter:record(sent_at, throttled, retry_after, latency)
   end
   if not throttled then
     note(self.successes, now)
-    follow_curve(self, now)
+    if self.w_max then follow_curve(self, now) end
     if self.window < self.max_window then
       self.window = math.min(self.max_window, self.window + 1 / self.window)
     end
@@ -247,7 +268,7 @@ function Limiter:record(sent_at, throttled, retry_after, latency)
   refill(self, now)
   -- What the service accepted; with too few successes to tell, what was sent (AWS's measure).
   local measured, successes = per_second(self.successes, now)
-  if successes < 2 then measured = per_second(self.sends, now) end
+  if successes < 2 then measured = send_rate(self, now) end
   local w_max = math.max(self.min_rate, math.min(self.rate, measured))
   self.w_max = w_max
   self.rate = math.max(self.min_rate, w_max * self.beta)
