@@ -197,13 +197,13 @@ describe("the client with its limiter (fake core)", function()
     if client_module then client_module.clock = core.monotonic end
   end)
 
-  -- extra.attempts: the retry policy's (1: the throttled call fails at once)
+  -- extra.attempts, extra.budget: the retry policy's (attempts 1: a throttled call fails at once)
   local function new_client(extra)
     local opts = { env = false, org_id = "UNITORG@AdobeOrg", access_token = TOKEN, api_key = "k",
       retry = { sleep = function(s) slept[#slept + 1] = s; now = now + s end, random = function() return 0.5 end,
-        budget = 7, attempts = extra and extra.attempts } }
+        budget = extra and extra.budget or 7, attempts = extra and extra.attempts } }
     for k, v in pairs(extra or {}) do
-      if k ~= "attempts" then opts[k] = v end
+      if k ~= "attempts" and k ~= "budget" then opts[k] = v end
     end
     return assert(flowservice.new(opts))
   end
@@ -236,6 +236,14 @@ describe("the client with its limiter (fake core)", function()
     assert.is_nil(c.flows:get(ID))
     assert(c.flows:get(ID))                   -- another call: sent 3 s later
     assert.equals(t0 + 3, sent[2].at)
+  end)
+
+  it("still honours a Retry-After on other statuses as the retry's own wait", function()
+    load { { 200 }, { 500, { ["retry-after"] = "2", ["content-type"] = "application/json" } }, { 200 } }
+    local c = new_client { budget = 500 }
+    assert(c.flows:get(ID))
+    assert(c.flows:get(ID))
+    assert.same({ 2 }, slept)                 -- no pause of the whole client: the call waited
   end)
 
   it("shares one limiter between clients of the same organisation, not of another", function()

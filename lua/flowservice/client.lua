@@ -551,11 +551,9 @@ local function perform(p, call)
     local retry_after = status and headers["retry-after"] ~= nil
       and retry.parse_retry_after(headers["retry-after"],
         headers.date and retry.parse_http_date(headers.date) or os.time(), policy.retry_after_max) or nil
-    if lim and status then
-      -- a Retry-After on a 429 or 503 pauses every request of the limiter, not just this call's
-      lim:record(ticket, status == 429, (status == 429 or status == 503) and retry_after or nil,
-        info and info.total_time)
-    end
+    -- a Retry-After on a 429 or 503 pauses every request of the limiter, not just this call's
+    local pause = lim and (status == 429 or status == 503) and retry_after or nil
+    if lim and status then lim:record(ticket, status == 429, pause, info and info.total_time) end
     call.verdict = retry.classify {
       method = call.method, conditional = call.conditional, repeatable = call.repeatable,
       status = status or failure.status, decode = failure ~= nil and failure.kind == "decode",
@@ -582,8 +580,8 @@ local function perform(p, call)
       end
       taken = taken + cost
       if info and info.captured then info.captured:wipe() end
-      -- with a limiter, a Retry-After is waited in wait_for_limiter
-      if not (lim and retry_after) then p.sleep(wait) end
+      -- a pause is waited in wait_for_limiter
+      if not pause then p.sleep(wait) end
     end
   end
   if status and status >= 200 and status < 300 then
