@@ -18,27 +18,12 @@ local OPTIONAL_ROWS = {
 local COLUMNS = { "client / variant", "calls/s", "ratio", "CPU us/call", "instr/call", "RSS MiB", "TCP conns",
   "target", "result" }
 
--- The table's rows by label: the cells (split on runs of two or more spaces).
-local function table_rows(out)
-  local rows = {}
-  for line in out:gmatch("[^\n]+") do
-    local cells = {}
-    for cell in (line .. "  "):gmatch("(.-)%s%s+") do
-      if cell ~= "" then cells[#cells + 1] = cell end
-    end
-    if #cells >= 3 then rows[cells[1]] = cells end
-  end
-  return rows
-end
+local table_rows = helper.table_rows
 
 describe("bench/run --smoke #lua54only", function()
   local out, status
   setup(function()
-    local p = assert(io.popen("env -u LD_PRELOAD LUA=" .. helper.shell_quote(helper.LUA)
-      .. " bench/run --smoke 2>&1; echo \"exit status $?\""))
-    out = p:read("*a")
-    p:close()
-    status = tonumber(out:match("exit status (%d+)%s*$"))
+    out, status = helper.run_bench("bench/run", "--smoke")
   end)
 
   it("finishes with a verdict (0: all targets met, 3: some missed), not a failure of its own", function()

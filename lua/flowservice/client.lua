@@ -11,6 +11,7 @@ local batch = require "flowservice.batch"
 local check = require "flowservice.check"
 local errors = require "flowservice.errors"
 local json = require "flowservice.json"
+local limiter = require "flowservice.limiter"
 local retry = require "flowservice.retry"
 local trace = require "flowservice.trace"
 local url = require "flowservice.url"
@@ -32,7 +33,7 @@ local OPTIONS = {
   max_response_size = "number", user_agent = "string", env = "any",
   ca_file = "string", ca_path = "string", ca_blob = "string", low_speed_limit = "number",
   low_speed_time = "number", proxy = "string", trace = "function", trace_api_key = "boolean",
-  retry = "any",
+  retry = "any", limiter = "any",
 }
 
 -- Options read from the environment when the table does not give them.
@@ -230,6 +231,31 @@ local function settings_from(opts)
   return s
 end
 
+-- The client option `limiter`: nil (a limiter of the client's own), false (none), a table of
+-- options for one of its own, or a limiter (limiter.new) shared with other clients of the same
+-- organisation. Returns the limiter or nil, and a validation error.
+local function limiter_from(value, org_id)
+  if value == false then return nil end
+  if limiter.is_limiter(value) then
+    if value.org_id and value.org_id ~= org_id then
+      return nil, errors.validation("limiter", "is shared by clients of another organisation")
+    end
+    value.org_id = org_id
+    return value
+  end
+  if value ~= nil and type(value) ~= "table" then
+    error("flowservice.new: limiter: expected a table, a limiter or false, got " .. type(value), 4)
+  end
+  local opts = {}
+  for k, v in pairs(value or {}) do opts[k] = v end
+  if opts.org_id == nil then opts.org_id = org_id end
+  -- the client's clock, read every time (specs replace client.clock)
+  if opts.clock == nil then opts.clock = function() return client.clock() end end
+  local ok, err = limiter.check_options(opts, "flowservice.new: limiter", 3)
+  if not ok then return nil, err end
+  return limiter.new(opts)
+end
+
 -- Creates a client (flowservice.new, documented in init.lua). Returns the client, or nil and a
 -- validation error.
 function client.new(opts)
@@ -243,6 +269,9 @@ function client.new(opts)
   local policy
   policy, err = retry.policy(opts.retry, core.sleep, 2)
   if not policy then return nil, err end
+  local rate_limiter
+  rate_limiter, err = limiter_from(opts.limiter, s.org_id)
+  if err then return nil, err end
 
   local session_opts = {
     timeout = s.timeout, connect_timeout = s.connect_timeout,
@@ -278,7 +307,15 @@ function client.new(opts)
     budget = retry.budget(policy.budget),
     sleep = batch.sleeper(policy.sleep), -- inside a batch call: a timer, the other calls go on
     trace_options = { redact_api_key = not opts.trace_api_key },
+    -- Adaptive rate limiting (limiter.lua) of every Flow Service request, or nil (off).
+    limiter = rate_limiter,
   }
+  if rate_limiter and opts.trace then
+    -- the limiter holds its listeners weakly: this one lives as long as the client
+    local trace_fn = opts.trace
+    private[self].limiter_trace = function(event) trace_fn(event) end
+    rate_limiter:_listen(private[self].limiter_trace)
+  end
   -- Connection specs read from the service (id -> item): connections:create validates auth
   -- params against them rather than against the built-in catalogue.
   self._seen_specs = {}
@@ -382,7 +419,8 @@ Client.__close = Client.close
 -- }
 -- local flow1, err1 = table.unpack(results[1], 1, results[1].n)
 function Client:batch(calls, opts)
-  return batch.run(state(self).session, calls, opts, 2)
+  local p = state(self)
+  return batch.run(p.session, calls, opts, 2, p.limiter)
 end
 
 -- Sends one request of `call` (new_call: method, url, headers, body, capture, resend) with
@@ -458,18 +496,41 @@ local function annotate(call, err)
   return err
 end
 
+-- Waits for the limiter's go for the call's next request; returns its ticket (limiter.acquire),
+-- or nil when the wait would pass the call's deadline (nothing is waited then).
+local function wait_for_limiter(p, lim, call)
+  local wait, ticket = lim:acquire()
+  while wait > 0 do
+    if client.clock() + wait >= call.deadline then return nil end
+    local pauses = lim.counts.pauses
+    p.sleep(wait)
+    -- a Retry-After that came in while this call waited holds it too
+    wait = lim.counts.pauses ~= pauses and lim:paused_for() or 0
+  end
+  return ticket
+end
+
 -- The retry loop: sends the call (through send) until it gets an answer that is final, runs out
 -- of attempts, of time before the deadline, or of retry budget. Every wait goes through p.sleep.
+-- A call marked `limited` (every Flow Service call) waits for the client's limiter before each
+-- request and reports each answer to it; while the limiter finds the rate (limiter:absorbs), a
+-- 429 is its signal, not a failure: the retry after it costs no attempt and no retry budget (up
+-- to the limiter's throttled_attempts) and waits for the limiter rather than a backoff.
 -- Returns the last response (status, headers, decoded, info; any status: the caller makes
 -- errors of them, then annotate), or nil and the annotated error.
 local function perform(p, call)
   local policy, budget = p.retry, p.budget
+  local lim = call.limited and p.limiter or nil
   local taken = 0 -- budget tokens this call took
+  local throttled = 0 -- 429s the limiter absorbed
   local status, headers, decoded, info
   call.verdict, call.budget_exhausted = nil, nil
-  for n = 1, policy.attempts do
+  local n = 0
+  while true do
+    n = n + 1
+    local ticket = lim and wait_for_limiter(p, lim, call)
     local left = call.deadline - client.clock()
-    if left <= 0 then
+    if left <= 0 or (lim and not ticket) then
       if status or headers then break end -- the last attempt's outcome stands
       return nil, annotate(call, errors.new {
         kind = "timeout", message = string.format("the call's deadline (%g s) passed before a request was sent",
@@ -481,6 +542,7 @@ local function perform(p, call)
     local failure, failure_info -- on failure send returned nil, err, info
     if not status then failure, failure_info = headers, decoded end
     if status and status >= 200 and status < 300 then -- final: what classify says of any 2xx
+      if lim then lim:record(ticket, false, nil, info and info.total_time) end
       call.verdict = retry.SUCCESS
       break
     end
@@ -489,6 +551,9 @@ local function perform(p, call)
     local retry_after = status and headers["retry-after"] ~= nil
       and retry.parse_retry_after(headers["retry-after"],
         headers.date and retry.parse_http_date(headers.date) or os.time(), policy.retry_after_max) or nil
+    -- a Retry-After on a 429 or 503 pauses every request of the limiter, not just this call's
+    local pause = lim and (status == 429 or status == 503) and retry_after or nil
+    if lim and status then lim:record(ticket, status == 429, pause, info and info.total_time) end
     call.verdict = retry.classify {
       method = call.method, conditional = call.conditional, repeatable = call.repeatable,
       status = status or failure.status, decode = failure ~= nil and failure.kind == "decode",
@@ -496,18 +561,28 @@ local function perform(p, call)
       sent = not (failure_info and failure_info.request_size == 0),
       retry_after = retry_after ~= nil,
     }
-    if not call.verdict.retryable or n == policy.attempts then break end
-    -- Retry-After is honoured as given (clamped); otherwise full-jitter backoff.
-    local wait = retry_after or retry.backoff(policy, n, call.verdict.throttle)
-    if client.clock() + wait >= call.deadline then break end
-    local cost = retry.cost(call.verdict.throttle)
-    if not budget:take(cost) then
-      call.budget_exhausted = true
-      break
+    if not call.verdict.retryable then break end
+    local absorbed = lim and status == 429 and policy.attempts > 1 and throttled < lim.throttled_attempts
+      and lim:absorbs()
+    if absorbed then
+      throttled, n = throttled + 1, n - 1
+      -- the limiter's next go (after its pause, if any) is the wait
+      if client.clock() + (retry_after or 0) >= call.deadline then break end
+    else
+      if n >= policy.attempts then break end
+      -- Retry-After is honoured as given (clamped); otherwise full-jitter backoff.
+      local wait = retry_after or retry.backoff(policy, n, call.verdict.throttle)
+      if client.clock() + wait >= call.deadline then break end
+      local cost = retry.cost(call.verdict.throttle)
+      if not budget:take(cost) then
+        call.budget_exhausted = true
+        break
+      end
+      taken = taken + cost
+      if info and info.captured then info.captured:wipe() end
+      -- a pause is waited in wait_for_limiter
+      if not pause then p.sleep(wait) end
     end
-    taken = taken + cost
-    if info and info.captured then info.captured:wipe() end
-    p.sleep(wait)
   end
   if status and status >= 200 and status < 300 then
     budget:refund(taken > 0 and taken or retry.REFUND)
@@ -751,6 +826,7 @@ request_checked = function(self, method, path, query, value, extra, href, depth)
   -- the deadline starts here; only the caller's headers can hold an If-Match
   local conditional = more_headers ~= nil and has_header(more_headers, "if-match")
   local call = new_call(p, method, target, headers, body, nil, conditional)
+  call.limited = true
   local status, resp_headers, decoded
   -- A 401 with a token from IMS (expired early, revoked): one new token, one more try.
   local tries = p.static_token and 1 or 2
