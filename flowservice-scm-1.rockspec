@@ -32,7 +32,8 @@ build = {
   modules = {
     ["flowservice.core"] = {
       sources = { "src/core.c", "src/session.c", "src/request.c", "src/buffer.c", "src/json_encode.c",
-        "src/json_decode.c", "src/secret.c", "src/capture.c", "src/multi.c" },
+        "src/json_decode.c", "src/secret.c", "src/capture.c", "src/multi.c",
+        "src/private_file.c" },
       libraries = { "curl" },
       incdirs = { "$(CURL_INCDIR)" },
       libdirs = { "$(CURL_LIBDIR)" },
@@ -68,6 +69,7 @@ build = {
     ["flowservice.source_connections"] = "lua/flowservice/source_connections.lua",
     ["flowservice.specs"] = "lua/flowservice/specs.lua",
     ["flowservice.target_connections"] = "lua/flowservice/target_connections.lua",
+    ["flowservice.token_cache"] = "lua/flowservice/token_cache.lua",
     ["flowservice.trace"] = "lua/flowservice/trace.lua",
     ["flowservice.url"] = "lua/flowservice/url.lua",
     ["flowservice.emulator"] = "lua/flowservice/emulator/init.lua",

@@ -78,16 +78,24 @@ local function specs_show(ctx, args)
   return print_spec(ctx, spec_view(ctx:must(specs.resolve(item))))
 end
 
-local function token(ctx)
+local function token(ctx, args)
   local client = ctx:client()
+  if args.forget then
+    ctx:must(client:forget_token())
+    return ctx:print({ forgotten = true }, function() ctx.streams.stdout:write("the cached token is forgotten\n") end)
+  end
   local info = ctx:must(client:authenticate())
+  local function whole(v) return v and math.floor(v) or nil end
   local view = {
     org_id = client.config.org_id, sandbox = client.config.sandbox, client_id = client.config.client_id,
-    expires_in = info.expires_in and math.floor(info.expires_in) or nil,
+    expires_in = whole(info.expires_in), refresh_in = whole(info.refresh_in), cached = info.cached,
   }
   return ctx:print(view, function()
+    local given = "(a given access token)"
     output.item(ctx.streams, { org = view.org_id, sandbox = view.sandbox,
-      expires_in = view.expires_in and (view.expires_in .. " s") or "(a given access token)" })
+      expires_in = view.expires_in and (view.expires_in .. " s") or given,
+      refresh_in = view.refresh_in and (view.refresh_in .. " s") or given,
+      cached = view.cached == nil and given or (view.cached and "yes (token cache)" or "no (asked IMS)") })
   end)
 end
 
@@ -161,8 +169,12 @@ end
 return {
   {
     path = { "token" },
-    summary = "Check the credentials: fetch a token and show org, sandbox and expiry (never the token).",
-    epilog = "  flowservice --credentials ~/aep-credentials.json token\n  flowservice token --json",
+    summary = "Check the credentials: get a token (cached or from IMS) and show org, sandbox and expiry (never the token).",
+    epilog = "  flowservice --credentials ~/aep-credentials.json token\n  flowservice token --json\n"
+      .. "  flowservice token --forget          # remove the cached token",
+    options = function(cmd)
+      cmd:flag("--forget", "Remove the cached token (the next command asks IMS for a new one).")
+    end,
     run = token,
   },
   {

@@ -12,6 +12,7 @@
 -- API_KEY is read when CLIENT_ID is missing. The sandbox is not in the file (--sandbox or
 -- AEP_SANDBOX, default prod).
 local flowservice = require "flowservice"
+local token_cache = require "flowservice.token_cache"
 
 local json = flowservice.json
 
@@ -116,6 +117,8 @@ function credentials.client_options(args, getenv, warn)
   opts.api_key = env(ENV.api_key)
   opts.ca_file = args.ca_file
   opts.timeout = args.timeout
+  -- The token cache shared by processes (token_cache.lua): off only without a home directory.
+  opts.token_cache = token_cache.default_dir(env) or false
   return opts
 end
 

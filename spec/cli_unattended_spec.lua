@@ -1,0 +1,230 @@
+-- The command line run unattended (issue 15), as processes against the emulator: the token
+-- cache shared by processes (one token request for a 30-command script, file modes, refusals,
+-- dropped on a 401, token --forget), and the library's token_cache option.
+local helper = require "spec.helper"
+local flowservice = require "flowservice"
+
+local json = flowservice.json
+
+local EXIT = { ok = 0, failed_run = 1, usage = 2, validation = 3, auth = 4, not_found = 5, conflict = 6,
+  server = 7, network = 8, ambiguous = 9, wait_timeout = 10 }
+
+local TOKEN_ROUTE = "POST /ims/token/v3"
+
+-- A fresh directory to stand for $XDG_CACHE_HOME; removed by cleanup().
+local made = {}
+local function temp_dir()
+  local path = os.tmpname()
+  os.remove(path)
+  assert(os.execute("mkdir -m 700 " .. helper.shell_quote(path)))
+  made[#made + 1] = path
+  return path
+end
+local function cleanup()
+  for _, path in ipairs(made) do os.execute("rm -rf " .. helper.shell_quote(path)) end
+  made = {}
+end
+
+local function sh(command)
+  local out, ok = helper.run(command)
+  assert(ok, command .. ": " .. out)
+  return out
+end
+
+local function env_for(emu, extra)
+  local env = {
+    AEP_BASE_URL = emu.url, AEP_IMS_URL = emu.url, AEP_CLIENT_ID = helper.CLIENT_ID,
+    AEP_CLIENT_SECRET = helper.CLIENT_SECRET, AEP_ORG_ID = helper.ORG_ID,
+  }
+  for k, v in pairs(extra or {}) do env[k] = v end
+  return env
+end
+
+local function cli(emu, args, extra_env, stdin)
+  return helper.run_cli(args, { env = env_for(emu, extra_env), stdin = stdin })
+end
+
+-- The one file in the cache directory (token-HASH), or nil.
+local function cache_file(cache_home)
+  local out = sh("ls " .. helper.shell_quote(cache_home .. "/flowservice"))
+  local name = out:match("(token%-%x+)\n")
+  return name and cache_home .. "/flowservice/" .. name
+end
+
+local function mode_of(path)
+  return (sh("stat -c %a " .. helper.shell_quote(path)):gsub("%s+$", ""))
+end
+
+describe("the command line, unattended", function()
+  local block = helper.emulator_block { args = { "--run-duration", "0.5" } }
+  setup(block.start)
+  teardown(block.stop)
+  before_each(block.reset)
+  after_each(cleanup)
+
+  local function token_requests()
+    return block.admin.stats().by_route[TOKEN_ROUTE] or 0
+  end
+
+  describe("the token cache", function()
+    it("a 30-command shell script makes exactly 1 token request", function()
+      local cache_home = temp_dir()
+      local commands = {
+        "token", "specs list", "connections list", "source-connections list", "target-connections list",
+        "flows list", "runs list", "connections list --json", "flows list --json", "token --json",
+      }
+      local lines = { "set -e" }
+      for i = 1, 30 do
+        lines[#lines + 1] = helper.LUA .. " bin/flowservice " .. commands[(i - 1) % #commands + 1] .. " >/dev/null"
+      end
+      local script = os.tmpname()
+      local f = assert(io.open(script, "w"))
+      f:write(table.concat(lines, "\n"), "\n")
+      f:close()
+      local vars = env_for(block.emu, { XDG_CACHE_HOME = cache_home })
+      local words = {}
+      for k, v in pairs(vars) do words[#words + 1] = k .. "=" .. helper.shell_quote(v) end
+      local out, ok = helper.run("env " .. table.concat(words, " ") .. " sh " .. helper.shell_quote(script))
+      os.remove(script)
+      assert(ok, out)
+      local stats = block.admin.stats()
+      assert.equal(1, stats.by_route[TOKEN_ROUTE])
+      -- 24 commands call Flow Service once each; the 6 `token` commands only read the cache
+      assert.equal(25, stats.requests, json.encode(stats))
+    end)
+
+    it("is a 0700 directory and a 0600 file holding the key and the token, never the client secret", function()
+      local cache_home = temp_dir()
+      local _, err, code = cli(block.emu, { "token" }, { XDG_CACHE_HOME = cache_home })
+      assert.equal(EXIT.ok, code, err)
+      local path = assert(cache_file(cache_home))
+      assert.equal("700", mode_of(cache_home .. "/flowservice"))
+      assert.equal("600", mode_of(path))
+      local text = helper.read_file(path)
+      assert.is_nil(text:find(helper.CLIENT_SECRET, 1, true))
+      local header = assert(json.decode(text:match("^([^\n]*)\n")))
+      assert.truthy(header.key:find(helper.CLIENT_ID, 1, true) and header.key:find(helper.ORG_ID, 1, true))
+      assert.is_true(header.refresh_at < header.expires_at)
+      -- no temporary file left behind by the atomic write
+      assert.equal(path:match("[^/]+$") .. "\n", sh("ls -a " .. helper.shell_quote(cache_home .. "/flowservice")
+        .. " | grep -v '^[.]*$'"))
+    end)
+
+    it("token --json says whether the token came from the cache", function()
+      local cache_home = temp_dir()
+      local env = { XDG_CACHE_HOME = cache_home }
+      local first = json.decode((cli(block.emu, { "--json", "token" }, env)))
+      local second = json.decode((cli(block.emu, { "--json", "token" }, env)))
+      assert.is_false(first.cached)
+      assert.is_true(second.cached)
+      assert.is_true(second.refresh_in < second.expires_in)
+      assert.equal(1, token_requests())
+    end)
+
+    it("is refused, with the path and the rule, when group or others can read the file", function()
+      local cache_home = temp_dir()
+      local env = { XDG_CACHE_HOME = cache_home }
+      assert.equal(EXIT.ok, select(3, cli(block.emu, { "token" }, env)))
+      local path = assert(cache_file(cache_home))
+      sh("chmod 640 " .. helper.shell_quote(path))
+      local out, err, code = cli(block.emu, { "connections", "list" }, env)
+      assert.equal(EXIT.validation, code)
+      assert.equal("", out)
+      assert.truthy(err:find(path, 1, true), err)
+      assert.truthy(err:find("group or others", 1, true), err)
+      assert.truthy(err:find("token --forget", 1, true), err)
+      -- --forget removes it; the next command asks IMS again and writes a private file
+      assert.equal(EXIT.ok, select(3, cli(block.emu, { "token", "--forget" }, env)))
+      assert.is_nil(cache_file(cache_home))
+      assert.equal(EXIT.ok, select(3, cli(block.emu, { "connections", "list" }, env)))
+      assert.equal("600", mode_of(assert(cache_file(cache_home))))
+      assert.equal(2, token_requests())
+    end)
+
+    it("is refused when the directory is open to others, or the file is a symbolic link", function()
+      local cache_home = temp_dir()
+      local env = { XDG_CACHE_HOME = cache_home }
+      assert.equal(EXIT.ok, select(3, cli(block.emu, { "token" }, env)))
+      sh("chmod 755 " .. helper.shell_quote(cache_home .. "/flowservice"))
+      local _, err, code = cli(block.emu, { "token" }, env)
+      assert.equal(EXIT.validation, code)
+      assert.truthy(err:find(cache_home .. "/flowservice", 1, true) and err:find("0755", 1, true), err)
+      sh("chmod 700 " .. helper.shell_quote(cache_home .. "/flowservice"))
+      local path = assert(cache_file(cache_home))
+      local elsewhere = temp_dir() .. "/token"
+      sh("mv " .. helper.shell_quote(path) .. " " .. helper.shell_quote(elsewhere) .. " && ln -s "
+        .. helper.shell_quote(elsewhere) .. " " .. helper.shell_quote(path))
+      _, err, code = cli(block.emu, { "token" }, env)
+      assert.equal(EXIT.validation, code)
+      assert.truthy(err:find("symbolic link", 1, true), err)
+    end)
+
+    it("is dropped on a 401: the next command gets a new token and caches it", function()
+      local cache_home = temp_dir()
+      local env = { XDG_CACHE_HOME = cache_home }
+      assert.equal(EXIT.ok, select(3, cli(block.emu, { "token" }, env)))
+      block.admin.reset() -- the emulator forgets every token it issued: the cached one now gets a 401
+      local _, err, code = cli(block.emu, { "connections", "list" }, env)
+      assert.equal(EXIT.ok, code, err)
+      assert.equal(1, token_requests())
+      assert.equal(EXIT.ok, select(3, cli(block.emu, { "flows", "list" }, env)))
+      assert.equal(1, token_requests())
+    end)
+
+    it("is not used past its refresh time", function()
+      local cache_home = temp_dir()
+      local env = { XDG_CACHE_HOME = cache_home }
+      assert.equal(EXIT.ok, select(3, cli(block.emu, { "token" }, env)))
+      local path = assert(cache_file(cache_home))
+      local text = helper.read_file(path)
+      local header, token = text:match("^([^\n]*)\n(.*)$")
+      local meta = json.decode(header)
+      meta.refresh_at = os.time() - 1
+      local f = assert(io.open(path, "wb"))
+      f:write(json.encode(meta), "\n", token)
+      f:close()
+      local doc = json.decode((cli(block.emu, { "--json", "token" }, env)))
+      assert.is_false(doc.cached)
+      assert.equal(2, token_requests())
+    end)
+
+    it("is off without a home directory or XDG_CACHE_HOME", function()
+      for _ = 1, 2 do assert.equal(EXIT.ok, select(3, cli(block.emu, { "token" }))) end
+      assert.equal(2, token_requests())
+    end)
+  end)
+
+  describe("the library's token_cache option", function()
+    it("is off by default", function()
+      local a, b = helper.new_client(block.emu), helper.new_client(block.emu)
+      assert(a:authenticate())
+      assert.is_false(assert(b:authenticate()).cached)
+      a:close()
+      b:close()
+      assert.equal(2, token_requests())
+    end)
+
+    it("a directory path shares one token between clients; forget_token removes it", function()
+      local dir = temp_dir() .. "/tokens"
+      local a = helper.new_client(block.emu, { token_cache = dir })
+      local b = helper.new_client(block.emu, { token_cache = dir })
+      assert.is_false(assert(a:authenticate()).cached)
+      assert.is_true(assert(b:authenticate()).cached)
+      assert(b.connections:all())
+      assert.equal(1, token_requests())
+      assert.is_true(a:forget_token())
+      assert.equal("", sh("ls " .. helper.shell_quote(dir)))
+      a:close()
+      b:close()
+    end)
+
+    it("bad values: a relative path is a validation error, a number raises", function()
+      local c, err = flowservice.new { env = false, base_url = block.emu.url, ims_url = block.emu.url,
+        client_id = helper.CLIENT_ID, client_secret = helper.CLIENT_SECRET, org_id = helper.ORG_ID,
+        token_cache = "relative/dir" }
+      assert.is_nil(c)
+      assert.equal("token_cache", err.field)
+      assert.has_error(function() helper.new_client(block.emu, { token_cache = 5 }) end)
+    end)
+  end)
+end)
