@@ -194,6 +194,97 @@ describe("the command line, unattended", function()
     end)
   end)
 
+  describe("errors for scripts", function()
+    local FIELDS = { "kind", "status", "code", "title", "detail", "request_id", "field", "retryable", "ambiguous",
+      "attempts" }
+
+    -- stderr must be exactly one JSON object with every documented field; returns it decoded.
+    local function one_error_object(err)
+      local line, rest = err:match("^([^\n]*)\n(.*)$")
+      assert.equal("", rest, "more than one line on stderr: " .. err)
+      local doc = json.decode(line)
+      assert.is_table(doc, err)
+      for _, name in ipairs(FIELDS) do assert.is_not_nil(doc[name], name .. " missing in " .. line) end
+      return doc
+    end
+
+    it("--json: a service error is one JSON object on stderr with its fields, and nothing on stdout", function()
+      local out, err, code = cli(block.emu, { "--json", "connections", "get", "11111111-2222-3333-4444-555555555555" })
+      assert.equal(EXIT.not_found, code)
+      assert.equal("", out)
+      local doc = one_error_object(err)
+      assert.equal("http", doc.kind)
+      assert.equal(404, doc.status)
+      assert.is_string(doc.request_id)
+      assert.is_false(doc.ambiguous)
+      assert.equal(1, doc.attempts)
+      assert.equal(EXIT.not_found, doc.exit)
+    end)
+
+    it("--json: a usage error and a validation error are JSON objects too", function()
+      local _, err, code = cli(block.emu, { "--json", "connections", "list", "--bogus" })
+      assert.equal(EXIT.usage, code)
+      local doc = one_error_object(err)
+      assert.equal("usage", doc.kind)
+      assert.truthy(doc.message:find("--bogus", 1, true))
+      _, err, code = cli(block.emu, { "--json", "--sandbox", "Not-Lower", "flows", "list" })
+      assert.equal(EXIT.validation, code)
+      doc = one_error_object(err)
+      assert.equal("validation", doc.kind)
+      assert.equal("sandbox", doc.field)
+      assert.equal(0, doc.attempts)
+    end)
+
+    it("without --json errors stay one line of text", function()
+      local out, err, code = cli(block.emu, { "connections", "get", "11111111-2222-3333-4444-555555555555" })
+      assert.equal(EXIT.not_found, code)
+      assert.equal("", out)
+      assert.is_nil(json.decode(err))
+      assert.truthy(err:find("404", 1, true))
+    end)
+
+    it("an ambiguous create (carried out, then the connection reset) exits 9, and says so", function()
+      block.admin.set_faults { { method = "POST", path = "/data/foundation/flowservice/targetConnections",
+        fault = "reset", phase = "after" } }
+      local out, err, code = cli(block.emu, { "--json", "target-connections", "create", "--name", "Ambiguous target",
+        "--dataset", "5f7e0d1c2b3a4d5e6f708192", "--schema", "https://ns.adobe.com/t/schemas/0d1c" })
+      assert.equal(EXIT.ambiguous, code, err)
+      assert.equal("", out)
+      local doc = one_error_object(err)
+      assert.is_true(doc.ambiguous)
+      assert.equal("transport", doc.kind)
+      block.admin.clear_faults()
+      -- it was created: the list shows it
+      local list = json.decode((cli(block.emu, { "--json", "target-connections", "list" })))
+      assert.equal("Ambiguous target", list[1].name)
+    end)
+
+    it("runs watch exits 10 when --timeout passes first (not 8, a network failure)", function()
+      local function make(args, stdin)
+        local out, err, code = cli(block.emu, args, nil, stdin)
+        assert(code == 0, err)
+        return json.decode(out)
+      end
+      local conn = make({ "--json", "connections", "create", "--spec", "oracle-service-cloud", "--name", "W",
+        "--param", "host=example.custhelp.com", "--param", "username=u", "--password-stdin" }, "pw\n")
+      local source = make { "--json", "source-connections", "create", "--name", "W source", "--connection", conn.id,
+        "--table", "incidents" }
+      local target = make { "--json", "target-connections", "create", "--name", "W target",
+        "--dataset", "5f7e0d1c2b3a4d5e6f708192", "--schema", "https://ns.adobe.com/t/schemas/0d1c" }
+      local flow = make { "--json", "flows", "create", "--name", "W flow", "--source", source.id, "--target", target.id,
+        "--delta-column", "updatedTime", "--mapping", "8c1d0e2f3a4b5c6d7e8f90a1b2c3d4e5" }
+      local out, err, code = cli(block.emu, { "--json", "runs", "watch", "--flow", flow.id, "--timeout", "0" })
+      assert.equal(EXIT.wait_timeout, code, err)
+      assert.equal("", out)
+      local doc = one_error_object(err)
+      assert.equal("timeout", doc.kind)
+      assert.equal(EXIT.wait_timeout, doc.exit)
+      _, err, code = cli(block.emu, { "runs", "watch", "--flow", flow.id, "--timeout", "0" })
+      assert.equal(EXIT.wait_timeout, code)
+      assert.truthy(err:find("did not finish within 0 s", 1, true), err)
+    end)
+  end)
+
   describe("the library's token_cache option", function()
     it("is off by default", function()
       local a, b = helper.new_client(block.emu), helper.new_client(block.emu)

@@ -9,6 +9,8 @@ local credentials = require "flowservice.cli.credentials"
 local dryrun = require "flowservice.cli.dryrun"
 local output = require "flowservice.cli.output"
 
+local json = flowservice.json
+
 local cli = {}
 
 local EXIT = output.EXIT
@@ -37,7 +39,10 @@ taken from flags.
 Exit status: 0 ok, 1 a watched run ended without success, 2 usage, 3 validation (nothing was
 sent), 4 authentication or permission, 5 not found, 6 conflict (stale etag, or a name that
 matches several resources), 7 other service error (5xx, other HTTP errors, unexpected
-responses), 8 network (transport failure or timeout).
+responses), 8 network (transport failure or timeout), 9 ambiguous (a change that is not safe to
+repeat may have happened: look before running it again), 10 `runs watch` timed out.
+With --json a failure is exactly one JSON object on stderr (kind, status, code, title, detail,
+request_id, field, retryable, ambiguous, attempts, message, exit).
 
 Examples:
   flowservice --credentials ~/aep-credentials.json --sandbox dev token
@@ -77,8 +82,18 @@ function Context.fail(_, code, message)
   error(failure(nil, code, message), 0)
 end
 
+-- Stops the command with a library error and an exit code of its own (not the error's).
+function Context.fail_with(_, err, code)
+  error(failure(err, code), 0)
+end
+
+-- A warning on stderr; with --json kept for the one JSON object printed at the end.
 function Context:warn(message)
-  self.streams.stderr:write("flowservice: ", message, "\n")
+  if self.json_warnings then
+    self.json_warnings[#self.json_warnings + 1] = message
+  else
+    self.streams.stderr:write("flowservice: ", message, "\n")
+  end
 end
 
 -- The client, made once from flags, environment and credentials file. Making it sends nothing.
@@ -235,6 +250,12 @@ function cli.main(argv, streams, env)
   local args = {}
   for i, a in ipairs(argv or {}) do args[i] = a end
   if args[1] == "emulator" then return cli.emulator(parser, state, defs.emulator, args, streams) end
+  -- --json anywhere before `--` asks for JSON errors, even when the arguments do not parse
+  local as_json = false
+  for _, a in ipairs(args) do
+    if a == "--" then break end
+    if a == "--json" then as_json = true end
+  end
   local ok, parsed, result = pcall(parser.pparse, parser, args)
   if state.help then
     streams.stdout:write(state.help, "\n")
@@ -242,21 +263,35 @@ function cli.main(argv, streams, env)
   end
   if not ok then error(parsed, 0) end
   if not parsed then
-    streams.stderr:write(parser:get_usage(), "\n\nflowservice: ", result, " (see --help)\n")
+    if as_json then
+      output.json_error(streams, nil, EXIT.usage, result)
+    else
+      streams.stderr:write(parser:get_usage(), "\n\nflowservice: ", result, " (see --help)\n")
+    end
     return EXIT.usage
   end
   local name = result.verb and (result.command .. " " .. result.verb) or result.command
-  local ctx = setmetatable({ streams = streams, getenv = getenv_from(env), args = result }, Context)
+  local ctx = setmetatable({ streams = streams, getenv = getenv_from(env), args = result,
+    json_warnings = as_json and {} or nil }, Context)
   local run_ok, code = pcall(defs[name].run, ctx, result)
   if ctx._client then ctx._client:close() end
-  if run_ok then return code or EXIT.ok end
-  if getmetatable(code) ~= Failure then error(code, 0) end
-  if code.err then
-    output.error(streams, code.err)
-    return output.exit_code(code.err)
+  local warnings = ctx.json_warnings
+  if run_ok then
+    if warnings and #warnings > 0 then
+      streams.stderr:write(json.encode { warnings = json.array(warnings) }, "\n")
+    end
+    return code or EXIT.ok
   end
-  output.fail(streams, code.message)
-  return code.code
+  if getmetatable(code) ~= Failure then error(code, 0) end
+  local exit = code.code or output.exit_code(code.err)
+  if as_json then
+    output.json_error(streams, code.err, exit, code.message, warnings)
+  elseif code.err then
+    output.error(streams, code.err)
+  else
+    output.fail(streams, code.message)
+  end
+  return exit
 end
 
 cli.EXIT = EXIT
