@@ -169,7 +169,8 @@ end
 return {
   {
     path = { "token" },
-    summary = "Check the credentials: get a token (cached or from IMS) and show org, sandbox and expiry (never the token).",
+    summary = "Check the credentials: get a token (cached, or from IMS) and show org, sandbox and expiry "
+      .. "(never the token).",
     epilog = "  flowservice --credentials ~/aep-credentials.json token\n  flowservice token --json\n"
       .. "  flowservice token --forget          # remove the cached token",
     options = function(cmd)
