@@ -5,6 +5,7 @@ local helper = require "spec.helper"
 local flowservice = require "flowservice"
 
 local json = flowservice.json
+local unpack = table.unpack or unpack -- luacheck: ignore 143
 
 local EXIT = { ok = 0, failed_run = 1, usage = 2, validation = 3, auth = 4, not_found = 5, conflict = 6,
   server = 7, network = 8, ambiguous = 9, wait_timeout = 10 }
@@ -283,6 +284,67 @@ describe("the command line, unattended", function()
       assert.equal(EXIT.wait_timeout, code)
       assert.truthy(out:find("waiting for the first run", 1, true) or out:find("inprogress", 1, true), out)
       assert.truthy(err:find("did not finish within 0 s", 1, true), err)
+    end)
+  end)
+
+  describe("ensure", function()
+    it("creates, then finds, each of the four kinds (exit 0 both times), one resource each", function()
+      local function ensure(args, stdin)
+        local out, err, code = cli(block.emu, args, nil, stdin)
+        assert.equal(EXIT.ok, code, err)
+        return out
+      end
+      local function twice(group, args, stdin)
+        local first = json.decode(ensure({ "--json", group, "ensure", unpack(args) }, stdin))
+        local text = ensure({ group, "ensure", unpack(args) }, stdin)
+        local second = json.decode(ensure({ "--json", group, "ensure", unpack(args) }, stdin))
+        assert.is_true(first.created)
+        assert.is_false(second.created)
+        assert.equal(first.id, second.id)
+        assert.equal("found " .. first.id .. " (it already existed)\n", text)
+        local list = json.decode((cli(block.emu, { "--json", group, "list" })))
+        local same = 0
+        for _, item in ipairs(list) do if item.id == first.id then same = same + 1 end end
+        assert.equal(1, same)
+        assert.equal(1, #list)
+        return first.id
+      end
+      local conn = twice("connections", { "--spec", "oracle-service-cloud", "--name", "E conn",
+        "--param", "host=example.custhelp.com", "--param", "username=u", "--password-stdin" }, "pw\n")
+      local source = twice("source-connections", { "--name", "E source", "--connection", "E conn",
+        "--table", "incidents" })
+      local target = twice("target-connections", { "--name", "E target", "--dataset", "5f7e0d1c2b3a4d5e6f708192",
+        "--schema", "https://ns.adobe.com/t/schemas/0d1c" })
+      twice("flows", { "--name", "E flow", "--source", source, "--target", target, "--delta-column", "updatedTime",
+        "--mapping", "8c1d0e2f3a4b5c6d7e8f90a1b2c3d4e5" })
+      assert.is_string(conn)
+      local human = ensure({ "target-connections", "ensure", "--name", "E target 2", "--dataset",
+        "5f7e0d1c2b3a4d5e6f708192", "--schema", "https://ns.adobe.com/t/schemas/0d1c" })
+      assert.matches("^created %x+%-", human)
+    end)
+
+    it("--dry-run shows the look-up and the create, and sends nothing", function()
+      local before = block.admin.stats().requests
+      local out, err, code = cli(block.emu, { "--json", "target-connections", "ensure", "--name", "D", "--dataset",
+        "5f7e0d1c2b3a4d5e6f708192", "--schema", "https://ns.adobe.com/t/schemas/0d1c", "--dry-run" })
+      assert.equal(EXIT.ok, code, err)
+      local requests = json.decode(out)
+      assert.equal("GET", requests[1].method)
+      assert.truthy(requests[1].url:find("property=name%3D%3D%22D%22", 1, true), requests[1].url)
+      assert.equal("POST", requests[2].method)
+      assert.equal("D", requests[2].body.name)
+      assert.equal(before, block.admin.stats().requests)
+    end)
+
+    it("several resources with the name: exit 6, nothing created", function()
+      for _ = 1, 2 do
+        assert.equal(EXIT.ok, select(3, cli(block.emu, { "target-connections", "create", "--name", "Twin",
+          "--dataset", "5f7e0d1c2b3a4d5e6f708192", "--schema", "https://ns.adobe.com/t/schemas/0d1c" })))
+      end
+      local _, err, code = cli(block.emu, { "target-connections", "ensure", "--name", "Twin",
+        "--dataset", "5f7e0d1c2b3a4d5e6f708192", "--schema", "https://ns.adobe.com/t/schemas/0d1c" })
+      assert.equal(EXIT.conflict, code, err)
+      assert.equal(2, #json.decode((cli(block.emu, { "--json", "target-connections", "list" }))))
     end)
   end)
 

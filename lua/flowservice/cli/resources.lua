@@ -151,24 +151,24 @@ local run_status = require("flowservice.runs").status -- == client.runs.status
 local KINDS = {
   {
     group = "connections", field = "connections", path = "/connections", noun = "base connection",
-    verbs = { "create", "list", "get", "update", "delete", "test" },
+    verbs = { "create", "ensure", "list", "get", "update", "delete", "test" },
     columns = columns({ title = "SPEC", value = spec_name }, { title = "STATE", value = "state" },
       { title = "CREATED", value = "createdAt" }),
   },
   {
     group = "source-connections", field = "source_connections", path = "/sourceConnections",
-    noun = "source connection", verbs = { "create", "list", "get", "delete" },
+    noun = "source connection", verbs = { "create", "ensure", "list", "get", "delete" },
     columns = columns({ title = "BASE CONNECTION", value = "baseConnectionId" },
       { title = "TABLE", value = param("tableName") }),
   },
   {
     group = "target-connections", field = "target_connections", path = "/targetConnections",
-    noun = "target connection", verbs = { "create", "list", "get", "delete" },
+    noun = "target connection", verbs = { "create", "ensure", "list", "get", "delete" },
     columns = columns({ title = "DATASET", value = param("dataSetId") }),
   },
   {
     group = "flows", field = "flows", path = "/flows", noun = "dataflow",
-    verbs = { "create", "list", "get", "enable", "disable", "delete" },
+    verbs = { "create", "ensure", "list", "get", "enable", "disable", "delete" },
     columns = columns({ title = "STATE", value = "state" },
       { title = "SOURCE", value = function(f) return first(f.sourceConnectionIds) end },
       { title = "TARGET", value = function(f) return first(f.targetConnectionIds) end }),
@@ -229,6 +229,42 @@ VERBS.create = function(kind)
       end
       local created = ctx:must(ctx:client()[kind.field]:create(input))
       return print_item(ctx, created)
+    end,
+  }
+end
+
+-- ensure: create's options, and the library's ensure (look by name, and spec, before creating;
+-- an ambiguous create is looked for again, never sent blindly twice).
+VERBS.ensure = function(kind)
+  local how = CREATE[kind.field]
+  return {
+    summary = "Create a " .. kind.noun .. " unless one with this name exists; prints its id and whether it "
+      .. "was created (exit 0 either way).", sends = true,
+    options = how.options,
+    epilog = "  flowservice " .. kind.group .. " ensure --name NAME ...   # the options of create\n"
+      .. "  flowservice --json " .. kind.group .. " ensure ...   # {\"id\", \"etag\", \"created\": true|false}",
+    run = function(ctx, args)
+      local input = how.input(ctx, args)
+      local resources = ctx:client()[kind.field]
+      if args.dry_run then
+        local body = ctx:must(getmetatable(resources).def.build_body(input, dryrun.lookup_client()))
+        local look = { method = "GET", path = kind.path,
+          query = ctx:must(resources:_list_query { property = resource._identity_filters(body) }) }
+        ctx:dry { look, { method = "POST", path = kind.path, body = body } }
+        return EXIT.ok
+      end
+      local result = ctx:must(resources:ensure(input))
+      local view = { id = result.id, etag = result.etag, created = result.created == true,
+        recovered = result.recovered == true or nil }
+      return ctx:print(view, function()
+        local out = ctx.streams.stdout
+        if view.recovered then
+          out:write("created ", view.id, " (found after an ambiguous create)\n")
+        else
+          out:write(view.created and "created " or "found ", view.id,
+            view.created and "\n" or " (it already existed)\n")
+        end
+      end)
     end,
   }
 end
