@@ -297,7 +297,7 @@ describe("flowservice command line", function()
       client.runs:list { property = { 'status=="a\\"b"' }, flow_id = FLOW, limit = 3 }()
       client.runs:list { flow_id = FLOW, orderby = "createdAt", limit = 1 }()
       client:close()
-      local listed = cli_json(emu, { "runs", "list", "--flow", FLOW, "--filter", 'status=="a\\"b"', "--limit", "3",
+      local listed = cli_json(emu, { "runs", "list", "--flow", FLOW, "--filter", 'status=="a\\"b"', "--page-size", "3",
         "--dry-run" })
       assert.equal(urls[#urls - 1], listed[1].url)
       local watched = cli_json(emu, { "runs", "watch", "--flow", FLOW, "--dry-run" })

@@ -45,6 +45,28 @@ local function cli(emu, args, extra_env, stdin)
   return helper.run_cli(args, { env = env_for(emu, extra_env), stdin = stdin })
 end
 
+-- Runs a command that must succeed with --json first; returns the decoded document.
+local function cli_json(emu, args, stdin)
+  local full = { "--json" }
+  for _, a in ipairs(args) do full[#full + 1] = a end
+  local out, err, code = cli(emu, full, nil, stdin)
+  assert(code == 0, table.concat(args, " ") .. " exited " .. tostring(code) .. ": " .. err)
+  return assert(json.decode(out), out)
+end
+
+local TARGET_ARGS = { "--dataset", "5f7e0d1c2b3a4d5e6f708192", "--schema", "https://ns.adobe.com/t/schemas/0d1c" }
+
+-- A base connection, source, target and flow named after `name`; returns the flow.
+local function make_flow(emu, name)
+  local conn = cli_json(emu, { "connections", "create", "--spec", "oracle-service-cloud", "--name", name .. " conn",
+    "--param", "host=example.custhelp.com", "--param", "username=u", "--password-stdin" }, "pw\n")
+  local source = cli_json(emu, { "source-connections", "create", "--name", name .. " source",
+    "--connection", conn.id, "--table", "incidents" })
+  local target = cli_json(emu, { "target-connections", "create", "--name", name .. " target", unpack(TARGET_ARGS) })
+  return cli_json(emu, { "flows", "create", "--name", name, "--source", source.id, "--target", target.id,
+    "--delta-column", "updatedTime", "--mapping", "8c1d0e2f3a4b5c6d7e8f90a1b2c3d4e5" })
+end
+
 -- The one file in the cache directory (token-HASH), or nil.
 local function cache_file(cache_home)
   local out = sh("ls " .. helper.shell_quote(cache_home .. "/flowservice"))
@@ -261,19 +283,7 @@ describe("the command line, unattended", function()
     end)
 
     it("runs watch exits 10 when --timeout passes first (not 8, a network failure)", function()
-      local function make(args, stdin)
-        local out, err, code = cli(block.emu, args, nil, stdin)
-        assert(code == 0, err)
-        return json.decode(out)
-      end
-      local conn = make({ "--json", "connections", "create", "--spec", "oracle-service-cloud", "--name", "W",
-        "--param", "host=example.custhelp.com", "--param", "username=u", "--password-stdin" }, "pw\n")
-      local source = make { "--json", "source-connections", "create", "--name", "W source", "--connection", conn.id,
-        "--table", "incidents" }
-      local target = make { "--json", "target-connections", "create", "--name", "W target",
-        "--dataset", "5f7e0d1c2b3a4d5e6f708192", "--schema", "https://ns.adobe.com/t/schemas/0d1c" }
-      local flow = make { "--json", "flows", "create", "--name", "W flow", "--source", source.id, "--target", target.id,
-        "--delta-column", "updatedTime", "--mapping", "8c1d0e2f3a4b5c6d7e8f90a1b2c3d4e5" }
+      local flow = make_flow(block.emu, "W flow")
       local out, err, code = cli(block.emu, { "--json", "runs", "watch", "--flow", flow.id, "--timeout", "0" })
       assert.equal(EXIT.wait_timeout, code, err)
       assert.equal("", out)
@@ -345,6 +355,132 @@ describe("the command line, unattended", function()
         "--dataset", "5f7e0d1c2b3a4d5e6f708192", "--schema", "https://ns.adobe.com/t/schemas/0d1c" })
       assert.equal(EXIT.conflict, code, err)
       assert.equal(2, #json.decode((cli(block.emu, { "--json", "target-connections", "list" }))))
+    end)
+  end)
+
+  describe("bugs seen", function()
+    it("connections list --orderby -createdAt (a value starting with -) sorts descending", function()
+      cli_json(block.emu, { "target-connections", "create", "--name", "Older", unpack(TARGET_ARGS) })
+      cli_json(block.emu, { "target-connections", "create", "--name", "Newer", unpack(TARGET_ARGS) })
+      local list = cli_json(block.emu, { "target-connections", "list", "--orderby", "-createdAt" })
+      assert.equal(2, #list)
+      local newest_first = list[1].createdAt > list[2].createdAt
+        or list[1].createdAt == list[2].createdAt and list[1].name == "Newer"
+      assert.is_true(newest_first)
+      local dry = cli_json(block.emu, { "connections", "list", "--orderby", "-createdAt", "--dry-run" })
+      assert.truthy(dry[1].url:find("orderby=-createdAt", 1, true), dry[1].url)
+    end)
+
+    it("runs list --flow takes a name, and an unknown name fails (exit 5) instead of printing []", function()
+      local flow = make_flow(block.emu, "Named flow")
+      local by_id = cli_json(block.emu, { "runs", "list", "--flow", flow.id })
+      local by_name = cli_json(block.emu, { "runs", "list", "--flow", "Named flow" })
+      assert.same(by_id, by_name)
+      local out, err, code = cli(block.emu, { "runs", "list", "--flow", "No such flow" })
+      assert.equal(EXIT.not_found, code)
+      assert.equal("", out)
+      assert.truthy(err:find("No such flow", 1, true), err)
+      local help = cli(block.emu, { "runs", "watch", "--help" })
+      assert.is_nil(help:find("--flow 'OSC incidents'", 1, true)) -- that is the source connection's name
+    end)
+
+    it("flows create --frequency once --dry-run shows the bytes sent: \"transformations\":[]", function()
+      local args = { "flows", "create", "--name", "Once", "--source", "11111111-2222-3333-4444-555555555555",
+        "--target", "11111111-2222-3333-4444-666666666666", "--frequency", "once", "--dry-run" }
+      local out, err, code = cli(block.emu, args)
+      assert.equal(EXIT.ok, code, err)
+      assert.truthy(out:find('"transformations":[]', 1, true), out)
+      table.insert(args, 1, "--json")
+      out = cli(block.emu, args)
+      assert.truthy(out:find('"transformations":[]', 1, true), out)
+      assert.is_nil(out:find('"transformations":{}', 1, true))
+      -- and the library's trace shows what was sent too
+      local bodies = {}
+      local client = helper.new_client(block.emu, { trace = function(e)
+        if e.method == "POST" and e.url:find("/flows$") then bodies[#bodies + 1] = e.request_body end
+      end })
+      local _, create_err = client.flows:create { name = "Once", flow_spec = "CRMToAEP",
+        source_connection_id = "11111111-2222-3333-4444-555555555555",
+        target_connection_id = "11111111-2222-3333-4444-666666666666",
+        schedule = { frequency = "once", start_time = os.time() + 60 } }
+      client:close()
+      assert.equal(1, #bodies, tostring(create_err))
+      assert.truthy(bodies[1]:find('"transformations":[]', 1, true), bodies[1])
+    end)
+
+    it("specs show \"Oracle Service Cloud\" --json, its own help example, works", function()
+      local doc = cli_json(block.emu, { "specs", "show", "Oracle Service Cloud" })
+      assert.equal("ba5126ec-c9ac-11eb-b8bc-0242ac130003", doc.id)
+      local help = cli(block.emu, { "specs", "show", "--help" })
+      assert.truthy(help:find('specs show "Oracle Service Cloud" --json', 1, true))
+    end)
+
+    it("required options are required (usage, exit 2, the command's usage line), not optional", function()
+      local out, err, code = cli(block.emu, { "target-connections", "create", "--dataset", "d", "--schema", "s" })
+      assert.equal(EXIT.usage, code)
+      assert.equal("", out)
+      assert.truthy(err:find("missing option '--name'", 1, true), err)
+      assert.truthy(err:find("Usage: flowservice target-connections create", 1, true), err)
+      local help = cli(block.emu, { "flows", "create", "--help" })
+      assert.truthy(help:find(" --name NAME", 1, true) and help:find(" --source SOURCE", 1, true), help)
+      assert.is_nil(help:find("[--name NAME]", 1, true))
+      assert.is_nil(help:find("[--source SOURCE]", 1, true))
+      help = cli(block.emu, { "connections", "get", "--help" })
+      assert.truthy(help:find("\n%s+ID_OR_NAME%s"), help) -- the argument list says what the usage says
+      assert.is_nil(help:find("\n%s+ref%s"), help)
+    end)
+
+    it("a typo in a verb prints that group's usage, not the top level's", function()
+      local _, err, code = cli(block.emu, { "connections", "lst" })
+      assert.equal(EXIT.usage, code)
+      assert.truthy(err:find("Usage: flowservice connections ", 1, true), err)
+      assert.truthy(err:find("Did you mean 'list'", 1, true), err)
+    end)
+
+    it("--limit is gone; --max-items caps what is printed, --page-size is the library's limit", function()
+      for i = 1, 3 do
+        cli_json(block.emu, { "target-connections", "create", "--name", "L" .. i, unpack(TARGET_ARGS) })
+      end
+      local _, _, code = cli(block.emu, { "target-connections", "list", "--limit", "2" })
+      assert.equal(EXIT.usage, code)
+      assert.equal(2, #cli_json(block.emu, { "target-connections", "list", "--max-items", "2" }))
+      assert.equal(3, #cli_json(block.emu, { "target-connections", "list", "--page-size", "1" }))
+      local dry = cli_json(block.emu, { "target-connections", "list", "--page-size", "1", "--dry-run" })
+      assert.truthy(dry[1].url:find("limit=1", 1, true), dry[1].url)
+    end)
+
+    it("--start takes ISO 8601 as well as epoch seconds", function()
+      local function start_time(value)
+        local dry = cli_json(block.emu, { "flows", "create", "--name", "S", "--source",
+          "11111111-2222-3333-4444-555555555555", "--target", "11111111-2222-3333-4444-666666666666",
+          "--delta-column", "updatedTime", "--start", value, "--dry-run" })
+        return tonumber(dry[1].body.scheduleParams.startTime)
+      end
+      assert.equal(1893553445, start_time("2030-01-02T03:04:05Z"))
+      assert.equal(1893553445, start_time("2030-01-02T04:04:05+01:00"))
+      assert.equal(1893553445, start_time("2030-01-01T22:34:05-0430"))
+      assert.equal(1893553445, start_time("1893553445"))
+      assert.equal(1893542400, start_time("2030-01-02"))
+      local _, err, code = cli(block.emu, { "flows", "create", "--name", "S", "--source", "x", "--target", "y",
+        "--start", "04/12/2026", "--dry-run" })
+      assert.equal(EXIT.usage, code)
+      assert.truthy(err:find("ISO 8601", 1, true), err)
+    end)
+
+    it("client.runs:status(run) with a colon raises, like every other misuse", function()
+      local client = helper.new_client(block.emu)
+      local run = { metrics = { statusSummary = { status = "success" } } }
+      assert.equal("success", client.runs.status(run))
+      assert.has_error(function() client.runs:status(run) end,
+        "runs.status: a plain function: call client.runs.status(run), not client.runs:status(run)")
+      assert.has_error(function() client.runs:is_final(run) end)
+      client:close()
+    end)
+
+    it("token shows expires_in (the token's lifetime) and refresh_in (when it is fetched again)", function()
+      local doc = cli_json(block.emu, { "token" })
+      assert.is_true(doc.expires_in > 86000) -- the emulator's tokens live 86399 s
+      assert.is_true(doc.refresh_in <= doc.expires_in - 299)
     end)
   end)
 

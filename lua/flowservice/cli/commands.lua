@@ -61,9 +61,20 @@ local function specs_list(ctx, args)
   return ctx:print(output.list(entries), function() output.table(ctx.streams, SPEC_COLUMNS, entries) end)
 end
 
+-- A built-in entry by alias, id, or display name ("Oracle Service Cloud": the service's own name
+-- for it may differ, e.g. oracle-service-cloud), or nil.
+local function builtin_spec(ref)
+  local entry = specs.resolve(ref)
+  if entry then return entry end
+  for _, e in ipairs(specs.list()) do
+    if e.name and e.name:lower() == ref:lower() then return e end
+  end
+  return nil
+end
+
 local function specs_show(ctx, args)
   local ref = args.spec
-  local builtin = specs.resolve(ref)
+  local builtin = builtin_spec(ref)
   if args.offline then
     if not builtin or builtin.unknown then ctx:fail(EXIT.not_found, "no built-in connection spec '" .. ref .. "'") end
     return print_spec(ctx, spec_view(builtin))
@@ -191,7 +202,7 @@ return {
     epilog = "  flowservice specs show oracle-service-cloud\n  flowservice specs show \"Oracle Service Cloud\" --json\n"
       .. "  flowservice specs show ba5126ec-c9ac-11eb-b8bc-0242ac130003 --offline",
     options = function(cmd)
-      cmd:argument("spec", "Alias (oracle-service-cloud), id or name."):argname "ID_OR_NAME"
+      cmd:argument("ID_OR_NAME", "Alias (oracle-service-cloud), id or name."):argname("ID_OR_NAME"):target "spec"
       cmd:flag("--offline", "Only the built-in catalogue; sends nothing.")
     end,
     run = specs_show,
@@ -203,8 +214,8 @@ return {
       .. "  flowservice explore OSC incidents         # its columns\n"
       .. "  flowservice explore OSC incidents --preview 5 --json",
     options = function(cmd)
-      cmd:argument("connection", "Base connection id or name."):argname "CONNECTION"
-      cmd:argument("table", "A table's path (from the listing)."):args "?":argname "TABLE"
+      cmd:argument("CONNECTION", "Base connection id or name."):argname("CONNECTION"):target "connection"
+      cmd:argument("TABLE", "A table's path (from the listing)."):args("?"):argname("TABLE"):target "table"
       cmd:option("--preview", "Show N preview rows of TABLE."):argname "N":convert(positive_integer)
     end,
     run = function(ctx, args)
@@ -220,7 +231,8 @@ return {
       .. "  FLOWSERVICE_EMULATOR_CLIENT_SECRET=... flowservice emulator --client-id my-client\n"
       .. "The emulator's own options follow this help.",
     options = function(cmd)
-      cmd:argument("emulator_args", "Options of flowservice-emulator (see below)."):args "*":argname "OPTION"
+      cmd:argument("OPTION", "Options of flowservice-emulator (see below)."):args("*"):argname("OPTION")
+        :target "emulator_args"
     end,
     run = emulator,
   },

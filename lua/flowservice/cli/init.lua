@@ -157,7 +157,8 @@ local function global_options(parser)
     end)
 end
 
--- Builds the parser; returns it and name -> command definition ("connections create").
+-- Builds the parser; returns it, name -> command definition ("connections create") and name ->
+-- argparse command ("connections", "connections create"), for the usage of a command that failed.
 local function build_parser(state)
   local parser = argparse("flowservice",
     "Drive Adobe Experience Platform's Flow Service from the shell (library flowservice "
@@ -165,7 +166,7 @@ local function build_parser(state)
     :epilog(ROOT_EPILOG):command_target("command"):help_max_width(100)
   add_help(parser, state)
   global_options(parser)
-  local groups, defs = {}, {}
+  local groups, defs, parsers = {}, {}, {}
   for _, g in ipairs(GROUPS) do
     groups[g[1]] = { summary = g[2] }
   end
@@ -181,6 +182,7 @@ local function build_parser(state)
       if not g.command then
         g.command = parser:command(def.path[1], g.summary):command_target("verb")
         add_help(g.command, state)
+        parsers[def.path[1]] = g.command
       end
       parent = g.command
     end
@@ -192,8 +194,52 @@ local function build_parser(state)
       cmd:flag("--dry-run", "Print the request(s) it would send, secrets masked; send nothing.")
     end
     defs[table.concat(def.path, " ")] = def
+    parsers[table.concat(def.path, " ")] = cmd
   end
-  return parser, defs
+  return parser, defs, parsers
+end
+
+-- Options whose value may start with "-" (a descending sort, -createdAt): argparse would take
+-- it for an option, so `--orderby -createdAt` becomes `--orderby=-createdAt`.
+local DASH_VALUES = { ["--orderby"] = true }
+
+local function join_dash_values(args)
+  local out, i = {}, 1
+  while i <= #args do
+    local a = args[i]
+    if a == "--" then
+      for j = i, #args do out[#out + 1] = args[j] end
+      break
+    end
+    if DASH_VALUES[a] and args[i + 1] and args[i + 1]:sub(1, 1) == "-" then
+      out[#out + 1] = a .. "=" .. args[i + 1]
+      i = i + 2
+    else
+      out[#out + 1] = a
+      i = i + 1
+    end
+  end
+  return out
+end
+
+-- The usage of the deepest command named in args (a typo in a verb shows the group's usage,
+-- a missing option the verb's), else the top level's.
+local function usage_for(parser, parsers, args)
+  local found, group = parser, nil
+  for _, a in ipairs(args) do
+    if a == "--" then break end
+    if a:sub(1, 1) ~= "-" then
+      local name = group and (group .. " " .. a) or a
+      if parsers[name] then
+        found = parsers[name]
+        if group then break end
+        group = a
+      elseif group then
+        break
+      end
+    end
+  end
+  return found:get_usage()
 end
 
 ---------------------------------------------------------------------------------------------------
@@ -246,9 +292,10 @@ function cli.main(argv, streams, env)
     stderr = streams.stderr or io.stderr, isatty = streams.isatty or default_isatty,
   }
   local state = {}
-  local parser, defs = build_parser(state)
+  local parser, defs, parsers = build_parser(state)
   local args = {}
   for i, a in ipairs(argv or {}) do args[i] = a end
+  if args[1] ~= "emulator" then args = join_dash_values(args) end
   if args[1] == "emulator" then return cli.emulator(parser, state, defs.emulator, args, streams) end
   -- --json anywhere before `--` asks for JSON errors, even when the arguments do not parse
   local as_json = false
@@ -266,7 +313,7 @@ function cli.main(argv, streams, env)
     if as_json then
       output.json_error(streams, nil, EXIT.usage, result)
     else
-      streams.stderr:write(parser:get_usage(), "\n\nflowservice: ", result, " (see --help)\n")
+      streams.stderr:write(usage_for(parser, parsers, args), "\n\nflowservice: ", result, " (see --help)\n")
     end
     return EXIT.usage
   end

@@ -38,16 +38,62 @@ end
 -- create: each kind's options and how they become the library's create input
 ---------------------------------------------------------------------------------------------------
 
+-- Options create (and ensure) cannot do without are required (usage error, exit 2, when missing),
+-- and shown without brackets in the usage line.
 local function common_create_options(cmd)
-  cmd:option("--name", "Name of the new resource."):argname "NAME"
+  cmd:option("--name", "Name of the new resource."):argname("NAME"):count(1)
   cmd:option("--description", "Description."):argname "TEXT"
+end
+
+-- Days from 1970-01-01 to year-month-day (proleptic Gregorian; H. Hinnant's days_from_civil),
+-- so an ISO 8601 time converts without os.time's local time zone.
+local function days_from_civil(y, m, d)
+  local floor = math.floor -- no // before Lua 5.3
+  y = m <= 2 and y - 1 or y
+  local era = floor(y / 400)
+  local yoe = y - era * 400
+  local doy = floor((153 * (m > 2 and m - 3 or m + 9) + 2) / 5) + d - 1
+  local doe = yoe * 365 + floor(yoe / 4) - floor(yoe / 100) + doy
+  return era * 146097 + doe - 719468
+end
+
+-- 2026-12-04T17:30:00Z, 2026-12-04T17:30:00+01:00, 2026-12-04T17:30Z, 2026-12-04 (UTC midnight).
+local function iso8601_seconds(v)
+  local y, mo, d, rest = v:match("^(%d%d%d%d)%-(%d%d)%-(%d%d)(.*)$")
+  if not y then return nil end
+  y, mo, d = tonumber(y), tonumber(mo), tonumber(d)
+  local h, mi, sec, zone = 0, 0, 0, "Z"
+  if rest ~= "" then
+    local hh, mm, tail = rest:match("^[Tt ](%d%d):(%d%d)(.*)$")
+    if not hh then return nil end
+    h, mi = tonumber(hh), tonumber(mm)
+    local ss, after = tail:match("^:(%d%d)(.*)$")
+    if ss then sec, tail = tonumber(ss), after:gsub("^%.%d+", "") end
+    zone = tail
+  end
+  local offset = 0
+  if zone ~= "Z" and zone ~= "z" then
+    local sign, zh, zm = zone:match("^([+-])(%d%d):?(%d%d)$")
+    if not sign then return nil end
+    offset = (tonumber(zh) * 3600 + tonumber(zm) * 60) * (sign == "+" and 1 or -1)
+  end
+  if mo < 1 or mo > 12 or d < 1 or d > 31 or h > 23 or mi > 59 or sec > 60 then return nil end
+  return days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - offset
 end
 
 local function epoch_seconds(v)
   local rel = v:match("^%+(%d+)$")
   if rel then return os.time() + tonumber(rel) end
+  local n = compat.tointeger(tonumber(v)) or iso8601_seconds(v)
+  if not n then
+    return nil, "expected epoch seconds, an ISO 8601 time (2026-12-04T17:30:00Z) or +SECONDS from now"
+  end
+  return n
+end
+
+local function whole_positive(v)
   local n = compat.tointeger(tonumber(v))
-  if not n then return nil, "expected epoch seconds or +SECONDS from now" end
+  if not n or n < 1 then return nil, "expected a whole number >= 1" end
   return n
 end
 
@@ -61,7 +107,7 @@ local CREATE = {
   connections = {
     options = function(cmd)
       common_create_options(cmd)
-      cmd:option("--spec", "Connection spec alias (oracle-service-cloud, ...) or id."):argname "SPEC"
+      cmd:option("--spec", "Connection spec alias (oracle-service-cloud, ...) or id."):argname("SPEC"):count(1)
       cmd:option("--auth-spec", "Auth spec name, when the spec has several."):argname "NAME"
       cmd:option("--param", "A plain auth param (not a secret)."):argname "NAME=VALUE":count "*"
       cmd:option("--param-env", "An auth param read from an environment variable.")
@@ -81,8 +127,8 @@ local CREATE = {
   source_connections = {
     options = function(cmd)
       common_create_options(cmd)
-      cmd:option("--connection", "Base connection id or name."):argname "CONNECTION"
-      cmd:option("--table", "Table path (from flowservice explore CONNECTION)."):argname "TABLE"
+      cmd:option("--connection", "Base connection id or name."):argname("CONNECTION"):count(1)
+      cmd:option("--table", "Table path (from flowservice explore CONNECTION)."):argname("TABLE"):count(1)
       cmd:option("--columns", "Comma-separated columns to read (default all)."):argname "LIST"
       cmd:option("--format", "Data format (default tabular)."):argname "FORMAT"
       cmd:option("--spec", "Connection spec (default: the base connection's)."):argname "SPEC"
@@ -102,8 +148,8 @@ local CREATE = {
   target_connections = {
     options = function(cmd)
       common_create_options(cmd)
-      cmd:option("--dataset", "Dataset id (Catalog Service)."):argname "ID"
-      cmd:option("--schema", "The dataset's XDM schema $id."):argname "ID"
+      cmd:option("--dataset", "Dataset id (Catalog Service)."):argname("ID"):count(1)
+      cmd:option("--schema", "The dataset's XDM schema $id."):argname("ID"):count(1)
       cmd:option("--schema-version", "Schema version (default application/vnd.adobe.xed-full+json;version=1).")
         :argname "VERSION"
       cmd:option("--spec", "Target connection spec id (default the data lake)."):argname "ID"
@@ -118,15 +164,16 @@ local CREATE = {
   flows = {
     options = function(cmd)
       common_create_options(cmd)
-      cmd:option("--source", "Source connection id or name."):argname "SOURCE"
-      cmd:option("--target", "Target connection id or name."):argname "TARGET"
+      cmd:option("--source", "Source connection id or name."):argname("SOURCE"):count(1)
+      cmd:option("--target", "Target connection id or name."):argname("TARGET"):count(1)
       cmd:option("--flow-spec", "Flow spec id or name.", "CRMToAEP"):argname "SPEC"
       cmd:option("--delta-column", "Column that tells new rows (needed unless --frequency once)."):argname "COLUMN"
       cmd:option("--mapping", "Data Prep mapping set id."):argname "ID"
       cmd:option("--frequency", "once, minute, hour, day or week.", "minute"):argname "FREQ"
       cmd:option("--interval", "Interval in units of the frequency (minute: at least 15)."):argname "N"
         :convert(whole)
-      cmd:option("--start", "Start: epoch seconds, or +SECONDS from now.", "+1"):argname "TIME"
+      cmd:option("--start", "Start: ISO 8601 (2026-12-04T17:30:00Z), epoch seconds, or +SECONDS from now.", "+1")
+        :argname "TIME"
         :convert(epoch_seconds)
     end,
     input = function(ctx, args)
@@ -193,8 +240,9 @@ local KINDS = {
 
 local function ref_argument(kind)
   return function(cmd)
-    cmd:argument("ref", kind.no_names and "The " .. kind.noun .. "'s id." or "The " .. kind.noun .. "'s id or name.")
-      :argname(kind.no_names and "ID" or "ID_OR_NAME")
+    local label = kind.no_names and "ID" or "ID_OR_NAME"
+    cmd:argument(label, kind.no_names and "The " .. kind.noun .. "'s id." or "The " .. kind.noun .. "'s id or name.")
+      :argname(label):target "ref"
   end
 end
 
@@ -273,29 +321,30 @@ VERBS.list = function(kind)
   return {
     summary = "List " .. kind.noun .. "s (every page).", sends = true,
     epilog = "  flowservice " .. kind.group .. " list\n  flowservice " .. kind.group .. " list --json"
-      .. (kind.field == "runs" and "\n  flowservice runs list --flow FLOW_ID --limit 5" or
+      .. (kind.field == "runs" and "\n  flowservice runs list --flow 'OSC to Platform' --max-items 5" or
         "\n  flowservice " .. kind.group .. " list --filter 'name==\"My name\"' --orderby -createdAt"),
     options = function(cmd)
       cmd:option("--filter", "A property filter (field==value, ...), repeatable."):argname "FILTER":count "*"
       cmd:option("--orderby", "Sort field, - for descending."):argname "FIELD"
-      cmd:option("--limit", "At most N items."):argname "N":convert(function(v)
-        local n = compat.tointeger(tonumber(v))
-        if not n or n < 1 then return nil, "expected a whole number >= 1" end
-        return n
-      end)
-      if kind.field == "runs" then cmd:option("--flow", "Only the runs of this flow (id)."):argname "FLOW_ID" end
+      -- Not --limit: the library's `limit` (and the API's) is the page size, and one name keeps one
+      -- meaning across both.
+      cmd:option("--max-items", "Print at most N items (stops reading pages)."):argname "N":convert(whole_positive)
+      cmd:option("--page-size", "Items per page the service returns (the library's limit, 1 to 1000).")
+        :argname("N"):convert(whole_positive)
+      if kind.field == "runs" then cmd:option("--flow", "Only the runs of this flow (id or name)."):argname "FLOW" end
     end,
     run = function(ctx, args)
-      local opts = { orderby = args.orderby, limit = args.limit and math.min(args.limit, 1000) or nil }
+      local page = args.page_size or args.max_items
+      local opts = { orderby = args.orderby, limit = page and math.min(page, 1000) or nil }
       if #args.filter > 0 then opts.property = args.filter end
-      if args.flow then opts.flow_id = args.flow end
+      if args.flow then opts.flow_id = refs.resolve(ctx, "flows", args.flow) end
       local query = ctx:must(ctx:client()[kind.field]:_list_query(opts)) -- what list sends
       if ctx:dry { { method = "GET", path = kind.path, query = query } } then return EXIT.ok end
       local items = output.list()
       for item, err in ctx:client()[kind.field]:list(opts) do
         ctx:must(item, err)
         items[#items + 1] = item
-        if args.limit and #items >= args.limit then break end
+        if args.max_items and #items >= args.max_items then break end
       end
       return ctx:print(items, function() output.table(ctx.streams, kind.columns, items) end)
     end,

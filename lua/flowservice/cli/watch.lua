@@ -23,10 +23,10 @@ end
 return function(kind)
   return {
     summary = "Wait for a run (or a flow's first run) to finish, showing its progress.", sends = true,
-    epilog = "  flowservice runs watch RUN_ID\n  flowservice runs watch --flow 'OSC incidents' --timeout 900\n"
+    epilog = "  flowservice runs watch RUN_ID\n  flowservice runs watch --flow 'OSC to Platform' --timeout 900\n"
       .. "  flowservice runs watch --flow FLOW_ID --json      # the final run as JSON",
     options = function(cmd)
-      cmd:argument("ref", "The run's id."):args "?":argname "RUN_ID"
+      cmd:argument("RUN_ID", "The run's id."):args("?"):argname("RUN_ID"):target "ref"
       cmd:option("--flow", "Watch this flow's first run instead (the flow's id or name)."):argname "FLOW"
       -- its own target: the global --timeout (each request's) must not take this value
       cmd:option("--timeout", "Give up after this many seconds (exit status 10).", "600"):argname "SECONDS"
