@@ -484,6 +484,158 @@ describe("the command line, unattended", function()
     end)
   end)
 
+  describe("profiles and config show", function()
+    -- A config home with `text` as its config file, and a private credentials file beside it.
+    local function config_home(text)
+      local home = temp_dir()
+      sh("mkdir -p " .. helper.shell_quote(home .. "/flowservice"))
+      local f = assert(io.open(home .. "/flowservice/config", "w"))
+      f:write(text)
+      f:close()
+      f = assert(io.open(home .. "/credentials.json", "w"))
+      f:write(json.encode { CLIENT_ID = helper.CLIENT_ID, CLIENT_SECRETS = { helper.CLIENT_SECRET },
+        ORG_ID = helper.ORG_ID })
+      f:close()
+      sh("chmod 600 " .. helper.shell_quote(home .. "/credentials.json"))
+      return home
+    end
+
+    local function urls_only(extra)
+      local env = { AEP_BASE_URL = block.emu.url, AEP_IMS_URL = block.emu.url }
+      for k, v in pairs(extra or {}) do env[k] = v end
+      return env
+    end
+
+    local function run(args, env)
+      return helper.run_cli(args, { env = env })
+    end
+
+    it("a profile names the credentials file and the sandbox; --profile and AEP_PROFILE pick it", function()
+      local home = config_home("# profiles\n[default]\nsandbox = dev\ncredentials = ~/credentials.json\n\n"
+        .. "[profile prod]\ncredentials = ~/credentials.json\nsandbox = prod-eu\n")
+      local env = urls_only { XDG_CONFIG_HOME = home, HOME = home }
+      local doc = json.decode((run({ "--json", "token" }, env)))
+      assert.equal("dev", doc.sandbox)
+      assert.equal(helper.ORG_ID, doc.org_id)
+      doc = json.decode((run({ "--json", "--profile", "prod", "token" }, env)))
+      assert.equal("prod-eu", doc.sandbox)
+      env.AEP_PROFILE = "prod"
+      assert.equal("prod-eu", json.decode((run({ "--json", "token" }, env))).sandbox)
+      -- precedence: flag > environment > profile
+      env.AEP_SANDBOX = "from-env"
+      assert.equal("from-env", json.decode((run({ "--json", "token" }, env))).sandbox)
+      assert.equal("from-flag", json.decode((run({ "--json", "--sandbox", "from-flag", "token" }, env))).sandbox)
+    end)
+
+    it("config show lists each setting and where it came from, secrets masked, and sends nothing", function()
+      local home = config_home("[default]\ncredentials = ~/credentials.json\nsandbox = dev\n")
+      local before = block.admin.stats().requests
+      local out, err, code = run({ "--json", "config", "show" }, urls_only { XDG_CONFIG_HOME = home, HOME = home,
+        AEP_ORG_ID = "ENV0123456789@AdobeOrg" })
+      assert.equal(EXIT.ok, code, err)
+      assert.is_nil(out:find(helper.CLIENT_SECRET, 1, true))
+      local doc = json.decode(out)
+      assert.equal("default", doc.profile)
+      assert.equal("[redacted]", doc.settings.client_secret.value)
+      assert.truthy(doc.settings.client_secret.source:find("credentials file", 1, true))
+      assert.equal("dev", doc.settings.sandbox.value)
+      assert.truthy(doc.settings.sandbox.source:find("profile default", 1, true))
+      assert.equal("ENV0123456789@AdobeOrg", doc.settings.org_id.value)
+      assert.equal("environment AEP_ORG_ID", doc.settings.org_id.source)
+      assert.equal("environment AEP_BASE_URL", doc.settings.base_url.source)
+      assert.equal(before, block.admin.stats().requests)
+      local text = run({ "config", "show" }, urls_only { XDG_CONFIG_HOME = home, HOME = home })
+      assert.truthy(text:find("client_secret%s+%[redacted%]"), text)
+      assert.is_nil(text:find(helper.CLIENT_SECRET, 1, true))
+    end)
+
+    it("refuses secrets, unknown keys and code in the config file, naming the line, never the value", function()
+      for _, case in ipairs {
+        { "[default]\nclient_secret = " .. helper.CLIENT_SECRET .. "\n", "is a secret" },
+        { "[default]\nsandbox = dev\nsandbx = dev\n", "unknown key 'sandbx'" },
+        { "return { sandbox = os.execute('touch /tmp/pwned') }\n", "expected [profile NAME]" },
+        { "sandbox = dev\n", "before any [profile]" },
+      } do
+        local home = config_home(case[1])
+        local out, err, code = run({ "token" }, urls_only { XDG_CONFIG_HOME = home, HOME = home })
+        assert.equal(EXIT.usage, code, err)
+        assert.equal("", out)
+        assert.truthy(err:find(case[2], 1, true), err)
+        assert.truthy(err:find(home .. "/flowservice/config:", 1, true), err)
+        assert.is_nil(err:find(helper.CLIENT_SECRET, 1, true))
+      end
+    end)
+
+    it("an unknown profile is a usage error listing the profiles there are", function()
+      local home = config_home("[default]\nsandbox = dev\n[profile prod]\nsandbox = prod\n")
+      local _, err, code = run({ "--profile", "staging", "token" }, urls_only { XDG_CONFIG_HOME = home, HOME = home })
+      assert.equal(EXIT.usage, code)
+      assert.truthy(err:find("no profile 'staging'", 1, true) and err:find("default, prod", 1, true), err)
+    end)
+  end)
+
+  describe("network settings", function()
+    local proxy, log_path
+    setup(function()
+      log_path = os.tmpname()
+      proxy = helper.spawn(helper.LUA .. " spec/fixtures/proxy_server.lua " .. helper.shell_quote(log_path))
+      proxy.url = "http://127.0.0.1:" .. assert(tonumber(proxy.first_line), "proxy fixture did not start")
+    end)
+    teardown(function()
+      if proxy then proxy.stop() end
+      os.remove(log_path)
+    end)
+
+    local function proxied()
+      return helper.read_file(log_path)
+    end
+
+    it("--proxy, AEP_PROXY and a profile's proxy send every request through the proxy", function()
+      local before = #proxied()
+      local _, err, code = cli(block.emu, { "--proxy", proxy.url, "connections", "list" })
+      assert.equal(EXIT.ok, code, err)
+      local seen = proxied():sub(before + 1)
+      assert.truthy(seen:find("POST " .. block.emu.url .. "/ims/token/v3\n", 1, true), seen)
+      assert.truthy(seen:find("GET " .. block.emu.url .. "/data/foundation/flowservice/connections\n", 1, true), seen)
+      before = #proxied()
+      assert.equal(EXIT.ok, select(3, cli(block.emu, { "flows", "list" }, { AEP_PROXY = proxy.url })))
+      assert.truthy(proxied():sub(before + 1):find("/flows\n", 1, true))
+      local home = temp_dir()
+      sh("mkdir -p " .. helper.shell_quote(home .. "/flowservice") .. " && printf '[default]\\nproxy = %s\\n' "
+        .. helper.shell_quote(proxy.url) .. " > " .. helper.shell_quote(home .. "/flowservice/config"))
+      before = #proxied()
+      assert.equal(EXIT.ok, select(3, cli(block.emu, { "runs", "list" }, { XDG_CONFIG_HOME = home })))
+      assert.truthy(proxied():sub(before + 1):find("/runs\n", 1, true))
+      -- without any of them: straight to the service
+      before = #proxied()
+      assert.equal(EXIT.ok, select(3, cli(block.emu, { "runs", "list" })))
+      assert.equal(before, #proxied())
+    end)
+
+    it("a bad proxy URL is refused before anything is sent", function()
+      local _, err, code = cli(block.emu, { "--proxy", "socks5://127.0.0.1:1", "flows", "list" })
+      assert.equal(EXIT.validation, code)
+      assert.truthy(err:find("proxy", 1, true), err)
+    end)
+
+    it("--ca-file and AEP_CA_FILE trust a private CA (the emulator over TLS)", function()
+      local certs = helper.make_certs()
+      local tls = helper.start_emulator { tls = { cert = certs.cert, key = certs.key } }
+      local env = env_for(tls)
+      local function run_tls(args, extra)
+        for k, v in pairs(extra or {}) do env[k] = v end
+        return helper.run_cli(args, { env = env })
+      end
+      local _, _, untrusted = run_tls({ "token" })
+      local _, err1, flag = run_tls({ "--ca-file", certs.ca, "token" })
+      local _, err2, from_env = run_tls({ "token" }, { AEP_CA_FILE = certs.ca })
+      tls.stop()
+      assert.equal(EXIT.network, untrusted)
+      assert.equal(EXIT.ok, flag, err1)
+      assert.equal(EXIT.ok, from_env, err2)
+    end)
+  end)
+
   describe("the library's token_cache option", function()
     it("is off by default", function()
       local a, b = helper.new_client(block.emu), helper.new_client(block.emu)

@@ -24,6 +24,7 @@ local DEFAULTS = {
   sandbox = "prod",
   scopes = "openid,session,AdobeID,read_organizations,additional_info.projectedProductContext",
 }
+client.DEFAULTS = DEFAULTS -- read-only: the command line's `config show` lists them
 
 -- Option name -> Lua type. Unknown names and wrong types raise.
 local OPTIONS = {

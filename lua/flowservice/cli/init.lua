@@ -16,7 +16,7 @@ local cli = {}
 local EXIT = output.EXIT
 
 local COMMAND_MODULES = {
-  "flowservice.cli.commands", "flowservice.cli.resources",
+  "flowservice.cli.commands", "flowservice.cli.resources", "flowservice.cli.settings",
 }
 
 -- Command groups (first word) and what they are for; their verbs come from the modules.
@@ -27,14 +27,18 @@ local GROUPS = {
   { "target-connections", "Target connections: the dataset the data lands in." },
   { "flows", "Dataflows from a source connection to a target connection." },
   { "runs", "Runs of dataflows." },
+  { "config", "The settings in use: flags, environment, profile and credentials file." },
 }
 
 local ROOT_EPILOG = [[
 Configuration, in order of precedence: the flags above, the environment (AEP_CLIENT_ID,
 AEP_CLIENT_SECRET, AEP_ORG_ID, AEP_SANDBOX, AEP_SCOPES, AEP_BASE_URL, AEP_IMS_URL,
-AEP_ACCESS_TOKEN, AEP_API_KEY, AEP_CREDENTIALS_FILE), then the credentials file (the JSON the
-Adobe Developer Console downloads for an OAuth Server-to-Server credential). Secrets are never
-taken from flags.
+AEP_ACCESS_TOKEN, AEP_API_KEY, AEP_CREDENTIALS_FILE, AEP_PROXY, AEP_CA_FILE), the profile
+(--profile or AEP_PROFILE, else [default]) of the config file ($XDG_CONFIG_HOME/flowservice/config,
+or AEP_CONFIG_FILE), then the credentials file (the JSON the Adobe Developer Console downloads for
+an OAuth Server-to-Server credential). Secrets are never taken from flags nor from the config
+file. `flowservice config show` shows what is in use and where each value came from.
+The IMS token is cached in $XDG_CACHE_HOME/flowservice/ (`flowservice token --forget` clears it).
 
 Exit status: 0 ok, 1 a watched run ended without success, 2 usage, 3 validation (nothing was
 sent), 4 authentication or permission, 5 not found, 6 conflict (stale etag, or a name that
@@ -147,7 +151,11 @@ local function global_options(parser)
   parser:option("--client-id", "OAuth Server-to-Server client id (also the API key)."):argname "ID"
   parser:option("--sandbox", "Sandbox name (default prod)."):argname "NAME"
   parser:option("--scopes", "IMS scopes, comma-separated."):argname "LIST"
-  parser:option("--ca-file", "PEM file of the CAs to trust instead of the system store.")
+  parser:option("--profile", "Profile of the config file (default: AEP_PROFILE, else [default]).")
+    :argname "NAME"
+  parser:option("--proxy", "Proxy URL, http:// or https:// (default: AEP_PROXY, the profile's, else none).")
+    :argname "URL"
+  parser:option("--ca-file", "PEM file of the CAs to trust instead of the system store (or AEP_CA_FILE).")
     :argname "FILE"
   parser:option("--timeout", "Seconds for each request (default 60)."):argname "SECONDS"
     :convert(function(v)
