@@ -78,7 +78,8 @@ function config.parse(text, path, home)
             .. "the credentials file the profile names (credentials = PATH) or in the environment"
         end
         if not KNOWN[key] then
-          return nil, where .. "unknown key '" .. key .. "' (expected one of: " .. table.concat(config.KEYS, ", ") .. ")"
+          return nil, where .. "unknown key '" .. key .. "' (expected one of: " .. table.concat(config.KEYS, ", ")
+            .. ")"
         end
         if not current then return nil, where .. "'" .. key .. "' before any [profile] line" end
         value = value:match('^"(.*)"$') or value
