@@ -30,9 +30,9 @@ local function secret_pointer(path)
   return false
 end
 
--- Empty arrays survive the decode and encode below as this one-element array: lua-cjson decodes
+-- Empty arrays survive the decode and encode below (json.mark_empty_arrays): lua-cjson decodes
 -- `[]` and `{}` alike, and a trace (or --dry-run) must show the bytes that are sent.
-local EMPTY_ARRAY = "\0[]"
+local EMPTY_ARRAY = json.EMPTY_ARRAY_MARK
 
 local function redact_value(value, depth, under_params)
   if type(value) ~= "table" then
@@ -64,43 +64,10 @@ function trace.redact(value)
   return redact_value(value, 0, false)
 end
 
--- JSON text with each `[]` outside strings written as ["\u0000[]"] (see EMPTY_ARRAY).
-local function mark_empty_arrays(text)
-  if not text:find("%[%s*%]") then return text end
-  local out, from, pos = {}, 1, 1
-  while true do
-    local at = text:find('["%[]', pos)
-    if not at then break end
-    if text:sub(at, at) == '"' then -- skip the string, escapes included
-      local j = at + 1
-      while true do
-        local q = text:find('["\\]', j)
-        if not q then return text end -- not JSON: left for the decoder to refuse
-        if text:sub(q, q) == "\\" then
-          j = q + 2
-        else
-          pos = q + 1
-          break
-        end
-      end
-    else
-      local after = text:match("^%[%s*%]()", at)
-      if after then
-        out[#out + 1] = text:sub(from, at - 1)
-        out[#out + 1] = '["\\u0000[]"]'
-        from = after
-      end
-      pos = at + 1
-    end
-  end
-  out[#out + 1] = text:sub(from)
-  return table.concat(out)
-end
-
 -- JSON body text -> redacted JSON text. Anything that does not decode is described, not shown
 -- (it could be anything).
 local function redact_json_text(text)
-  local value = json.decode(mark_empty_arrays(text))
+  local value = json.decode(json.mark_empty_arrays(text))
   if value == nil then return ("(%d bytes, not JSON)"):format(#text) end
   if type(value) ~= "table" then return text end
   local out = json.encode(redact_value(value, 0, false))

@@ -17,6 +17,7 @@ local EXIT = output.EXIT
 
 local COMMAND_MODULES = {
   "flowservice.cli.commands", "flowservice.cli.resources", "flowservice.cli.settings",
+  "flowservice.cli.extras",
 }
 
 -- Command groups (first word) and what they are for; their verbs come from the modules.
@@ -173,6 +174,11 @@ local function build_parser(state)
       .. flowservice.VERSION .. ").")
     :epilog(ROOT_EPILOG):command_target("command"):help_max_width(100)
   add_help(parser, state)
+  parser:flag("--version", "Show the version (and libcurl's) and exit."):action(function()
+    local core = require "flowservice.core"
+    state.help = "flowservice " .. flowservice.VERSION .. " (" .. core.curl_version .. "; " .. _VERSION .. ")"
+    error(HELP, 0)
+  end)
   global_options(parser)
   local groups, defs, parsers = {}, {}, {}
   for _, g in ipairs(GROUPS) do
@@ -203,6 +209,7 @@ local function build_parser(state)
     end
     defs[table.concat(def.path, " ")] = def
     parsers[table.concat(def.path, " ")] = cmd
+    parsers[#parsers + 1] = table.concat(def.path, " ") -- the commands in order (for the man page)
   end
   return parser, defs, parsers
 end
@@ -327,6 +334,7 @@ function cli.main(argv, streams, env)
   end
   local name = result.verb and (result.command .. " " .. result.verb) or result.command
   local ctx = setmetatable({ streams = streams, getenv = getenv_from(env), args = result,
+    parser = parser, parsers = parsers,
     json_warnings = as_json and {} or nil }, Context)
   local run_ok, code = pcall(defs[name].run, ctx, result)
   if ctx._client then ctx._client:close() end

@@ -8,6 +8,7 @@ local dryrun = require "flowservice.cli.dryrun"
 local output = require "flowservice.cli.output"
 local params = require "flowservice.cli.params"
 local refs = require "flowservice.cli.refs"
+local schedule = require "flowservice.cli.schedule"
 local resource = require "flowservice.resource"
 
 local EXIT = output.EXIT
@@ -45,63 +46,12 @@ local function common_create_options(cmd)
   cmd:option("--description", "Description."):argname "TEXT"
 end
 
--- Days from 1970-01-01 to year-month-day (proleptic Gregorian; H. Hinnant's days_from_civil),
--- so an ISO 8601 time converts without os.time's local time zone.
-local function days_from_civil(y, m, d)
-  local floor = math.floor -- no // before Lua 5.3
-  y = m <= 2 and y - 1 or y
-  local era = floor(y / 400)
-  local yoe = y - era * 400
-  local doy = floor((153 * (m > 2 and m - 3 or m + 9) + 2) / 5) + d - 1
-  local doe = yoe * 365 + floor(yoe / 4) - floor(yoe / 100) + doy
-  return era * 146097 + doe - 719468
-end
-
--- 2026-12-04T17:30:00Z, 2026-12-04T17:30:00+01:00, 2026-12-04T17:30Z, 2026-12-04 (UTC midnight).
-local function iso8601_seconds(v)
-  local y, mo, d, rest = v:match("^(%d%d%d%d)%-(%d%d)%-(%d%d)(.*)$")
-  if not y then return nil end
-  y, mo, d = tonumber(y), tonumber(mo), tonumber(d)
-  local h, mi, sec, zone = 0, 0, 0, "Z"
-  if rest ~= "" then
-    local hh, mm, tail = rest:match("^[Tt ](%d%d):(%d%d)(.*)$")
-    if not hh then return nil end
-    h, mi = tonumber(hh), tonumber(mm)
-    local ss, after = tail:match("^:(%d%d)(.*)$")
-    if ss then sec, tail = tonumber(ss), after:gsub("^%.%d+", "") end
-    zone = tail
-  end
-  local offset = 0
-  if zone ~= "Z" and zone ~= "z" then
-    local sign, zh, zm = zone:match("^([+-])(%d%d):?(%d%d)$")
-    if not sign then return nil end
-    offset = (tonumber(zh) * 3600 + tonumber(zm) * 60) * (sign == "+" and 1 or -1)
-  end
-  if mo < 1 or mo > 12 or d < 1 or d > 31 or h > 23 or mi > 59 or sec > 60 then return nil end
-  return days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - offset
-end
-
-local function epoch_seconds(v)
-  local rel = v:match("^%+(%d+)$")
-  if rel then return os.time() + tonumber(rel) end
-  local n = compat.tointeger(tonumber(v)) or iso8601_seconds(v)
-  if not n then
-    return nil, "expected epoch seconds, an ISO 8601 time (2026-12-04T17:30:00Z) or +SECONDS from now"
-  end
-  return n
-end
-
 local function whole_positive(v)
   local n = compat.tointeger(tonumber(v))
   if not n or n < 1 then return nil, "expected a whole number >= 1" end
   return n
 end
 
-local function whole(v)
-  local n = compat.tointeger(tonumber(v))
-  if not n then return nil, "expected a whole number" end
-  return n
-end
 
 local CREATE = {
   connections = {
@@ -169,12 +119,7 @@ local CREATE = {
       cmd:option("--flow-spec", "Flow spec id or name.", "CRMToAEP"):argname "SPEC"
       cmd:option("--delta-column", "Column that tells new rows (needed unless --frequency once)."):argname "COLUMN"
       cmd:option("--mapping", "Data Prep mapping set id."):argname "ID"
-      cmd:option("--frequency", "once, minute, hour, day or week.", "minute"):argname "FREQ"
-      cmd:option("--interval", "Interval in units of the frequency (minute: at least 15)."):argname "N"
-        :convert(whole)
-      cmd:option("--start", "Start: ISO 8601 (2026-12-04T17:30:00Z), epoch seconds, or +SECONDS from now.", "+1")
-        :argname "TIME"
-        :convert(epoch_seconds)
+      schedule.options(cmd, true)
     end,
     input = function(ctx, args)
       return { name = args.name, description = args.description, flow_spec = args.flow_spec,
@@ -204,18 +149,18 @@ local KINDS = {
   },
   {
     group = "source-connections", field = "source_connections", path = "/sourceConnections",
-    noun = "source connection", verbs = { "create", "ensure", "list", "get", "delete" },
+    noun = "source connection", verbs = { "create", "ensure", "list", "get", "update", "delete" },
     columns = columns({ title = "BASE CONNECTION", value = "baseConnectionId" },
       { title = "TABLE", value = param("tableName") }),
   },
   {
     group = "target-connections", field = "target_connections", path = "/targetConnections",
-    noun = "target connection", verbs = { "create", "ensure", "list", "get", "delete" },
+    noun = "target connection", verbs = { "create", "ensure", "list", "get", "update", "delete" },
     columns = columns({ title = "DATASET", value = param("dataSetId") }),
   },
   {
     group = "flows", field = "flows", path = "/flows", noun = "dataflow",
-    verbs = { "create", "ensure", "list", "get", "enable", "disable", "delete" },
+    verbs = { "create", "ensure", "list", "get", "update", "enable", "disable", "delete" },
     columns = columns({ title = "STATE", value = "state" },
       { title = "SOURCE", value = function(f) return first(f.sourceConnectionIds) end },
       { title = "TARGET", value = function(f) return first(f.targetConnectionIds) end }),
@@ -378,32 +323,7 @@ VERBS.delete = function(kind)
   }
 end
 
-VERBS.update = function(kind)
-  return {
-    summary = "Change a " .. kind.noun .. "'s name or description (JSON Patch with If-Match).", sends = true,
-    epilog = "  flowservice " .. kind.group .. " update OSC --name 'OSC production'\n"
-      .. "  flowservice " .. kind.group .. " update ID --description 'nightly' --etag '\"8c1d...\"'",
-    options = function(cmd)
-      ref_argument(kind)(cmd)
-      cmd:option("--name", "New name."):argname "NAME"
-      cmd:option("--description", "New description."):argname "TEXT"
-      cmd:option("--etag", "The etag you read (default: read it now; a stale one is a conflict)."):argname "ETAG"
-    end,
-    run = function(ctx, args)
-      if not args.name and not args.description then ctx:fail(EXIT.usage, "give --name and/or --description") end
-      local patch = { name = args.name, description = args.description }
-      local id = resolve(ctx, kind, args.ref)
-      if ctx:dry { { method = "PATCH", path = with_id(kind.path, id), body = ctx:must(resource._patch_body(patch)),
-        headers = { ["If-Match"] = args.etag or "<etag read with GET first>" } } } then
-        return EXIT.ok
-      end
-      local resources = ctx:client()[kind.field]
-      local etag = args.etag or ctx:must(resources:get(id)).etag
-      local updated = ctx:must(resources:update(id, patch, etag))
-      return print_item(ctx, updated)
-    end,
-  }
-end
+VERBS.update = require "flowservice.cli.update"
 
 VERBS.test = function(kind)
   return {
