@@ -22,14 +22,6 @@ local FINAL = {
   cancelled = true, canceled = true,
 }
 
---- The run's status in lower case without underscores ("inprogress", "success", "failed",
--- "partialsuccess", ...), or nil when the run has none yet.
--- Adobe writes both `inProgress` and `IN_PROGRESS`; both come out as `"inprogress"`. A plain
--- function: `client.runs.status(run)`.
--- @tparam table run a run item
--- @treturn string|nil the status
--- @usage
--- print(client.runs.status(run))   --> success
 -- `client.runs:status(run)` passes the runs object first: a misuse, raised like every other one
 -- rather than answered with nil (which reads as "no status yet").
 local function check_plain_call(name, run)
@@ -39,6 +31,14 @@ local function check_plain_call(name, run)
   end
 end
 
+--- The run's status in lower case without underscores ("inprogress", "success", "failed",
+-- "partialsuccess", ...), or nil when the run has none yet.
+-- Adobe writes both `inProgress` and `IN_PROGRESS`; both come out as `"inprogress"`. A plain
+-- function: `client.runs.status(run)`.
+-- @tparam table run a run item
+-- @treturn string|nil the status
+-- @usage
+-- print(client.runs.status(run))   --> success
 function Runs.status(run)
   check_plain_call("status", run)
   local summary = type(run) == "table" and type(run.metrics) == "table" and run.metrics.statusSummary
