@@ -27,7 +27,7 @@
 #include "secret.h"
 
 /* A cache file is a header line and a token of a few KB; anything larger is not ours. */
-#define MAX_PRIVATE_FILE (64 * 1024)
+#define MAX_PRIVATE_FILE ((off_t)64 * 1024)
 
 #ifndef O_CLOEXEC
 #define O_CLOEXEC 0
@@ -46,7 +46,7 @@ static int fail(lua_State *L, const char *reason, const char *fmt, ...) {
 
 /* The permission bits as 4 octal digits, for messages (lua_pushfstring has no %o). */
 static const char *mode_text(const struct stat *st, char out[8]) {
-  snprintf(out, 8, "%04o", (unsigned)(st->st_mode & 07777));
+  (void)snprintf(out, 8, "%04o", (unsigned)(st->st_mode & 07777));
   return out;
 }
 
@@ -67,7 +67,7 @@ static int private_dir(lua_State *L) {
   const char *path = luaL_checklstring(L, 1, &len);
   struct stat st;
   const char *why;
-  char *copy, mode[8];
+  char *copy;
   luaL_argcheck(L, len > 0 && strlen(path) == len, 1, "expected a path without NUL bytes");
   copy = malloc(len + 1);
   if (copy == NULL) return luaL_error(L, "not enough memory");
@@ -85,9 +85,11 @@ static int private_dir(lua_State *L) {
   free(copy);
   if (lstat(path, &st) != 0) return fail(L, "io", "cannot read the directory %s: %s", path, strerror(errno));
   why = why_not_private(&st, 1);
-  if (why != NULL)
+  if (why != NULL) {
+    char mode[8];
     return fail(L, "unsafe", "%s %s (mode %s); it must be a directory of this user with mode 0700", path, why,
                 mode_text(&st, mode));
+  }
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -99,7 +101,7 @@ static int private_read(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   struct stat st;
   const char *why, *newline;
-  char *buf, mode[8];
+  char *buf;
   size_t got = 0;
   fs_secret *s;
   int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -115,6 +117,7 @@ static int private_read(lua_State *L) {
   }
   why = why_not_private(&st, 0);
   if (why != NULL) {
+    char mode[8];
     close(fd);
     return fail(L, "unsafe", "%s %s (mode %s); it must be a file of this user with mode 0600", path, why,
                 mode_text(&st, mode));
@@ -217,7 +220,7 @@ static int hash64(lua_State *L) {
     h ^= p[i];
     h *= 1099511628211ULL;
   }
-  snprintf(hex, sizeof hex, "%016llx", (unsigned long long)h);
+  (void)snprintf(hex, sizeof hex, "%016llx", (unsigned long long)h);
   lua_pushstring(L, hex);
   return 1;
 }
