@@ -32,14 +32,7 @@ local function sh(command)
   return out
 end
 
-local function env_for(emu, extra)
-  local env = {
-    AEP_BASE_URL = emu.url, AEP_IMS_URL = emu.url, AEP_CLIENT_ID = helper.CLIENT_ID,
-    AEP_CLIENT_SECRET = helper.CLIENT_SECRET, AEP_ORG_ID = helper.ORG_ID,
-  }
-  for k, v in pairs(extra or {}) do env[k] = v end
-  return env
-end
+local env_for = helper.cli_env
 
 local function cli(emu, args, extra_env, stdin)
   return helper.run_cli(args, { env = env_for(emu, extra_env), stdin = stdin })
@@ -549,7 +542,8 @@ describe("the command line, unattended", function()
       assert.equal(before, block.admin.stats().requests)
       -- profile > credentials file: the profile's org_id wins over the file's ORG_ID
       local with_org = config_home("[default]\ncredentials = ~/credentials.json\norg_id = PROFILE01@AdobeOrg\n")
-      doc = json.decode((run({ "--json", "config", "show" }, urls_only { XDG_CONFIG_HOME = with_org, HOME = with_org })))
+      doc = json.decode((run({ "--json", "config", "show" },
+        urls_only { XDG_CONFIG_HOME = with_org, HOME = with_org })))
       assert.equal("PROFILE01@AdobeOrg", doc.settings.org_id.value)
       assert.truthy(doc.settings.org_id.source:find("profile default", 1, true))
       assert.equal(helper.CLIENT_ID, doc.settings.client_id.value)

@@ -3,7 +3,6 @@
 -- which verbs it has. The verbs (create, list, get, update, delete, test, enable, disable,
 -- watch) are written once below and shared by every kind that has them.
 local flowservice = require "flowservice"
-local compat = require "flowservice.compat"
 local dryrun = require "flowservice.cli.dryrun"
 local output = require "flowservice.cli.output"
 local params = require "flowservice.cli.params"
@@ -46,11 +45,7 @@ local function common_create_options(cmd)
   cmd:option("--description", "Description."):argname "TEXT"
 end
 
-local function whole_positive(v)
-  local n = compat.tointeger(tonumber(v))
-  if not n or n < 1 then return nil, "expected a whole number >= 1" end
-  return n
-end
+local whole_positive = schedule.whole_positive
 
 
 local CREATE = {

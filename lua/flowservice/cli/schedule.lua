@@ -59,11 +59,13 @@ local function frequency(v)
   return v
 end
 
-local function whole(v)
+-- An argparse convert: a whole number >= 1 (also resources.lua's --max-items, --page-size).
+function schedule.whole_positive(v)
   local n = compat.tointeger(tonumber(v))
   if not n or n < 1 then return nil, "expected a whole number >= 1" end
   return n
 end
+local whole = schedule.whole_positive
 
 -- Adds the options; `create`: with create's defaults (every minute, starting in a second).
 function schedule.options(cmd, create)
