@@ -98,6 +98,25 @@ describe("token cache files (core.private_*)", function()
     assert.equal("io", reason)
   end)
 
+  it("private_read and private_dir refuse what another user owns (made with chown: needs root)", function()
+    if sh("id -u"):gsub("%s+$", "") ~= "0" then
+      pending("not root: cannot give a file to another user")
+      return
+    end
+    local path = root .. "/token"
+    sh("printf 'h\\ntok' > " .. q(path) .. " && chmod 600 " .. q(path) .. " && chown 65534 " .. q(path))
+    local header, why, reason = core.private_read(path)
+    assert.is_nil(header)
+    assert.equal("unsafe", reason)
+    assert.truthy(why:find("another user", 1, true), why)
+    sh("mkdir -m 700 " .. q(root .. "/theirs") .. " && chown 65534 " .. q(root .. "/theirs"))
+    local ok
+    ok, why, reason = core.private_dir(root .. "/theirs")
+    assert.is_nil(ok)
+    assert.equal("unsafe", reason)
+    assert.truthy(why:find("another user", 1, true), why)
+  end)
+
   it("hash64 names a file after its key: 16 hex digits, stable, different keys differ", function()
     assert.matches("^%x+$", core.hash64("a"))
     assert.equal(16, #core.hash64("a"))
