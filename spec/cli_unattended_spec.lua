@@ -705,6 +705,21 @@ describe("the command line, unattended", function()
     end)
   end)
 
+  it("every new command has --help with examples", function()
+    for _, words in ipairs {
+      { "connections", "ensure" }, { "source-connections", "ensure" }, { "target-connections", "ensure" },
+      { "flows", "ensure" }, { "source-connections", "update" }, { "target-connections", "update" },
+      { "flows", "update" }, { "config", "show" }, { "api" }, { "completion" }, { "man" },
+    } do
+      local args = { unpack(words) }
+      args[#args + 1] = "--help"
+      local out, err, code = cli(block.emu, args)
+      assert.equal(EXIT.ok, code, err)
+      assert.truthy(out:find("Usage: flowservice " .. table.concat(words, " "), 1, true), out)
+      assert.truthy(out:find("Examples:", 1, true), table.concat(words, " "))
+    end
+  end)
+
   describe("api, --version, completion, man", function()
     it("api calls any endpoint through the client and prints the body as JSON", function()
       cli_json(block.emu, { "target-connections", "create", "--name", "Api target", unpack(TARGET_ARGS) })
