@@ -9,7 +9,7 @@ local MEASURED_ROWS = {
   "C libcurl loop (baseline)", "flowservice seq", "flowservice seq, IMS on 2nd port",
   "luasocket + lua-cjson", "Python requests.Session", "curl CLI, 1 process/call", "C libcurl multi K=16",
   "C libcurl loop, HTTPS", "flowservice seq, HTTPS", "C libcurl multi K=16, HTTPS",
-  "emulator, 1 conn (C loop)", "emulator, 16 conns (C multi)",
+  "emulator, 1 conn (C loop)", "emulator, 16 conns (C multi)", "command line, 1 process/command",
 }
 local OPTIONAL_ROWS = {
   "flowservice batch K=16", "batch streamed, 400 calls", "flowservice batch K=16, HTTPS",

@@ -542,12 +542,13 @@ describe("secrets on the client", function()
   it("authenticate() returns the lifetime, never the token", function()
     local c = assert(new_client())
     local result = assert(c:authenticate())
-    assert.same({ "expires_in" }, (function()
-      local keys = {}
-      for k in pairs(result) do keys[#keys + 1] = k end
-      return keys
-    end)())
+    local keys = {}
+    for k in pairs(result) do keys[#keys + 1] = k end
+    table.sort(keys)
+    assert.same({ "cached", "expires_in", "refresh_in" }, keys)
     assert.is_true(result.expires_in > 86000)
+    assert.is_true(result.refresh_in < result.expires_in)
+    assert.is_false(result.cached)
   end)
 
   it("close() wipes the client secret and the token", function()

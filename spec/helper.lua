@@ -288,6 +288,17 @@ function helper.table_rows(out)
   return rows
 end
 
+-- The environment of a command line run against `emu` with the specs' credentials (AEP_*);
+-- `extra` adds or overrides variables.
+function helper.cli_env(emu, extra)
+  local env = {
+    AEP_BASE_URL = emu.url, AEP_IMS_URL = emu.url, AEP_CLIENT_ID = helper.CLIENT_ID,
+    AEP_CLIENT_SECRET = helper.CLIENT_SECRET, AEP_ORG_ID = helper.ORG_ID,
+  }
+  for k, v in pairs(extra or {}) do env[k] = v end
+  return env
+end
+
 -- A client of the emulator `emu` with its demo credentials and no environment variables;
 -- `extra` adds or overrides options.
 function helper.new_client(emu, extra)

@@ -9,6 +9,7 @@
 #include "compat.h"
 #include "json.h"
 #include "multi.h"
+#include "private_file.h"
 #include "secret.h"
 #include "session.h"
 
@@ -95,6 +96,7 @@ LUAMOD_API int luaopen_flowservice_core(lua_State *L) {
   fs_multi_register(L);
   fs_secret_register(L);
   luaL_newlib(L, core_functions);
+  fs_private_file_register(L);
   fs_json_push_encode(L);
   lua_setfield(L, -2, "json_encode");
   fs_json_register_decode_aids(L);

@@ -22,13 +22,13 @@ Usage: bench/run [--short | --smoke] [--profile]
 
 local SIZES = {
   full = { seq = 10000, reps = 3, luasocket = 5000, python = 3000, curl = 100, multi = 20000,
-    https = 10000, https_reps = 2, emu_seq = 2000, emu_multi = 4000, delayed = 480,
+    https = 10000, https_reps = 2, emu_seq = 2000, emu_multi = 4000, delayed = 480, cli = 100,
     callgrind = { 100, 1100 }, batch_memory = { 1000, 10000 } },
   short = { seq = 4000, reps = 1, luasocket = 1500, python = 1000, curl = 30, multi = 8000,
-    https = 3000, https_reps = 1, emu_seq = 500, emu_multi = 1000, delayed = 160,
+    https = 3000, https_reps = 1, emu_seq = 500, emu_multi = 1000, delayed = 160, cli = 30,
     callgrind = { 20, 220 }, batch_memory = { 500, 4000 } },
   smoke = { seq = 300, reps = 1, luasocket = 100, python = 100, curl = 5, multi = 600,
-    https = 300, https_reps = 1, emu_seq = 100, emu_multi = 200, delayed = 64,
+    https = 300, https_reps = 1, emu_seq = 100, emu_multi = 200, delayed = 64, cli = 10,
     callgrind = { 5, 25 }, batch_memory = { 100, 400 } },
 }
 
@@ -75,6 +75,7 @@ local function commands()
     luasocket = lua_client .. "luasocket.lua",
     python = python() .. " " .. ROOT .. "/bench/clients/requests_session.py",
     curl = "sh " .. ROOT .. "/bench/clients/curl_cli.sh",
+    cli = "sh " .. ROOT .. "/bench/clients/flowservice_cli.sh",
   }
 end
 

@@ -13,6 +13,7 @@ local errors = require "flowservice.errors"
 local json = require "flowservice.json"
 local limiter = require "flowservice.limiter"
 local retry = require "flowservice.retry"
+local token_cache = require "flowservice.token_cache"
 local trace = require "flowservice.trace"
 local url = require "flowservice.url"
 
@@ -24,6 +25,7 @@ local DEFAULTS = {
   sandbox = "prod",
   scopes = "openid,session,AdobeID,read_organizations,additional_info.projectedProductContext",
 }
+client.DEFAULTS = DEFAULTS -- read-only: the command line's `config show` lists them
 
 -- Option name -> Lua type. Unknown names and wrong types raise.
 local OPTIONS = {
@@ -33,7 +35,7 @@ local OPTIONS = {
   max_response_size = "number", user_agent = "string", env = "any",
   ca_file = "string", ca_path = "string", ca_blob = "string", low_speed_limit = "number",
   low_speed_time = "number", proxy = "string", trace = "function", trace_api_key = "boolean",
-  retry = "any", limiter = "any",
+  retry = "any", limiter = "any", token_cache = "any",
 }
 
 -- Options read from the environment when the table does not give them.
@@ -266,6 +268,19 @@ function client.new(opts)
   if opts.retry ~= nil and opts.retry ~= false and type(opts.retry) ~= "table" then
     error("flowservice.new: retry: expected a table or false, got " .. type(opts.retry), 2)
   end
+  local cache_dir = opts.token_cache
+  if cache_dir ~= nil and type(cache_dir) ~= "boolean" and type(cache_dir) ~= "string" then
+    error("flowservice.new: token_cache: expected a boolean or a directory path, got " .. type(cache_dir), 2)
+  end
+  if cache_dir == true then
+    cache_dir = token_cache.default_dir()
+    if not cache_dir then
+      return nil, errors.validation("token_cache", "needs XDG_CACHE_HOME or HOME, or a directory path")
+    end
+  end
+  if cache_dir == "" or type(cache_dir) == "string" and (cache_dir:sub(1, 1) ~= "/" or cache_dir:find("%z")) then
+    return nil, errors.validation("token_cache", "must be true, false or an absolute directory path")
+  end
   local policy
   policy, err = retry.policy(opts.retry, core.sleep, 2)
   if not policy then return nil, err end
@@ -309,6 +324,8 @@ function client.new(opts)
     trace_options = { redact_api_key = not opts.trace_api_key },
     -- Adaptive rate limiting (limiter.lua) of every Flow Service request, or nil (off).
     limiter = rate_limiter,
+    -- The token cache shared by processes (token_cache.lua), for tokens from IMS only.
+    cache = cache_dir and not s.access_token and token_cache.new(cache_dir, self.config) or nil,
   }
   if rate_limiter and opts.trace then
     -- the limiter holds its listeners weakly: this one lives as long as the client
@@ -595,6 +612,17 @@ end
 -- about to expire. The token request is retried like a GET (a second token is harmless), within
 -- `deadline` (the calling call's). Returns nil, err when IMS refuses.
 local function fetch_token(self, p, deadline)
+  if p.cache and not p.skip_cache then
+    local cached, refresh_in, expires_in, refused = token_cache.load(p.cache)
+    if refused then return nil, refused end
+    if cached then
+      if p.token then batch.retire(p.token) end
+      local now = client.clock()
+      p.token, p.token_refresh_at, p.token_expires_at, p.token_cached = cached, now + refresh_in, now + expires_in, true
+      return cached
+    end
+  end
+  p.skip_cache = nil
   -- The form as pieces: the client secret (already form-encoded) is joined to it in C.
   local form = {
     url.form { { "grant_type", "client_credentials" }, { "client_id", self.config.client_id } }
@@ -623,8 +651,12 @@ local function fetch_token(self, p, deadline)
     })
   end
   if p.token then batch.retire(p.token) end
-  p.token = token
+  p.token, p.token_cached = token, false
   p.token_refresh_at = asked_at + ttl - math.min(REFRESH_MARGIN, ttl / 10)
+  p.token_expires_at = asked_at + ttl
+  if p.cache then -- a cache that cannot be written is only a cache: the token is good
+    token_cache.store(p.cache, token, p.token_refresh_at - asked_at, ttl)
+  end
   return token
 end
 
@@ -678,24 +710,47 @@ end
 -- Forgets the token IMS issued (after a 401): the next access_token call fetches a new one.
 local function drop_token(p)
   if p.token then batch.retire(p.token) end
-  p.token, p.token_refresh_at = nil, nil
+  p.token, p.token_refresh_at, p.token_expires_at = nil, nil, nil
+  if p.cache then
+    token_cache.forget(p.cache)
+    p.skip_cache = true -- another process may have stored the same refused token meanwhile
+  end
 end
 
---- Makes sure an access token is at hand (fetching one from IMS if needed).
--- Returns a table { expires_in = seconds or nil (given token) } without the token itself.
--- Useful to check credentials before the first call.
--- @treturn[1] table `{ expires_in = seconds until the token is refreshed }` (`expires_in` is nil
---   for a given `access_token`)
+--- Makes sure an access token is at hand (from the token cache, or fetched from IMS if needed).
+-- Returns a table without the token itself. Useful to check credentials before the first call.
+-- @treturn[1] table `{ expires_in = seconds until the token expires, refresh_in = seconds until
+--   it is refreshed, cached = true when it came from the token cache }` (all nil for a given
+--   `access_token`)
 -- @return[2] nil
--- @treturn[2] flowservice.errors.Error an `auth` error when IMS refuses, or a `transport` error
+-- @treturn[2] flowservice.errors.Error an `auth` error when IMS refuses, a `transport` error, or
+--   a `validation` error (field `token_cache`) when the token cache is refused
 -- @usage
 -- local info = assert(client:authenticate())
--- print(info.expires_in > 0)   --> true
+-- print(info.expires_in > info.refresh_in)   --> true
 function Client:authenticate()
   local p = state(self)
   local token, err = access_token(self, p)
   if not token then return nil, err end
-  return { expires_in = p.token_refresh_at and math.max(0, p.token_refresh_at - client.clock()) or nil }
+  if p.static_token then return {} end
+  local now = client.clock()
+  return { expires_in = math.max(0, p.token_expires_at - now), refresh_in = math.max(0, p.token_refresh_at - now),
+    cached = p.token_cached }
+end
+
+--- Forgets the token: the client's, and the token cache's file (option `token_cache`). The next
+-- call asks IMS for a new one.
+-- @treturn[1] boolean true (also when there was none)
+-- @return[2] nil
+-- @treturn[2] flowservice.errors.Error when the cache file cannot be removed
+-- @usage
+-- assert(client:forget_token())
+function Client:forget_token()
+  local p = state(self)
+  if p.token then batch.retire(p.token) end
+  p.token, p.token_refresh_at, p.token_expires_at = nil, nil, nil
+  if p.cache then return token_cache.forget(p.cache) end
+  return true
 end
 
 -- For resources that wait (runs:wait): the client's one sleep function (option retry.sleep).

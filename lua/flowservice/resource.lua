@@ -173,6 +173,9 @@ local function find_one(self, property, name)
   return found or false
 end
 
+-- For the command line's `ensure --dry-run` (cli/resources.lua): the filters ensure looks with.
+resource._identity_filters = identity_filters
+
 -- Rounds of look-then-create ensure makes when creates keep failing ambiguously.
 local ENSURE_ROUNDS = 3
 

@@ -135,6 +135,15 @@ local FINAL = {
   cancelled = true, canceled = true,
 }
 
+-- `client.runs:status(run)` passes the runs object first: a misuse, raised like every other one
+-- rather than answered with nil (which reads as "no status yet").
+local function check_plain_call(name, run)
+  if getmetatable(run) == Runs then
+    error("runs." .. name .. ": a plain function: call client.runs." .. name .. "(run), not client.runs:"
+      .. name .. "(run)", 3)
+  end
+end
+
 --- The run's status in lower case without underscores ("inprogress", "success", "failed",
 -- "partialsuccess", ...), or nil when the run has none yet.
 -- Adobe writes both `inProgress` and `IN_PROGRESS`; both come out as `"inprogress"`. A plain
@@ -144,6 +153,7 @@ local FINAL = {
 -- @usage
 -- print(client.runs.status(run))   --> success
 function Runs.status(run)
+  check_plain_call("status", run)
   local summary = type(run) == "table" and type(run.metrics) == "table" and run.metrics.statusSummary
   local status = type(summary) == "table" and summary.status
   if type(status) ~= "string" and type(run) == "table" and type(run.status) == "table" then
@@ -160,6 +170,7 @@ end
 -- @usage
 -- if client.runs.is_final(run) then print(client.runs.status(run)) end
 function Runs.is_final(run)
+  check_plain_call("is_final", run)
   return FINAL[Runs.status(run) or ""] == true
 end
 

@@ -31,11 +31,16 @@ local function secret_pointer(path)
   return false
 end
 
+-- Empty arrays survive the decode and encode below (json.mark_empty_arrays): lua-cjson decodes
+-- `[]` and `{}` alike, and a trace (or --dry-run) must show the bytes that are sent.
+local EMPTY_ARRAY = json.EMPTY_ARRAY_MARK
+
 local function redact_value(value, depth, under_params)
   if type(value) ~= "table" then
     if under_params then return MARKER end
     return value
   end
+  if value[1] == EMPTY_ARRAY and next(value, 1) == nil then return json.array() end
   if depth > 100 then return MARKER end
   local out = setmetatable({}, getmetatable(value))
   local patch_secret = value.value ~= nil and secret_pointer(value.path)
@@ -63,7 +68,7 @@ end
 -- JSON body text -> redacted JSON text. Anything that does not decode is described, not shown
 -- (it could be anything).
 local function redact_json_text(text)
-  local value = json.decode(text)
+  local value = json.decode(json.mark_empty_arrays(text))
   if value == nil then return ("(%d bytes, not JSON)"):format(#text) end
   if type(value) ~= "table" then return text end
   local out = json.encode(redact_value(value, 0, false))
