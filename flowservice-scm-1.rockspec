@@ -67,6 +67,7 @@ build = {
     ["flowservice.sensitive"] = "lua/flowservice/sensitive.lua",
     ["flowservice.source_connections"] = "lua/flowservice/source_connections.lua",
     ["flowservice.specs"] = "lua/flowservice/specs.lua",
+    ["flowservice.state"] = "lua/flowservice/state.lua",
     ["flowservice.target_connections"] = "lua/flowservice/target_connections.lua",
     ["flowservice.trace"] = "lua/flowservice/trace.lua",
     ["flowservice.url"] = "lua/flowservice/url.lua",
