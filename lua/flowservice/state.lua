@@ -1182,12 +1182,14 @@ local function apply(client, given, opts)
     end
     run_level(list)
   end
-  -- Deletes last, flows first; none after a failure.
+  -- Deletes last, flows first; none after a failed create or update (a refused or failed
+  -- delete does not stop the others: the service itself refuses what a flow still uses).
+  local no_deletes = any_failed
   for level = 3, 1, -1 do
     local list = {}
     for _, c in ipairs(the_plan.changes) do
       if c.action == "delete" and BY_KIND[c.kind].level == level then
-        if any_failed then
+        if no_deletes then
           report.skipped[#report.skipped + 1] = entry(c, { reason = "an earlier change failed: no deletes" })
         else
           list[#list + 1] = c
