@@ -50,6 +50,7 @@ build = {
     ["flowservice.cli.params"] = "lua/flowservice/cli/params.lua",
     ["flowservice.cli.refs"] = "lua/flowservice/cli/refs.lua",
     ["flowservice.cli.resources"] = "lua/flowservice/cli/resources.lua",
+    ["flowservice.cli.state"] = "lua/flowservice/cli/state.lua",
     ["flowservice.cli.watch"] = "lua/flowservice/cli/watch.lua",
     ["flowservice.client"] = "lua/flowservice/client.lua",
     ["flowservice.compat"] = "lua/flowservice/compat.lua",

@@ -14,7 +14,7 @@ local cli = {}
 local EXIT = output.EXIT
 
 local COMMAND_MODULES = {
-  "flowservice.cli.commands", "flowservice.cli.resources",
+  "flowservice.cli.commands", "flowservice.cli.resources", "flowservice.cli.state",
 }
 
 -- Command groups (first word) and what they are for; their verbs come from the modules.
