@@ -56,13 +56,14 @@ describe("flowservice export / plan / apply", function()
   end
 
   it("plans, refuses to apply without --yes off a terminal, applies with --yes, then plans nothing", function()
-    local out, err, code = run { "--sandbox", "dev", "plan", file }
+    local _, out, err, code
+    out, err, code = run { "--sandbox", "dev", "plan", file }
     assert.equal(EXIT.ok, code, err)
     assert.matches('+ create flow "cli-flow"', out, 1, true)
     assert.matches("auth.password: (secret)", out, 1, true)
     assert.matches("Missing environment variables (secrets): OSC_PASSWORD", out, 1, true)
 
-    out, err, code = run({ "--sandbox", "dev", "apply", file }, { env = { OSC_PASSWORD = PASSWORD } })
+    _, err, code = run({ "--sandbox", "dev", "apply", file }, { env = { OSC_PASSWORD = PASSWORD } })
     assert.equal(EXIT.usage, code)
     assert.matches("give --yes", err, 1, true)
     out = run { "--sandbox", "dev", "--json", "connections", "list" }

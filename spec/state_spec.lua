@@ -153,7 +153,7 @@ describe("flowservice.state", function()
   end)
 
   describe("promotion", function()
-    it("exports dev, applies to stage with stage's variables, plans nothing more, and shows a hand change as one update",
+    it("exports dev, applies to stage with its variables, plans nothing more, shows a hand change as one update",
         function()
       local dev, stage = client_for("p-dev"), client_for("p-stage")
       local desired = one_of_each("p-", { sandbox = "p-dev" })
@@ -177,6 +177,8 @@ describe("flowservice.state", function()
       local opts = { env = { P_BASE_PASSWORD = "stage-secret" }, variables = vars }
       local plan = assert(state.plan(stage, exported, opts))
       assert.equal(4, plan.summary.create)
+      local _, wrong = state.apply(dev, plan)   -- a plan belongs to the sandbox it was made for
+      assert.matches("was made for sandbox p-stage", tostring(wrong), 1, true)
       report = assert(state.apply(stage, plan))
       assert.is_true(report.ok)
 

@@ -619,7 +619,7 @@ local function read_sandbox(client, concurrency)
   for i, f in ipairs(fields) do calls[i] = function() return client[f]:all() end end
   local results = client:batch(calls, { concurrency = math.min(concurrency, #calls) })
   local actual = {}
-  for i, f in ipairs(fields) do
+  for i = 1, #fields do
     local items, err = results[i][1], results[i][2]
     if not items then return nil, err end
     local set = { by_name = {}, by_id = {}, items = items }
@@ -1004,7 +1004,8 @@ local function plan(client, desired, opts)
     sandbox = client.config.sandbox, changes = changes, missing_env = missing_env, summary = summary,
     pending = summary.create + summary.update + summary.replace + summary.delete + summary.conflict,
   }
-  internals[result] = { hidden = hidden, opts = opts, desired = desired }
+  internals[result] = { hidden = hidden, opts = opts, sandbox = client.config.sandbox,
+    org_id = client.config.org_id, base_url = client.config.base_url }
   return result
 end
 
@@ -1107,6 +1108,11 @@ local function apply(client, given, opts)
     if not the_plan then return nil, err end
   end
   local inner = internals[the_plan]
+  local where = client.config
+  if inner.org_id ~= where.org_id or inner.sandbox ~= where.sandbox or inner.base_url ~= where.base_url then
+    return nil, errors.validation("plan", "was made for sandbox " .. inner.sandbox .. " of " .. inner.org_id
+      .. ", not for this client's sandbox " .. where.sandbox .. " of " .. where.org_id)
+  end
   local getenv = getenv_of(inner.opts.env)
   if #the_plan.missing_env > 0 then
     return nil, errors.validation("env", "not set: " .. table.concat(the_plan.missing_env, ", ")
@@ -1292,10 +1298,11 @@ local function export(client, filter)
     end
     return false
   end
+  local function first_id(list) return type(list) == "table" and list[1] or "" end
   for _, flow in ipairs(actual.flow.items) do
     if selected(flow) then
-      local s = actual.source_connection.by_id[type(flow.sourceConnectionIds) == "table" and flow.sourceConnectionIds[1] or ""]
-      local t = actual.target_connection.by_id[type(flow.targetConnectionIds) == "table" and flow.targetConnectionIds[1] or ""]
+      local s = actual.source_connection.by_id[first_id(flow.sourceConnectionIds)]
+      local t = actual.target_connection.by_id[first_id(flow.targetConnectionIds)]
       local b = s and actual.connection.by_id[s.baseConnectionId or ""]
       if b and t and choose("connection", b) and choose("source_connection", s) and choose("target_connection", t) then
         choose("flow", flow)

@@ -137,10 +137,12 @@ local function apply_command(ctx, args)
     output.json(ctx.streams, doc)
   else
     for _, e in ipairs(report.done) do
-      out:write("done     ", e.action, " ", e.kind, " \"", e.name, "\"", e.recovered and " (found after an ambiguous create)" or "", "\n")
+      out:write("done     ", e.action, " ", e.kind, " \"", e.name, "\"",
+        e.recovered and " (found after an ambiguous create)" or "", "\n")
     end
     for _, e in ipairs(report.failed) do
-      out:write("failed   ", e.action, " ", e.kind, " \"", e.name, "\": ", (tostring(e.error):gsub("[\r\n]+", " ")), "\n")
+      out:write("failed   ", e.action, " ", e.kind, " \"", e.name, "\": ",
+        (tostring(e.error):gsub("[\r\n]+", " ")), "\n")
     end
     for _, e in ipairs(report.skipped) do
       out:write("skipped  ", e.action, " ", e.kind, " \"", e.name, "\": ", e.reason, "\n")
