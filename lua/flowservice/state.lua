@@ -23,7 +23,9 @@
 -- secret, and a plan never shows one. Names are the identity: a resource of the file is the one
 -- of that kind with that name in the sandbox.
 -- @module flowservice.state
+local batch = require "flowservice.batch"
 local compat = require "flowservice.compat"
+local core = require "flowservice.core"
 local errors = require "flowservice.errors"
 local json = require "flowservice.json"
 local sensitive = require "flowservice.sensitive"
@@ -50,6 +52,8 @@ local SECRET_MASK = "****"
 -- Seconds from now a created flow starts when the file gives no start_time.
 local START_DELAY = 60
 local DEFAULT_CONCURRENCY = 16
+-- How often (seconds) a worker with nothing ready looks again while a dependency runs.
+local WAIT_STEP = 0.002
 -- A Lua desired-state file may run at most this many VM instructions (no endless loops).
 local MAX_INSTRUCTIONS = 1000000
 
@@ -918,7 +922,7 @@ local function plan(client, desired, opts)
       missing_env[#missing_env + 1] = name
     end
   end
-  local wanted = {}
+  local wanted, conn_specs = {}, {}
   for _, k in ipairs(KINDS) do
     wanted[k.kind] = {}
     for i, item in ipairs(desired[k.section] or {}) do
@@ -928,6 +932,9 @@ local function plan(client, desired, opts)
       local same = actual[k.kind].by_name[item.name] or {}
       local change = { kind = k.kind, name = item.name }
       local internal = { input = r.input, depends = r.depends or {}, secrets = r.secrets or {} }
+      -- A source connection takes its base connection's spec: known here, so no GET of the base.
+      if k.kind == "connection" then conn_specs[item.name] = r.view.spec end
+      if k.kind == "source_connection" then internal.spec = conn_specs[item.connection] end
       if #same > 1 then
         change.action = "conflict"
         change.reason = #same .. " " .. k.section .. " are named '" .. item.name .. "': remove the extra ones"
@@ -1087,6 +1094,7 @@ local function run_change(client, change, internal, ids, getenv)
     input.auth = with_secrets(input.auth, getenv)
   elseif change.kind == "source_connection" then
     input.base_connection_id = ids.connection[internal.depends[1][2]]
+    input.spec = internal.spec
   elseif change.kind == "flow" then
     input.source_connection_id = ids.source_connection[internal.depends[1][2]]
     input.target_connection_id = ids.target_connection[internal.depends[2][2]]
@@ -1134,60 +1142,94 @@ local function apply(client, given, opts)
     for key, v in pairs(extra or {}) do e[key] = v end
     return e
   end
-  -- Runs the changes of one level concurrently; a change whose dependency broke is skipped.
-  local function run_level(list)
-    local calls, runnable = {}, {}
-    for _, c in ipairs(list) do
-      local internal = inner.hidden[c]
-      local why
-      for _, dep in ipairs(internal.depends or {}) do
-        if broken[dep[1]][dep[2]] then why = BY_KIND[dep[1]].kind .. " '" .. dep[2] .. "' was not applied" end
-      end
-      if not why and c.action ~= "delete" then
-        for _, dep in ipairs(internal.depends or {}) do
-          if not ids[dep[1]][dep[2]] then why = BY_KIND[dep[1]].kind .. " '" .. dep[2] .. "' does not exist" end
-        end
-      end
-      if why then
-        broken[c.kind][c.name] = true
-        report.skipped[#report.skipped + 1] = entry(c, { reason = why })
-      else
-        runnable[#runnable + 1] = c
-        calls[#calls + 1] = function() return run_change(client, c, internal, ids, getenv) end
-      end
-    end
-    if #calls == 0 then return end
-    local results = client:batch(calls, { concurrency = concurrency })
-    for i, c in ipairs(runnable) do
-      local ok, err, res = results[i][1], results[i][2], results[i][3]
-      if ok then
-        local extra = nil
-        if res then extra = { id = res.id, created = res.created, recovered = res.recovered } end
-        report.done[#report.done + 1] = entry(c, extra)
-      else
-        any_failed = true
-        broken[c.kind][c.name] = true
-        report.failed[#report.failed + 1] = entry(c, { error = err })
-      end
+  local function record(c, ok, err, res)
+    if ok then
+      local extra = nil
+      if res then extra = { id = res.id, created = res.created, recovered = res.recovered } end
+      report.done[#report.done + 1] = entry(c, extra)
+    else
+      any_failed = true
+      broken[c.kind][c.name] = true
+      report.failed[#report.failed + 1] = entry(c, { error = err })
     end
   end
+  -- Runs `list` (in dependency order) on `concurrency` workers of one batch: each worker takes
+  -- the first change whose dependencies in the list are done, so a flow starts as soon as its
+  -- source and target are there, not when its whole level is. A change whose dependency
+  -- failed or was skipped is skipped.
+  local function run_changes(list)
+    if #list == 0 then return end
+    local in_list, status, first = {}, {}, 1
+    for _, c in ipairs(list) do in_list[c.kind .. "\0" .. c.name] = c end
+    local function blocked(c) -- nil (ready), "wait", or why it is skipped
+      local state_of = "ready"
+      for _, dep in ipairs(inner.hidden[c].depends or {}) do
+        local label = BY_KIND[dep[1]].kind .. " '" .. dep[2] .. "'"
+        if broken[dep[1]][dep[2]] then return label .. " was not applied" end
+        local pending_dep = in_list[dep[1] .. "\0" .. dep[2]]
+        if pending_dep and status[pending_dep] ~= "done" then
+          state_of = "wait"
+        elseif c.action ~= "delete" and not ids[dep[1]][dep[2]] then
+          return label .. " does not exist"
+        end
+      end
+      if state_of == "wait" then return "wait" end
+      return nil
+    end
+    local function next_ready()
+      while status[list[first]] ~= nil do first = first + 1 end
+      local waiting = false
+      for i = first, #list do
+        local c = list[i]
+        if status[c] == nil then
+          local why = blocked(c)
+          if why == nil then
+            status[c] = "running"
+            return c
+          elseif why == "wait" then
+            waiting = true
+          else
+            status[c] = "skipped"
+            broken[c.kind][c.name] = true
+            report.skipped[#report.skipped + 1] = entry(c, { reason = why })
+          end
+        elseif status[c] == "running" then
+          waiting = true
+        end
+      end
+      return nil, waiting
+    end
+    local function worker()
+      while true do
+        local c, waiting = next_ready()
+        if c then
+          record(c, run_change(client, c, inner.hidden[c], ids, getenv))
+          status[c] = "done"
+        elseif waiting then
+          batch.sleep(WAIT_STEP, core.sleep) -- a dependency is still running in another worker
+        else
+          return
+        end
+      end
+    end
+    local workers = {}
+    for i = 1, math.min(concurrency, #list) do workers[i] = worker end
+    client:batch(workers, { concurrency = #workers })
+  end
 
+  local writes = {}
   for level = 1, 3 do
-    local list = {}
     for _, c in ipairs(the_plan.changes) do
       if BY_KIND[c.kind].level == level and c.action ~= "noop" and c.action ~= "delete" then
         if c.action == "conflict" then
-          any_failed = true
-          broken[c.kind][c.name] = true
-          report.failed[#report.failed + 1] = entry(c, { error = errors.new { kind = "conflict", field = "name",
-            message = c.reason } })
+          record(c, nil, errors.new { kind = "conflict", field = "name", message = c.reason })
         else
-          list[#list + 1] = c
+          writes[#writes + 1] = c
         end
       end
     end
-    run_level(list)
   end
+  run_changes(writes)
   -- Deletes last, flows first; none after a failed create or update (a refused or failed
   -- delete does not stop the others: the service itself refuses what a flow still uses).
   local no_deletes = any_failed
@@ -1202,7 +1244,7 @@ local function apply(client, given, opts)
         end
       end
     end
-    run_level(list)
+    run_changes(list)
   end
   report.unchanged = the_plan.summary.noop
   report.ok = #report.failed == 0 and #report.skipped == 0
