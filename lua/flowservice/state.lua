@@ -60,9 +60,7 @@ local MAX_INSTRUCTIONS = 1000000
 -- Plans made here -> what apply needs but a printed plan must not show (create inputs, patches).
 local internals = setmetatable({}, { __mode = "k" })
 
----------------------------------------------------------------------------------------------------
--- Small helpers
----------------------------------------------------------------------------------------------------
+-- ---- Small helpers -----------------------------------------------------------------------------
 
 local function sorted_keys(t)
   local keys = {}
@@ -116,9 +114,7 @@ local function slug(name, upper)
   return upper and s:upper() or s:lower()
 end
 
----------------------------------------------------------------------------------------------------
--- Loading: JSON, or a Lua chunk run as data only
----------------------------------------------------------------------------------------------------
+-- ---- Loading: JSON, or a Lua chunk run as data only --------------------------------------------
 
 -- Walks a loaded value: only strings, numbers, booleans, JSON null and plain tables.
 local function data_only(v, path)
@@ -196,9 +192,7 @@ function state.read(path)
   return state.load(text, path)
 end
 
----------------------------------------------------------------------------------------------------
--- Validation: every problem names its path, before anything is sent
----------------------------------------------------------------------------------------------------
+-- ---- Validation: every problem names its path, before anything is sent -------------------------
 
 local function fail(path, rule) error({ state_problem = errors.validation(path, rule) }, 0) end
 
@@ -470,9 +464,7 @@ function state.validate(desired)
   error(err, 0)
 end
 
----------------------------------------------------------------------------------------------------
--- Resolving variables and references
----------------------------------------------------------------------------------------------------
+-- ---- Resolving variables and references --------------------------------------------------------
 
 local function getenv_of(env)
   if env == nil then return os.getenv end
@@ -610,9 +602,7 @@ local RESOLVERS = {
   target_connection = resolve_target, flow = resolve_flow,
 }
 
----------------------------------------------------------------------------------------------------
--- Reading the sandbox
----------------------------------------------------------------------------------------------------
+-- ---- Reading the sandbox -----------------------------------------------------------------------
 
 -- Every resource of the four kinds and every flow spec, read concurrently. Returns
 -- { [kind] = { by_name = { name -> {items} }, by_id = { id -> item }, items = {...} },
@@ -712,9 +702,7 @@ function ACTUAL_VIEWS.flow(item, actual)
   }
 end
 
----------------------------------------------------------------------------------------------------
--- Comparing: which fields differ, and how each is patched (or why it cannot be)
----------------------------------------------------------------------------------------------------
+-- ---- Comparing: which fields differ, and how each is patched (or why it cannot be) -------------
 
 local function op_for(path, old, new)
   if new == nil then return { op = "remove", path = path } end
@@ -841,9 +829,7 @@ local function diff(kind, old_view, new_view)
   return fields, ops, replace
 end
 
----------------------------------------------------------------------------------------------------
--- plan
----------------------------------------------------------------------------------------------------
+-- ---- plan --------------------------------------------------------------------------------------
 
 local PLAN_OPTIONS = {
   variables = "table", profile = "string", env = "any", prune = "boolean", rotate_secrets = "boolean",
@@ -1051,9 +1037,7 @@ function state.plan(client, desired, opts)
   return protected(plan, client, desired, opts)
 end
 
----------------------------------------------------------------------------------------------------
--- apply
----------------------------------------------------------------------------------------------------
+-- ---- apply -------------------------------------------------------------------------------------
 
 -- Replaces {"$env": NAME} references (secrets) with their values, at the last moment.
 local function with_secrets(v, getenv)
@@ -1279,9 +1263,7 @@ function state.apply(client, plan_or_desired, opts)
   return protected(apply, client, plan_or_desired, opts)
 end
 
----------------------------------------------------------------------------------------------------
--- export
----------------------------------------------------------------------------------------------------
+-- ---- export ------------------------------------------------------------------------------------
 
 -- Auth params whose values usually differ per sandbox: exported as variables.
 local function per_sandbox_param(name)
