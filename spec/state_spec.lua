@@ -165,6 +165,7 @@ describe("flowservice.state", function()
       local text = json.encode(exported)
       assert.is_nil(text:find(PASSWORD, 1, true))
       assert.same({ ["$env"] = "P_BASE_PASSWORD" }, exported.connections[1].auth.password)
+      assert.same({ prefix = "p-" }, exported.managed)
       -- The file round-trips through JSON, as `flowservice export > FILE` writes it.
       exported = assert(state.load(text, "export.json"))
 
@@ -252,6 +253,27 @@ describe("flowservice.state", function()
       assert.equal(400, report.failed[1].error.status)
       assert.matches("source_connection 'f-incidents' was not applied", report.skipped[1].reason, 1, true)
       assert.equal(0, count_named(client, "flows", "f-flow"))
+      client:close()
+    end)
+
+    it("reports a name that several resources have as a conflict and skips what depends on it", function()
+      local client = client_for("a-twice")
+      local desired = one_of_each("t-", { sandbox = "a-twice" })
+      for _ = 1, 2 do
+        assert(client.target_connections:create { name = "t-lake", dataset_id = DATASET, schema_id = SCHEMA })
+      end
+      local plan = assert(state.plan(client, desired, { env = ENV }))
+      local actions = {}
+      for _, c in ipairs(plan.changes) do actions[c.name] = c.action end
+      assert.same({ ["t-base"] = "create", ["t-incidents"] = "create", ["t-lake"] = "conflict",
+        ["t-flow"] = "create" }, actions)
+      local report = assert(state.apply(client, plan))
+      assert.is_false(report.ok)
+      assert.equal("t-lake", report.failed[1].name)
+      assert.equal("conflict", report.failed[1].error.kind)
+      assert.equal("t-flow", report.skipped[1].name)
+      assert.equal(2, count_named(client, "target_connections", "t-lake"))
+      assert.equal(0, count_named(client, "flows", "t-flow"))
       client:close()
     end)
 

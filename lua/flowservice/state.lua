@@ -27,6 +27,7 @@ local batch = require "flowservice.batch"
 local compat = require "flowservice.compat"
 local core = require "flowservice.core"
 local errors = require "flowservice.errors"
+local flows = require "flowservice.flows"
 local json = require "flowservice.json"
 local sensitive = require "flowservice.sensitive"
 local specs = require "flowservice.specs"
@@ -43,7 +44,7 @@ local KINDS = {
 local BY_KIND = {}
 for _, k in ipairs(KINDS) do BY_KIND[k.kind] = k end
 
-local CRM_FLOW_SPEC = { id = "14518937-270c-4525-bdec-c2ba7cce3860", name = "CRMToAEP" }
+local CRM_FLOW_SPEC = { id = flows.CRM_FLOW_SPEC, name = "CRMToAEP" }
 local XDM_FULL = "application/vnd.adobe.xed-full+json;version=1"
 local FREQUENCIES = { once = true, minute = true, hour = true, day = true, week = true }
 local MIN_INTERVAL = { minute = 15, hour = 1, day = 1, week = 1 }
@@ -1280,7 +1281,8 @@ local function export(client, filter)
   local actual, err = read_sandbox(client, 5)
   if not actual then return nil, err end
   local sandbox = client.config.sandbox
-  local out = { version = 1, variables = {} }
+  -- A file exported by prefix owns that prefix (what prune may delete).
+  local out = { version = 1, variables = {}, managed = filter.prefix and { prefix = filter.prefix } or nil }
   local taken = {}
   local function variable(base, v)
     local name, n = slug(base), 1
@@ -1413,6 +1415,7 @@ end
 -- become variables with this sandbox's value, so another sandbox's values are added next to it.
 -- Flows' `start_time` is left out (a start in the past cannot be created elsewhere) unless
 -- `filter.start_times`. A selected flow brings its source, target and base connection along.
+-- With `filter.prefix`, the file's `managed.prefix` is that prefix (what `prune` may delete).
 -- @tparam flowservice.client client
 -- @tparam[opt] table filter `prefix` (names starting with it), `names` (a list of names),
 --   `start_times` (boolean)
