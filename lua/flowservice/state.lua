@@ -479,7 +479,10 @@ local function resolver(desired, ctx)
   local vars = desired.variables or {}
   local function variable(name, path)
     local given = ctx.variables[name]
-    if given ~= nil then return given end
+    if given ~= nil then
+      if type(given) ~= "string" then fail("variables." .. name, "a value passed in variables must be a string") end
+      return given
+    end
     local v = vars[name]
     if v == nil then fail(path, "names variable '" .. name .. "', which the file does not declare") end
     if type(v) ~= "table" or env_ref(v) or var_ref(v) then v = { default = v } end
