@@ -90,6 +90,11 @@ describe("flowservice export / plan / apply", function()
     assert.equal(EXIT.ok, code, err)
     local doc = assert(json.decode(exported))
     assert.same({ ["$env"] = "CLI_BASE_PASSWORD" }, doc.connections[1].auth.password)
+    -- one member per line, for review and diff; --json gives the same document on one line
+    assert.matches('\n        "password": {\n          "$env": "CLI_BASE_PASSWORD"\n        },', exported, 1, true)
+    local compact = run { "--sandbox", "dev", "--json", "export", "--prefix", "cli-" }
+    assert.equal(1, select(2, compact:gsub("\n", "")))
+    assert.same(doc, json.decode(compact))
     local export_file = os.tmpname()
     write(export_file, exported)
     local vars = { "--var", "cli_base_host=stage.custhelp.com", "--var", "cli_lake_dataset_id=6a7e0d1c2b3a4d5e6f708193",
@@ -121,6 +126,15 @@ describe("flowservice export / plan / apply", function()
     assert.same({ action = "update", kind = "flow", name = "cli-flow", id = flow.id,
       fields = { { field = "description", old = "by hand", new = "v1" } } }, change)
     os.remove(export_file)
+  end)
+
+  it("has --help with examples for export, plan and apply", function()
+    for _, command in ipairs { "export", "plan", "apply" } do
+      local out, _, code = run { command, "--help" }
+      assert.equal(EXIT.ok, code)
+      assert.matches("Usage: flowservice " .. command, out, 1, true)
+      assert.matches("Examples:", out, 1, true)
+    end
   end)
 
   it("names the path of a problem in the file (exit 3) and sends nothing", function()

@@ -70,12 +70,37 @@ local function read_desired(ctx, path)
   return ctx:must(state.read(path))
 end
 
+-- JSON with one member or element per line and two-space indents (keys sorted, as
+-- json.encode sorts them): a file people review and diff.
+local function pretty(value, indent)
+  if type(value) ~= "table" or value == json.null then return assert(json.encode(value)) end
+  local mt = getmetatable(value)
+  local n, is_array = 0, mt and mt.__jsontype == "array"
+  for _ in pairs(value) do n = n + 1 end
+  if n == 0 then return is_array and "[]" or "{}" end
+  if not (mt and mt.__jsontype == "object") and n == #value then is_array = true end
+  local inner, parts = indent .. "  ", {}
+  if is_array then
+    for i = 1, n do parts[i] = inner .. pretty(value[i], inner) end
+    return "[\n" .. table.concat(parts, ",\n") .. "\n" .. indent .. "]"
+  end
+  local keys = {}
+  for k in pairs(value) do keys[#keys + 1] = tostring(k) end
+  table.sort(keys)
+  for i, k in ipairs(keys) do parts[i] = inner .. assert(json.encode(k)) .. ": " .. pretty(value[k], inner) end
+  return "{\n" .. table.concat(parts, ",\n") .. "\n" .. indent .. "}"
+end
+
 local function export_command(ctx, args)
   if ctx:dry(READS) then return EXIT.ok end
   local filter = { prefix = args.prefix, start_times = args.start_times or nil }
   if args.name and #args.name > 0 then filter.names = args.name end
   local desired = ctx:must(state.export(ctx:client(), filter))
-  output.json(ctx.streams, desired)
+  if args.json then
+    output.json(ctx.streams, desired)
+  else
+    ctx.streams.stdout:write(pretty(desired, ""), "\n")
+  end
   return EXIT.ok
 end
 
