@@ -57,6 +57,8 @@ local DEFAULT_CONCURRENCY = 16
 local WAIT_STEP = 0.002
 -- A Lua desired-state file may run at most this many VM instructions (no endless loops).
 local MAX_INSTRUCTIONS = 1000000
+-- ... and hold at most this much memory (KiB) while it runs.
+local MAX_KIB = 64 * 1024
 
 -- Plans made here -> what apply needs but a printed plan must not show (create inputs, patches).
 local internals = setmetatable({}, { __mode = "k" })
@@ -142,12 +144,29 @@ local function run_lua(text, name)
   end
   if not chunk then return nil, err end
   local co = coroutine.create(chunk)
-  -- LuaJIT's hooks are global, not per coroutine: the host's hook is put back afterwards.
+  -- Checked at every instruction: the budget, and the memory the chunk holds (s = s .. s
+  -- doubles a string in a handful of instructions).
+  local steps, memory_at_start = 0, collectgarbage("count")
+  local function guard()
+    steps = steps + 1
+    if steps > MAX_INSTRUCTIONS then
+      error("the file runs too long (more than " .. MAX_INSTRUCTIONS .. " instructions): a desired-state "
+        .. "file is data", 2)
+    end
+    if collectgarbage("count") - memory_at_start > MAX_KIB then
+      error("the file uses more than " .. MAX_KIB .. " KiB: a desired-state file is data", 2)
+    end
+  end
+  -- String methods ("x"):rep(n) reach past the empty environment through the string metatable:
+  -- hidden while the chunk runs. LuaJIT's hooks are global: the host's hook is put back.
+  local string_mt = getmetatable("")
+  local string_index = string_mt and string_mt.__index
   local saved = rawget(_G, "jit") and compat.pack(debug.gethook())
-  debug.sethook(co, function() error("the file runs too long (more than " .. MAX_INSTRUCTIONS
-    .. " instructions): a desired-state file is data", 2) end, "", MAX_INSTRUCTIONS)
+  if string_mt then string_mt.__index = {} end
+  debug.sethook(co, guard, "", 1)
   local ok, value = coroutine.resume(co)
   if saved then debug.sethook(compat.unpack(saved, 1, saved.n)) end
+  if string_mt then string_mt.__index = string_index end
   if not ok then return nil, tostring(value) end
   if coroutine.status(co) ~= "dead" then return nil, "the file must not yield" end
   return value
