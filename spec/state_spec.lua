@@ -426,12 +426,26 @@ describe("flowservice.state", function()
     local DELTAS = { incidents = "updatedTime", contacts = "updatedTime", accounts = "updatedTime" }
     local FREQ = { "minute", "hour", "day", "week", "once" }
 
-    local function random_state(seed, prefix)
+    local function generator(seed)
       local rng = { state = seed }
-      local function rand(n) -- Park-Miller: the same states on every Lua
+      return function(n) -- Park-Miller: the same states on every Lua
         rng.state = (rng.state * 16807) % 2147483647
         return rng.state % n + 1
       end
+    end
+
+    local function random_schedule(rand)
+      local freq = FREQ[rand(#FREQ)]
+      local schedule = { frequency = freq }
+      if freq == "minute" then schedule.interval = 15 * rand(4) elseif freq ~= "once" then
+        schedule.interval = rand(3)
+        if rand(2) == 1 then schedule.backfill = rand(2) == 1 end
+      end
+      return schedule
+    end
+
+    local function random_state(seed, prefix)
+      local rand = generator(seed)
       local d = { connections = {}, source_connections = {}, target_connections = {}, flows = {} }
       for i = 1, rand(3) do
         d.connections[i] = { name = prefix .. "base" .. i, spec = "oracle-service-cloud",
@@ -450,22 +464,64 @@ describe("flowservice.state", function()
       end
       for i = 1, rand(5) - 1 do
         local src = d.source_connections[rand(#d.source_connections)]
-        local freq = FREQ[rand(#FREQ)]
-        local schedule = { frequency = freq }
-        if freq == "minute" then schedule.interval = 15 * rand(4) elseif freq ~= "once" then
-          schedule.interval = rand(3)
-          if rand(2) == 1 then schedule.backfill = rand(2) == 1 end
-        end
+        local schedule = random_schedule(rand)
         d.flows[i] = { name = prefix .. "flow" .. i, flow_spec = "CRMToAEP", source = src.name,
           target = d.target_connections[rand(#d.target_connections)].name, schedule = schedule,
-          delta_column = freq ~= "once" and DELTAS[src.table] or nil,
+          delta_column = schedule.frequency ~= "once" and DELTAS[src.table] or nil,
           mapping_id = rand(2) == 1 and MAPPING or nil, description = rand(2) == 1 and ("flow " .. i) or nil }
         if d.flows[i].mapping_id and rand(2) == 1 then d.flows[i].mapping_version = rand(3) end
       end
       return d
     end
 
-    for seed = 1, 4 do
+    -- New values for every field Flow Service can patch; names and references stay.
+    local function mutate(d, seed)
+      local rand = generator(seed)
+      for i, c in ipairs(d.connections) do
+        c.description = rand(2) == 1 and ("base changed " .. i) or nil
+        c.auth.host = "m" .. rand(99) .. ".custhelp.com"
+        c.auth.username = "v" .. rand(9)
+      end
+      for _, src in ipairs(d.source_connections) do
+        src.table = TABLES[rand(#TABLES)]
+        src.description = rand(2) == 1 and "changed" or nil
+      end
+      for _, t in ipairs(d.target_connections) do
+        t.dataset_id = ("%024d"):format(rand(1e6))
+        t.schema_id = SCHEMA .. "-changed" .. rand(99)
+        t.description = rand(2) == 1 and "changed" or nil
+      end
+      for i, f in ipairs(d.flows) do
+        f.schedule = random_schedule(rand)
+        f.delta_column = f.schedule.frequency ~= "once" and "updatedTime" or nil
+        f.mapping_id = rand(2) == 1 and MAPPING or nil
+        f.mapping_version = f.mapping_id and rand(2) == 1 and rand(3) or nil
+        f.description = rand(2) == 1 and ("flow changed " .. i) or nil
+      end
+      return d
+    end
+
+    for seed = 1, 8 do
+      it(("random desired state (seed %d): apply, change every patchable field, apply, plan shows no change")
+          :format(seed), function()
+        local client = client_for("prop-change-" .. seed)
+        local desired = random_state(seed * 104729, "u" .. seed .. "-")
+        assert.is_true(assert(state.apply(client, desired, { env = ENV })).ok)
+        desired = mutate(desired, seed * 31)
+        local plan = assert(state.plan(client, desired, { env = ENV }))
+        assert.truthy(plan.pending > 0)
+        for _, c in ipairs(plan.changes) do
+          assert.truthy(c.action == "update" or c.action == "noop", json.encode(c))
+        end
+        local report = assert(state.apply(client, plan))
+        assert.is_true(report.ok, json.encode(report.failed[1] and tostring(report.failed[1].error)))
+        plan = assert(state.plan(client, desired, { env = ENV }))
+        assert.equal(0, plan.pending, json.encode(pending(plan)))
+        client:close()
+      end)
+    end
+
+    for seed = 1, 8 do
       it(("random desired state (seed %d): apply, export, and plan shows no change"):format(seed), function()
         local sandbox = "prop-" .. seed
         local client = client_for(sandbox)
