@@ -805,6 +805,10 @@ for _, key in ipairs { "delta_column", "mapping_id", "mapping_version" } do
     end }
 end
 
+local function param_pointer(name)
+  return "/auth/params/" .. name:gsub("~", "~0"):gsub("/", "~1")
+end
+
 -- Connections: each non-secret auth param is a field of its own.
 local function param_fields(old_view, new_view)
   local keys, seen = {}, {}
@@ -816,7 +820,7 @@ local function param_fields(old_view, new_view)
   table.sort(keys)
   local fields = {}
   for i, k in ipairs(keys) do
-    local pointer = "/auth/params/" .. k:gsub("~", "~0"):gsub("/", "~1")
+    local pointer = param_pointer(k)
     fields[i] = { key = "auth." .. k, get = function(v) return v.params[k] end,
       patch = function(_, _, old, new) return { op_for(pointer, old, new) } end }
   end
@@ -909,6 +913,9 @@ end
 
 local function plan(client, desired, opts)
   validate(desired)
+  if opts.prune and not desired.managed then
+    fail("managed", "required with prune: a name prefix or a list of names of the resources the file owns")
+  end
   local concurrency = opts.concurrency or DEFAULT_CONCURRENCY
   local actual, err = read_sandbox(client, concurrency)
   if not actual then return nil, err end
@@ -953,9 +960,9 @@ local function plan(client, desired, opts)
         for _, f in ipairs(diff(k.kind, { params = {}, schedule = {} }, r.view)) do
           if f.new ~= nil then change.fields[#change.fields + 1] = { field = f.field, new = f.new } end
         end
-        for param, env in pairs(r.secrets or {}) do
+        for _, param in ipairs(sorted_keys(r.secrets or {})) do
           change.fields[#change.fields + 1] = { field = "auth." .. param, secret = true }
-          need_env(env)
+          need_env(r.secrets[param])
         end
       else
         local current = same[1]
@@ -965,7 +972,7 @@ local function plan(client, desired, opts)
         if opts.rotate_secrets then
           for _, param in ipairs(sorted_keys(r.secrets or {})) do
             fields[#fields + 1] = { field = "auth." .. param, secret = true }
-            ops[#ops + 1] = { op = "replace", path = "/auth/params/" .. param, value = { ["$env"] = r.secrets[param] } }
+            ops[#ops + 1] = { op = "replace", path = param_pointer(param), value = { ["$env"] = r.secrets[param] } }
             need_env(r.secrets[param])
           end
         end
@@ -978,16 +985,13 @@ local function plan(client, desired, opts)
         else
           change.action = "noop"
         end
-        internal.ops, internal.etag, internal.item = ops, current.etag, current
+        internal.ops, internal.etag = ops, current.etag
       end
       changes[#changes + 1] = change
       hidden[change] = internal
     end
   end
   if opts.prune then
-    if not desired.managed then
-      fail("managed", "required with prune: a name prefix or a list of names of the resources the file owns")
-    end
     -- Deletes in reverse dependency order, each refused while a flow that stays uses it.
     local deleted = {}
     for i = #KINDS, 1, -1 do
@@ -1009,7 +1013,7 @@ local function plan(client, desired, opts)
           end
           if not change.refused then deleted[item.id] = true end
           changes[#changes + 1] = change
-          hidden[change] = { depends = {}, item = item }
+          hidden[change] = { depends = {} }
         end
       end
     end
