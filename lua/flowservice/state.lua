@@ -539,6 +539,9 @@ local function resolve_connection(c, path, value)
   local params, input_auth, secret_refs = {}, {}, {}
   for k, v in pairs(c.auth or {}) do
     if secrets[k] then
+      if not env_ref(v) then
+        fail(path .. ".auth." .. k, "a secret: must be a reference {\"$env\": \"NAME\"}, never a value in the file")
+      end
       secret_refs[k] = env_ref(v)
       input_auth[k] = { ["$env"] = env_ref(v) }
     else
