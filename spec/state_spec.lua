@@ -177,6 +177,13 @@ describe("flowservice.state", function()
       -- Without stage's values the plan names what is missing.
       local _, err = state.plan(stage, exported, { env = { P_BASE_PASSWORD = "x" } })
       assert.matches("no value for 'p-stage'", tostring(err), 1, true)
+      -- A profile picks another key of the variables' values (here dev's, in stage).
+      local by_profile = assert(state.plan(stage, exported, { env = { P_BASE_PASSWORD = "x" }, profile = "p-dev" }))
+      for _, c in ipairs(by_profile.changes) do
+        if c.kind == "target_connection" then
+          assert.same({ field = "dataset_id", new = DATASET }, c.fields[1])
+        end
+      end
 
       local vars = { p_base_host = "stage.custhelp.com", p_lake_dataset_id = "6a7e0d1c2b3a4d5e6f708193",
         p_lake_schema_id = "https://ns.adobe.com/t/schemas/stage", p_flow_mapping_id = MAPPING }
