@@ -13,7 +13,7 @@ local MEASURED_ROWS = {
 }
 local OPTIONAL_ROWS = {
   "flowservice batch K=16", "batch streamed, 400 calls", "flowservice batch K=16, HTTPS",
-  "emulator+50ms, C multi K=16", "emulator+50ms, batch K=16",
+  "emulator+50ms, C multi K=16", "emulator+50ms, batch K=16", "emulator+50ms, state apply",
 }
 local COLUMNS = { "client / variant", "calls/s", "ratio", "CPU us/call", "instr/call", "RSS MiB", "TCP conns",
   "target", "result" }

@@ -23,13 +23,13 @@ Usage: bench/run [--short | --smoke] [--profile]
 local SIZES = {
   full = { seq = 10000, reps = 3, luasocket = 5000, python = 3000, curl = 100, multi = 20000,
     https = 10000, https_reps = 2, emu_seq = 2000, emu_multi = 4000, delayed = 480, cli = 100,
-    callgrind = { 100, 1100 }, batch_memory = { 1000, 10000 } },
+    callgrind = { 100, 1100 }, batch_memory = { 1000, 10000 }, state = 50 },
   short = { seq = 4000, reps = 1, luasocket = 1500, python = 1000, curl = 30, multi = 8000,
     https = 3000, https_reps = 1, emu_seq = 500, emu_multi = 1000, delayed = 160, cli = 30,
-    callgrind = { 20, 220 }, batch_memory = { 500, 4000 } },
+    callgrind = { 20, 220 }, batch_memory = { 500, 4000 }, state = 50 },
   smoke = { seq = 300, reps = 1, luasocket = 100, python = 100, curl = 5, multi = 600,
     https = 300, https_reps = 1, emu_seq = 100, emu_multi = 200, delayed = 64, cli = 10,
-    callgrind = { 5, 25 }, batch_memory = { 100, 400 } },
+    callgrind = { 5, 25 }, batch_memory = { 100, 400 }, state = 5 },
 }
 
 local function parse_args(args)
@@ -72,6 +72,7 @@ local function commands()
     flowservice = lua_client .. "flowservice_seq.lua",
     flowservice_request = lua_client .. "flowservice_request.lua",
     batch = lua_client .. "flowservice_batch.lua",
+    state_apply = lua_client .. "flowservice_state_apply.lua",
     luasocket = lua_client .. "luasocket.lua",
     python = python() .. " " .. ROOT .. "/bench/clients/requests_session.py",
     curl = "sh " .. ROOT .. "/bench/clients/curl_cli.sh",
@@ -314,6 +315,7 @@ local function main(args)
     c_loop = c_loop, seq = seq, c_multi = c_multi, multi = multi, memory = memory,
     memory_sizes = size.batch_memory, c_tls = c_tls, seq_tls = seq_tls, c_multi_tls = c_multi_tls,
     multi_tls = multi_tls, instr = instr, emu = emu, server = server, seq_calls = size.seq,
+    state_per_kind = size.state,
   }
   local failed = report.print(rows, {
     title = ("flowservice benchmark (%s form: %d sequential calls per run, %d run(s) per client; "

@@ -17,7 +17,7 @@ local EXIT = output.EXIT
 
 local COMMAND_MODULES = {
   "flowservice.cli.commands", "flowservice.cli.resources", "flowservice.cli.settings",
-  "flowservice.cli.extras",
+  "flowservice.cli.extras", "flowservice.cli.state",
 }
 
 -- Command groups (first word) and what they are for; their verbs come from the modules.
