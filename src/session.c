@@ -586,6 +586,9 @@ int fs_choose_handle_mode(void) {
   const curl_version_info_data *info = curl_version_info(CURLVERSION_NOW);
   const char *forced = getenv("FLOWSERVICE_CURL_HANDLES");
   fs_fresh_handles = info->version_num < 0x080100 || (forced != NULL && strcmp(forced, "fresh") == 0);
+#ifdef FLOWSERVICE_MEASURE_REUSED_HANDLES
+  fs_fresh_handles = 0; /* bench/lib/main.lua's build, to measure what fresh handles cost */
+#endif
   return fs_fresh_handles;
 }
 

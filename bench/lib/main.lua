@@ -56,6 +56,14 @@ local function build_c()
     local out, ok = proc.capture(cmd)
     if not ok then error("building bench/c/" .. name .. ".c failed:\n" .. out) end
   end
+  -- Where libcurl needs a fresh handle per transfer (core.fresh_handles, before 8.1.0), a core
+  -- built to reuse its handle anyway, only to measure what the fresh handles cost (it is unsafe
+  -- against a hostile server on such a libcurl; nothing but this measurement loads it).
+  if core.fresh_handles then
+    local out, ok = proc.capture(("make -s -C %s all BUILD=%s/reuse CFLAGS='-O2 -g -DFLOWSERVICE_MEASURE_REUSED_HANDLES' 2>&1")
+      :format(ROOT, DIR))
+    if not ok then error("building the reused-handle core failed:\n" .. out) end
+  end
 end
 
 local function python()
@@ -298,8 +306,14 @@ local function main(args)
 
   io.stderr:write("callgrind (", size.callgrind[1], " vs ", size.callgrind[2], " calls)\n")
   local instr = {}
-  for _, key in ipairs { "c_loop", "flowservice", "flowservice_request" } do
-    local per_call, file = instructions(key, cmds[key], nil, size.callgrind[1], size.callgrind[2])
+  local measured = { { "c_loop" }, { "flowservice" }, { "flowservice_request" } }
+  if core.fresh_handles then -- the same calls on one reused handle: what the fresh ones cost
+    measured[#measured + 1] = { "flowservice_reused", "flowservice",
+      { LUA_CPATH = DIR .. "/reuse/?.so;;" } }
+  end
+  for _, m in ipairs(measured) do
+    local key = m[1]
+    local per_call, file = instructions(key, cmds[m[2] or key], m[3], size.callgrind[1], size.callgrind[2])
     instr[key] = per_call and { per_call = per_call, file = file } or { error = file }
     io.stderr:write(("  %-22s %s\n"):format(key, per_call and ("%.0f instr/call"):format(per_call) or file))
   end

@@ -97,6 +97,17 @@ function report.rows(d)
     { target = "<=C+20k instr" }))
   if gi.per_call and instr.c_loop.per_call then check_instructions(generic, "client:request ", gi, instr.c_loop) end
 
+  -- libcurl < 8.1.0 (issue 13): a fresh easy handle per transfer, measured against the same
+  -- calls on one reused handle (a core built only for this measurement). Information, no target.
+  local ri = instr.flowservice_reused
+  if ri then
+    add(row("  fresh handle per transfer", { na = ri.per_call and instr.flowservice.per_call
+      and ("callgrind only: %s%s instr/call vs one reused handle"):format(
+        instr.flowservice.per_call >= ri.per_call and "+" or "",
+        thousands(instr.flowservice.per_call - ri.per_call)) or "callgrind failed" },
+      { target = "libcurl < 8.1.0 only" }))
+  end
+
   local two = add(row("flowservice seq, IMS on 2nd port", d.seq.flowservice_ims2,
     { vs = "C loop", target = "1 conn per host (API 1 + IMS 1)" }))
   if usable(two.s) then
