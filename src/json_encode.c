@@ -609,11 +609,13 @@ static int json_encode(lua_State *L) {
      * later calls use fresh ones: slower, never wrong. */
     lua_pushlstring(L, st->out.data ? st->out.data : "", st->out.len);
     st->busy = 0;
+    /* cppcheck-suppress knownConditionTrueFalse ; encode() sets buferr through e.st */
   } else if (st->buferr == FS_BUF_NOMEM) {
     fs_buffer_clear(&st->out, 0);
     st->busy = 0;
     return luaL_error(L, "not enough memory");
   } else {
+    /* cppcheck-suppress knownConditionTrueFalse ; encode() sets buferr through e.st */
     if (st->buferr == FS_BUF_FULL)
       (void)snprintf(st->msg, sizeof st->msg, "cannot encode value: JSON text longer than %zu bytes",
                      (size_t)FS_JSON_MAX_OUTPUT);

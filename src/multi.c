@@ -169,6 +169,7 @@ int fs_multi_new(lua_State *L) {
   lua_setiuservalue(L, -2, 1);
 
   /* the allocations above may have run a finalizer that closed the session */
+  /* cppcheck-suppress knownConditionTrueFalse ; a finalizer may have closed it meanwhile */
   if (session->curl == NULL || session->busy) return luaL_error(L, "attempt to use a closed session");
   m->slots = calloc((size_t)size, sizeof *m->slots);
   if (m->slots == NULL) return luaL_error(L, "not enough memory");

@@ -60,8 +60,8 @@ local function build_c()
   -- built to reuse its handle anyway, only to measure what the fresh handles cost (it is unsafe
   -- against a hostile server on such a libcurl; nothing but this measurement loads it).
   if core.fresh_handles then
-    local out, ok = proc.capture(("make -s -C %s all BUILD=%s/reuse CFLAGS='-O2 -g -DFLOWSERVICE_MEASURE_REUSED_HANDLES' 2>&1")
-      :format(ROOT, DIR))
+    local out, ok = proc.capture(("make -s -C %s all BUILD=%s/reuse "
+      .. "CFLAGS='-O2 -g -DFLOWSERVICE_MEASURE_REUSED_HANDLES' 2>&1"):format(ROOT, DIR))
     if not ok then error("building the reused-handle core failed:\n" .. out) end
   end
 end
