@@ -15,7 +15,6 @@
  * Slots are reused: a slot keeps its easy handle (and so its TLS session cache) between
  * transfers; connections live in the multi handle's cache, shared by all slots. */
 #include <math.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -238,12 +237,12 @@ static int free_slot(const fs_multi *m) {
  * a string body (libcurl reads it in place), the capture name and the empty secret a capture
  * fills. These allocate, so they are made before the request is read (fs_request_read: nothing
  * may allocate after it), as a protected call while the multi is busy. Arguments: the multi,
- * the request, the key and the slot index (a light userdata). */
+ * the request, the key and a pointer to the slot index (a light userdata). */
 static char anchor_slot_key; /* registry keys (fs_register_protected) */
 static char push_finished_key;
 
 static int anchor_slot(lua_State *L) {
-  int i = (int)(intptr_t)lua_touserdata(L, 4);
+  int i = *(const int *)lua_touserdata(L, 4);
   lua_settop(L, 3);
   luaL_checkstack(L, 4, NULL);
   anchor(L, i, A_KEY, 3);
@@ -281,7 +280,7 @@ static int multi_start(lua_State *L) {
   }
   /* 1. Lua allocations; a request that raises below leaves them in a free slot, until the
    *    slot is reused */
-  status = fs_busy_pcall(L, &anchor_slot_key, 1, 3, (void *)(intptr_t)i, &m->busy);
+  status = fs_busy_pcall(L, &anchor_slot_key, 1, 3, &i, &m->busy);
   finish_busy(L, m, status);
   if (m->multi == NULL) return luaL_error(L, "attempt to use a multi closed while it started a transfer");
   s = &m->slots[i]; /* read after the allocations: a pointer kept across them could dangle */

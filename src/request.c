@@ -133,7 +133,7 @@ static const char *show_name(lua_State *L, const char *s, size_t len, char quote
   luaL_addchar(&b, quote);
   for (i = 0; i < len && i < 64; i++) {
     unsigned char c = (unsigned char)s[i];
-    if (c >= 0x20 && c < 0x7f && c != quote && c != '\\') {
+    if (c >= 0x20 && c < 0x7f && c != (unsigned char)quote && c != '\\') {
       luaL_addchar(&b, (char)c);
     } else {
       char esc[5];
