@@ -118,6 +118,24 @@ describe("emulator fault injection", function()
       assert.are.equal(1, connection_count())
     end)
 
+    it("before: a 429 has the gateway's throttling shape; after: a Flow Service problem, never 429050", function()
+      admin.set_faults { { fault = "status", status = 429, method = "POST", path = CONNECTIONS, count = 1 } }
+      local res = api.call("POST", "/connections", osc_connection())
+      assert.are.same({ 429, { error_code = "429050", message = "Too many requests" } }, { res.status, res.json })
+      assert.are.equal(0, connection_count())
+      for _, status in ipairs { 429, 503 } do
+        admin.set_faults { { fault = "status", status = status, method = "POST", path = CONNECTIONS, count = 1,
+          phase = "after" } }
+        res = api.call("POST", "/connections", osc_connection())
+        assert.are.equal(status, res.status)
+        assert.is_nil(res.json.error_code)
+        assert.matches("^https://ns%.adobe%.com/aep/errors/FLOW%-%d+%-" .. status .. "$", res.json.type)
+        assert.are.equal(status, res.json.status)
+        assert.are.equal(res.headers["x-request-id"], res.json.report["request-id"])
+      end
+      assert.are.equal(2, connection_count())
+    end)
+
     it("sends Retry-After as delta-seconds, verbatim text or an IMF-fixdate", function()
       admin.set_faults { { fault = "status", status = 429, path = SPECS, count = 1, retry_after = 7 } }
       assert.are.equal("7", api.call("GET", "/connectionSpecs").headers["retry-after"])

@@ -495,6 +495,7 @@ local function perform(p, call)
       curl_code = failure and failure.curl_code,
       sent = not (failure_info and failure_info.request_size == 0),
       retry_after = retry_after ~= nil,
+      refused = status ~= nil and retry.refused_before_service(status, headers, decoded),
     }
     if not call.verdict.retryable or n == policy.attempts then break end
     -- Retry-After is honoured as given (clamped); otherwise full-jitter backoff.

@@ -614,7 +614,7 @@ end
 -- A fault applied instead of processing the request ("before").
 function Server:inject_before(conn, req, fault)
   if fault.fault == "status" then
-    return self:send_response(conn, req, faults.status_response(fault), fault)
+    return self:send_response(conn, req, faults.status_response(fault, req.request_id), fault)
   end
   return self:hang_up(conn, req, fault, nil)
 end
@@ -623,7 +623,7 @@ end
 function Server:inject_after(conn, req, fault, res)
   local kind = fault.fault
   if kind == "status" then
-    return self:send_response(conn, req, faults.status_response(fault), fault)
+    return self:send_response(conn, req, faults.status_response(fault, req.request_id), fault)
   elseif kind == "delay" then
     conn:sleep(fault.seconds)
     return self:send_response(conn, req, res, fault)
