@@ -22,6 +22,10 @@ local DEFAULTS = {
   ims_url = "https://ims-na1.adobelogin.com",
   sandbox = "prod",
   scopes = "openid,session,AdobeID,read_organizations,additional_info.projectedProductContext",
+  -- Seconds after which a request the client gave up on can no longer be carried out: Adobe's
+  -- API gateway cuts requests at 60 s (developer.adobe.com/analytics-apis/docs/2.0/guides/faq),
+  -- plus a margin. ensure waits this long after an ambiguous create before creating again.
+  in_flight_limit = 65,
 }
 
 -- Option name -> Lua type. Unknown names and wrong types raise.
@@ -32,7 +36,7 @@ local OPTIONS = {
   max_response_size = "number", user_agent = "string", env = "any",
   ca_file = "string", ca_path = "string", ca_blob = "string", low_speed_limit = "number",
   low_speed_time = "number", proxy = "string", trace = "function", trace_api_key = "boolean",
-  retry = "any",
+  retry = "any", in_flight_limit = "number",
 }
 
 -- Options read from the environment when the table does not give them.
@@ -218,7 +222,7 @@ local function settings_from(opts)
       if bad then return nil, bad end
     end
   end
-  for _, name in ipairs { "timeout", "connect_timeout", "max_response_size" } do
+  for _, name in ipairs { "timeout", "connect_timeout", "max_response_size", "in_flight_limit" } do
     local v = s[name]
     if v ~= nil and (v ~= v or v <= 0 or v == math.huge) then -- NaN, zero, negative, infinite
       return nil, errors.validation(name, "must be a positive number")
@@ -278,6 +282,7 @@ function client.new(opts)
     budget = retry.budget(policy.budget),
     sleep = batch.sleeper(policy.sleep), -- inside a batch call: a timer, the other calls go on
     trace_options = { redact_api_key = not opts.trace_api_key },
+    in_flight_limit = s.in_flight_limit,
   }
   -- Connection specs read from the service (id -> item): connections:create validates auth
   -- params against them rather than against the built-in catalogue.
@@ -627,6 +632,12 @@ end
 -- For resources that wait (runs:wait): the client's one sleep function (option retry.sleep).
 function Client:_sleep(seconds)
   state(self, 3).sleep(seconds)
+end
+
+-- For ensure: seconds after a failed request until it can no longer be carried out (option
+-- in_flight_limit).
+function Client:_in_flight_limit()
+  return state(self, 3).in_flight_limit
 end
 
 -- Query values are strings, booleans or whole numbers; a float like 10000.0 (what a decoded
