@@ -117,6 +117,47 @@ describe("flowservice.new", function()
     assert.equals("ims_url", err2.field)
   end)
 
+  it("takes as loopback only addresses libcurl connects to without resolving a name", function()
+    -- names that look like addresses: libcurl resolves (or rewrites) them, so they could go anywhere
+    for _, host in ipairs { "127.0.0.300", "127.0.0.1000", "127.999.999.999", "127.0.0.256", "127.1",
+        "127.0.1", "0177.0.0.1", "127.0.0.01", "0x7f.0.0.1", "127.0.0.1.", "127.0.0.1.example", "localhost.",
+        "a.localhost", "[::ffff:127.0.0.1]", "[0:0:0:0:0:0:0:1]", "128.0.0.1", "127.0.0.%31", "2130706433" } do
+      for _, field in ipairs { "base_url", "ims_url" } do
+        local c, err = new_client { [field] = "http://" .. host .. ":8080" }
+        assert.is_nil(c, host)
+        assert.same({ "validation", field }, { err.kind, err.field }, host)
+        assert.truthy(new_client { [field] = "https://" .. host .. ":8080" }, host)
+      end
+    end
+    for _, host in ipairs { "127.0.0.1", "127.255.255.255", "127.0.0.0", "127.10.200.3", "[::1]", "localhost",
+        "LocalHost" } do
+      assert.truthy(new_client { base_url = "http://" .. host .. ":8080", ims_url = "http://" .. host }, host)
+    end
+  end)
+
+  it("takes localhost as loopback only from libcurl 7.78 on, which answers it without a resolver", function()
+    local client_module = require "flowservice.client"
+    local core = require "flowservice.core"
+    local real = core.curl_version
+    core.curl_version = "libcurl/7.77.0 OpenSSL/1.1.1"
+    local c, err = new_client { base_url = "http://localhost:8080" }
+    core.curl_version = real
+    assert.is_nil(c)
+    assert.equals("base_url", err.field)
+    assert.is_true(client_module._is_loopback("localhost"))
+  end)
+
+  it("refuses a proxy with plain http: the proxy would read it in the clear", function()
+    for _, proxy in ipairs { "http://proxy.example:3128", "https://proxy.example:8443", "http://127.0.0.1:3128" } do
+      local c, err = new_client { base_url = "http://127.0.0.1:8080", proxy = proxy }
+      assert.is_nil(c, proxy)
+      assert.same({ "validation", "proxy" }, { err.kind, err.field })
+    end
+    assert.truthy(new_client { base_url = "http://127.0.0.1:8080", proxy = "" })
+    assert.truthy(new_client { base_url = "https://platform.example", ims_url = "https://ims.example",
+      proxy = "http://proxy.example:3128" })
+  end)
+
   it("refuses a sandbox name that is not all-lowercase, and does not change it", function()
     local _, err = new_client { sandbox = "Prod" }
     assert.equals("sandbox", err.field)

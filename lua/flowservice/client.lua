@@ -83,9 +83,30 @@ local RESOURCES = {
 local Client = { __name = "flowservice.client" }
 Client.__index = Client
 
-local function is_loopback(host)
-  return host == "localhost" or host == "::1" or host:match("^127%.%d+%.%d+%.%d+$") ~= nil
+-- libcurl answers the name "localhost" itself with 127.0.0.1 and ::1, never asking a resolver,
+-- from 7.78.0 on (curl/curl pull request #7039); older ones resolve it like any name.
+local function curl_fixes_localhost()
+  local major, minor = (core.curl_version or ""):match("^libcurl/(%d+)%.(%d+)")
+  major, minor = tonumber(major), tonumber(minor)
+  return major ~= nil and (major > 7 or (major == 7 and minor >= 78))
 end
+
+-- True for a host that is a loopback address libcurl connects to without resolving anything:
+-- an IPv4 literal 127.x.y.z in canonical dotted-decimal form (each part 0-255, no leading
+-- zeros: libcurl treats anything else, like 127.0.0.300 or 127.1, as a name or rewrites it),
+-- the IPv6 literal ::1, or "localhost" where libcurl pins it to loopback itself. A name that
+-- only looks like an address would go to whatever a hosts file or DNS says.
+local function is_loopback(host)
+  if host == "::1" then return true end
+  if host == "localhost" then return curl_fixes_localhost() end
+  local octets = { host:match("^(%d+)%.(%d+)%.(%d+)%.(%d+)$") }
+  if #octets ~= 4 or octets[1] ~= "127" then return false end
+  for _, octet in ipairs(octets) do
+    if #octet > 3 or (#octet > 1 and octet:sub(1, 1) == "0") or tonumber(octet) > 255 then return false end
+  end
+  return true
+end
+client._is_loopback = is_loopback -- for specs
 
 -- https anywhere; plain http only to a loopback address (the emulator).
 local function check_service_url(name, value)
@@ -231,6 +252,10 @@ local function settings_from(opts)
   local ok
   ok, err = check_transport(s)
   if not ok then return nil, err end
+  -- A proxy sees plain http in the clear, wherever it runs: plain http goes straight to loopback.
+  if s.proxy and s.proxy ~= "" and (url.split(s.base_url) == "http" or url.split(s.ims_url) == "http") then
+    return nil, errors.validation("proxy", "must be \"\" (none) when base_url or ims_url uses plain http")
+  end
   return s
 end
 
