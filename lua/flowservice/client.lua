@@ -729,9 +729,27 @@ end
 
 -- A link the service returned (`_links.next.href`): a path and query relative to the Flow
 -- Service base. Anything that could leave that base or split the request line is refused.
+-- The path is judged as servers read it: percent-escapes of unreserved characters decoded
+-- (`%2e` is "."), `;parameters` dropped from each segment (`..;x` is ".."); an escaped "/", "\"
+-- or "%" (`..%2f`, double encoding) is refused outright, as some servers and proxies decode them.
+local function is_unreserved_escape(hex)
+  local c = string.char(tonumber(hex, 16))
+  if c:find("^[%w%-%._~]$") then return c end
+  return nil -- gsub keeps the escape
+end
+
 local function check_href(href)
-  if href:sub(1, 1) ~= "/" or href:sub(1, 2) == "//" or href:find("[%z\1-\32\127#\\]")
-      or href:find("/%.%.?/") or href:find("/%.%.?$") or href:find("/%.%.?%?") then
+  local bad = href:sub(1, 1) ~= "/" or href:sub(1, 2) == "//" or href:find("[%z\1-\32\127#\\]")
+  if not bad then
+    local path = href:match("^[^?]*")
+    local decoded = path:gsub("%%(%x%x)", is_unreserved_escape)
+    bad = decoded:find("%%2[fF]") or decoded:find("%%5[cC]") or decoded:find("%%25")
+    for segment in (decoded .. "/"):gmatch("([^/]*)/") do
+      local bare = segment:match("^[^;]*")
+      if bare == "." or bare == ".." then bad = true end
+    end
+  end
+  if bad then
     return nil, errors.unexpected(nil, "a link that is not a path under the Flow Service base")
   end
   return href
