@@ -460,6 +460,14 @@ describe("the client's retry loop", function()
       assert.same({ 0.05 }, slept)
     end)
 
+    it("an IMS outage (5xx) or throttling (429) is an http error, a refusal of the credentials an auth error", function()
+      for _, case in ipairs { { 500, "http" }, { 503, "http" }, { 429, "http" }, { 400, "auth" }, { 401, "auth" } } do
+        load({ { 200 } }, { ims = { { case[1], JSON, cjson.encode { error = "e", error_description = "d" } } } })
+        local _, err = ims_client { attempts = 1 }:authenticate()
+        assert.same({ case[2], case[1] }, { err.kind, err.status }, tostring(case[1]))
+      end
+    end)
+
     it("after a 401, fetches one new token and repeats the call once", function()
       load { function(req)
         return req.headers.Authorization == "Bearer " .. TOKEN .. "-1" and { 401 } or { 200 }
@@ -522,6 +530,16 @@ describe("the client's retry loop", function()
       assert.same({ 0.1 }, waits)
       c:_sleep(3)
       assert.same({ 0.1, 3 }, waits)
+    end)
+
+    it("raises naming retry.random when it returns something that is not a number from 0 to 1", function()
+      for _, bad in ipairs { 0 / 0, -0.5, 2, "0.5", false } do
+        load { { 503 }, { 200 } }
+        local c = new_client { random = function() return bad end }
+        local ok, err = pcall(c.flows.get, c.flows, ID)
+        assert.is_false(ok)
+        assert.matches("option retry%.random: must return a number from 0 to 1", err)
+      end
     end)
 
     it("raises on unknown names and wrong types, at the caller's line", function()

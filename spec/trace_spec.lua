@@ -17,6 +17,22 @@ describe("trace", function()
     assert.are.same({ ["x-api-key"] = "client", ["X-Extra"] = "a" .. M }, h)
   end)
 
+  it("redacts caller-added headers whose names look secret", function()
+    local given = {
+      ["X-Upstream-Token"] = SECRET, ["X-Client-Secret"] = SECRET, ["X-Db-Password"] = SECRET,
+      ["X-Signing-Key"] = SECRET, ["X-Credentials"] = SECRET, ["X-Auth-User"] = SECRET, Cookie = SECRET,
+      ["Set-Cookie"] = SECRET, ["X-Session-Id"] = SECRET, ["X-Signature"] = SECRET,
+      ["Proxy-Authorization"] = SECRET,
+      ["If-Match"] = '"1"', ["x-sandbox-name"] = "prod", ["x-request-id"] = "r1",
+    }
+    for _, redact_api_key in ipairs { true, false } do
+      local h = trace.headers(given, { redact_api_key = redact_api_key })
+      for name, value in pairs(given) do
+        assert.are.equal(value == SECRET and M or value, h[name], name)
+      end
+    end
+  end)
+
   it("redacts every auth.params value and secret-looking members anywhere in JSON", function()
     local body = cjson.encode {
       name = "conn", auth = { specName = "Basic Authentication",

@@ -567,7 +567,9 @@ local function fetch_token(self, p, deadline)
   local status, headers, body, info = perform(p, call)
   if not status then return nil, headers end
   if status ~= 200 then
-    return nil, annotate(call, errors.from_response(status, headers, body, "auth"))
+    -- IMS refusing the credentials is `auth`; IMS failing or throttling (5xx, 429) is not
+    local kind = (status >= 500 or status == 429) and "http" or "auth"
+    return nil, annotate(call, errors.from_response(status, headers, body, kind))
   end
   -- The core captured a usable (non-empty, header-safe) token, or left the body alone.
   local token, ttl = info.captured, type(body) == "table" and body.expires_in

@@ -182,7 +182,11 @@ retry.SUCCESS = setmetatable({}, {
 -- random() * min(cap, base * 2^(n-1)), base = throttle_base when throttled.
 function retry.backoff(policy, n, throttle)
   local base = throttle and policy.throttle_base or policy.base
-  return policy.random() * math.min(policy.cap, base * 2 ^ (n - 1))
+  local r = policy.random()
+  if type(r) ~= "number" or not (r >= 0 and r <= 1) then -- NaN fails both comparisons
+    error("flowservice: option retry.random: must return a number from 0 to 1, got " .. tostring(r), 2)
+  end
+  return r * math.min(policy.cap, base * 2 ^ (n - 1))
 end
 
 local MONTHS = { Jan = 1, Feb = 2, Mar = 3, Apr = 4, May = 5, Jun = 6, Jul = 7, Aug = 8, Sep = 9,

@@ -2,8 +2,8 @@
 -- for each request when the user gave `trace = function(event) ... end`; libcurl's own verbose
 -- output is never turned on (it redacts nothing).
 --
--- Redacted: the Authorization header (always), x-api-key (unless the client is told the API
--- key is not secret), every IMS form field but grant_type and scope, and in JSON bodies every
+-- Redacted: the Authorization header and every header whose name looks secret (always),
+-- x-api-key (unless the client is told the API key is not secret), every IMS form field but grant_type and scope, and in JSON bodies every
 -- value under auth.params, every member whose name looks secret (password, secret, token,
 -- key, credential, in any case and anywhere in the name), and the value of a JSON Patch
 -- operation whose path reaches into auth or names such a member. Header values given as pieces
@@ -105,13 +105,20 @@ function trace.body(body, content_type)
   return ("(%d bytes of %s)"):format(#text, content_type ~= "" and content_type or "unknown type")
 end
 
+-- Header names whose values are hidden besides x-api-key: the secret-looking ones (password,
+-- secret, token, key, credential, like JSON members), and auth, cookie, session, signature
+-- (Authorization, Proxy-Authorization, Set-Cookie, X-Upstream-Token, X-Session-Id, ...).
+local function secret_header(lower)
+  return trace.secret_name(lower) or lower:find("auth", 1, true) or lower:find("cookie", 1, true)
+    or lower:find("session", 1, true) or lower:find("signature", 1, true)
+end
+
 -- Headers as the trace shows them: names kept, secret values replaced.
 function trace.headers(headers, opts)
   local out = {}
   for name, value in pairs(headers or {}) do
     local lower = name:lower()
-    if lower == "authorization" or lower == "proxy-authorization" or lower == "cookie"
-        or lower == "set-cookie" or (lower == "x-api-key" and opts.redact_api_key) then
+    if (lower == "x-api-key" and opts.redact_api_key) or (lower ~= "x-api-key" and secret_header(lower)) then
       out[name] = MARKER
     elseif type(value) == "table" then
       out[name] = pieces_text(value)
