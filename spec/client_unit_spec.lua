@@ -181,6 +181,19 @@ describe("flowservice.new", function()
     assert.equals("max_response_size", err.field)
   end)
 
+  it("one rule for option values: out of range is a validation error, never a raise", function()
+    for _, case in ipairs { { "timeout", 1e9 }, { "timeout", 2147484 }, { "connect_timeout", 3e6 },
+        { "max_response_size", 1e300 }, { "user_agent", "ua\r\nX-Injected: 1" }, { "user_agent", "" },
+        { "base_url", "http://127.0.0.1:1/ x" }, { "ims_url", "https://ims.example/\tx" },
+        { "base_url", "https://platform.example/a\0b" } } do
+      local ok, c, err = pcall(new_client, { [case[1]] = case[2] })
+      assert.is_true(ok, case[1] .. ": " .. tostring(c))
+      assert.is_nil(c, case[1])
+      assert.same({ "validation", case[1] }, { err.kind, err.field })
+    end
+    assert.truthy(new_client { timeout = 2147483, connect_timeout = 0.001 })
+  end)
+
   it("needs a client secret or an access token", function()
     local _, err = flowservice.new { env = false, client_id = "a", org_id = "O@AdobeOrg" }
     assert.equals("client_secret", err.field)

@@ -47,6 +47,8 @@ local ENV = {
 }
 client.ENV = ENV
 
+local MAX_SECONDS = 2147483 -- the core's limit for timeouts (src/request.h FS_MAX_SECONDS)
+
 local FLOW_PATH = "/data/foundation/flowservice"
 client.FLOW_PATH = FLOW_PATH
 local IMS_TOKEN_PATH = "/ims/token/v3"
@@ -113,6 +115,9 @@ local function check_service_url(name, value)
   local scheme, host, _, path = url.split(value)
   if not scheme or host == "" then
     return nil, errors.validation(name, "must be an absolute URL like https://host")
+  end
+  if value:find("[%z\1-\32\127]") then
+    return nil, errors.validation(name, "must not contain spaces or control characters")
   end
   if value:find("@", 1, true) or path:find("[?#]") then
     return nil, errors.validation(name, "must not contain credentials, a query or a fragment")
@@ -248,6 +253,16 @@ local function settings_from(opts)
     if v ~= nil and (v ~= v or v <= 0 or v == math.huge) then -- NaN, zero, negative, infinite
       return nil, errors.validation(name, "must be a positive number")
     end
+  end
+  -- the core keeps milliseconds in a 32-bit long
+  for _, name in ipairs { "timeout", "connect_timeout" } do
+    if s[name] ~= nil and s[name] > MAX_SECONDS then
+      return nil, errors.validation(name, "must be a number of seconds > 0 and <= " .. MAX_SECONDS)
+    end
+  end
+  if s.user_agent then
+    local _, bad = check_header_value("user_agent", s.user_agent)
+    if bad then return nil, bad end
   end
   local ok
   ok, err = check_transport(s)

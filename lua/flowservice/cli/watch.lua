@@ -16,7 +16,8 @@ end
 
 local function progress_line(runs, run, elapsed)
   local status = run and (runs.status(run) or "no status yet") or "waiting for the first run"
-  return string.format("%6.1f s  %s%s", elapsed, run and (run.id .. "  ") or "", status)
+  -- the id and status come from the service: shown safe
+  return output.safe(string.format("%6.1f s  %s%s", elapsed, run and (tostring(run.id) .. "  ") or "", status))
 end
 
 return function(kind)
@@ -62,9 +63,9 @@ return function(kind)
       ctx:must(run, status)
       ctx:print(run, function()
         local records = type(run.metrics) == "table" and run.metrics.recordSummary or {}
-        ctx.streams.stdout:write(string.format("run %s: %s (records in %s, out %s, failed %s)\n", run.id, status,
-          tostring(records.inputRecordCount), tostring(records.outputRecordCount),
-          tostring(records.failedRecordCount)))
+        ctx.streams.stdout:write(output.safe(string.format("run %s: %s (records in %s, out %s, failed %s)",
+          tostring(run.id), status, tostring(records.inputRecordCount), tostring(records.outputRecordCount),
+          tostring(records.failedRecordCount))), "\n")
       end)
       return status == "success" and EXIT.ok or EXIT.failed_run
     end,
