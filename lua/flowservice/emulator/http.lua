@@ -50,6 +50,9 @@ local DEFAULT_TIMEOUTS = {
   linger = 2,                    -- seconds to drain a client's unread input before closing
 }
 local READ_SIZE = 16 * 1024
+-- Reads one connection may do before it lets the others have a turn: a client that keeps its
+-- socket full (a large body, even in 1-byte pieces) cannot hold up the select loop.
+local READS_PER_TURN = 4
 
 local REASONS = {
   [100] = "Continue", [200] = "OK", [201] = "Created", [204] = "No Content",
@@ -148,7 +151,8 @@ Conn.__index = Conn
 -- peer: the peer's address.
 local function new_conn(sock, raw, tls, peer)
   return setmetatable({
-    sock = sock, raw = raw, tls = tls, peer = peer, buf = "", pos = 1, deadline = math.huge,
+    sock = sock, raw = raw, tls = tls, peer = peer, buf = "", pos = 1, deadline = math.huge, reads = 0,
+    idle_since = nil,                        -- set while waiting for a request's first byte
   }, Conn)
 end
 
@@ -174,6 +178,7 @@ end
 
 -- Waits until the socket is ready; returns true, or nil and "timeout".
 function Conn:wait(kind)
+  self.reads = 0                             -- a new turn starts when the loop resumes us
   local ok, why = coroutine.yield(kind, self.deadline)
   if ok then return true end
   return nil, why
@@ -182,8 +187,19 @@ end
 -- Sleeps without blocking the server: the select loop watches neither direction and resumes the
 -- coroutine when the deadline passes.
 function Conn:sleep(seconds)
+  self.reads = 0
   self.deadline = util.now() + seconds
   coroutine.yield("sleep", self.deadline)
+end
+
+-- Lets every other connection have a turn, then goes on (its deadline unchanged). Not a wait
+-- for readability: over TLS the next bytes may already sit in luasec's buffer, which select
+-- cannot see.
+function Conn:yield_turn()
+  local deadline = self.deadline
+  self.reads = 0
+  coroutine.yield("sleep", util.now())       -- due at once: resumed in the loop's next round
+  self.deadline = deadline
 end
 
 -- Makes the coming close abort the connection (RST) instead of ending it (FIN). Plain close
@@ -203,7 +219,9 @@ end
 -- Reads whatever is available (at least one byte) into the buffer.
 -- Returns true, or nil and "closed" / "timeout".
 function Conn:fill()
+  if self.reads >= READS_PER_TURN then self:yield_turn() end
   while true do
+    self.reads = self.reads + 1
     local data, err, partial = self.sock:receive(READ_SIZE)
     local got = data or partial
     if got and #got > 0 then
@@ -220,16 +238,27 @@ function Conn:fill()
   end
 end
 
+-- Appends s to a stack of strings kept in decreasing size (Programming in Lua, "string
+-- buffers"): a body that arrives in many tiny pieces costs O(n log n) copying and about twice its
+-- size in memory, not one Lua string per piece.
+local function push_piece(stack, s)
+  stack[#stack + 1] = s
+  for i = #stack - 1, 1, -1 do
+    if #stack[i] > #stack[i + 1] then break end
+    stack[i] = stack[i] .. table.remove(stack)
+  end
+end
+
 function Conn:read_exact(n)
   local parts, need = {}, n
   while true do
     local avail = self:available()
     if avail >= need then
-      parts[#parts + 1] = self:take(need)
+      push_piece(parts, self:take(need))
       return table.concat(parts)
     end
     if avail > 0 then
-      parts[#parts + 1] = self:take(avail)
+      push_piece(parts, self:take(avail))
       need = need - avail
     end
     local ok, err = self:fill()
@@ -318,6 +347,7 @@ local BAD_VALUE_CHARS = "[%z\1-\8\10-\31\127]"   -- controls except HTAB
 -- this request arrived (a timeout before that is just an idle keep-alive connection).
 local function read_head(conn, limits, timeouts)
   conn.deadline = util.now() + timeouts.idle
+  conn.idle_since = util.now()               -- idle until a byte arrives: may be evicted
   local started = false
   local scanned = 0
   while true do
@@ -326,6 +356,7 @@ local function read_head(conn, limits, timeouts)
     local avail = conn:available()
     if avail > 0 and not started then
       started = true
+      conn.idle_since = nil
       conn.deadline = util.now() + timeouts.request
     end
     local s = conn.buf:find("\r\n\r\n", conn.pos + scanned, true)
@@ -717,6 +748,7 @@ function Server:accept_all()
   while true do
     local sock = self.listener:accept()
     if not sock then return end
+    if self.count >= self.limits.max_connections then self:evict_idle() end
     if self.count >= self.limits.max_connections then
       sock:close()
     else
@@ -731,6 +763,17 @@ function Server:accept_all()
       end
     end
   end
+end
+
+-- At the connection limit: closes the connection that has waited longest for a request without
+-- sending a byte, so idle keep-alive connections (or a client hoarding them) cannot lock new
+-- clients out. Connections in the middle of a request are never evicted.
+function Server:evict_idle()
+  local oldest
+  for _, conn in pairs(self.conns) do
+    if conn.idle_since and (not oldest or conn.idle_since < oldest.idle_since) then oldest = conn end
+  end
+  if oldest then self:drop(oldest) end
 end
 
 -- sock: a luasocket TCP socket, or (TLS) the luasec socket wrapping raw, the TCP socket.
