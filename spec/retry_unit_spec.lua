@@ -460,7 +460,7 @@ describe("the client's retry loop", function()
       assert.same({ 0.05 }, slept)
     end)
 
-    it("an IMS outage (5xx) or throttling (429) is an http error, a refusal of the credentials an auth error", function()
+    it("an IMS outage (5xx) or throttling (429) is an http error, refused credentials an auth error", function()
       for _, case in ipairs { { 500, "http" }, { 503, "http" }, { 429, "http" }, { 400, "auth" }, { 401, "auth" } } do
         load({ { 200 } }, { ims = { { case[1], JSON, cjson.encode { error = "e", error_description = "d" } } } })
         local _, err = ims_client { attempts = 1 }:authenticate()

@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <curl/mprintf.h>
 #include <lauxlib.h>
 
 #include "process.h"
@@ -63,7 +62,7 @@ CURLcode fs_curl_global_init(int *wiping) {
   *wiping = 0;
   if (rc != CURLE_OK) return rc;
   /* Whether libcurl took our functions: one block from libcurl, freed through curl_free. */
-  probe = curl_maprintf("%s", "probe");
+  probe = curl_easy_escape(NULL, "probe", 5);
   if (probe != NULL) {
     curl_free(probe);
     *wiping = wiped_blocks > before;

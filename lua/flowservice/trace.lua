@@ -3,9 +3,10 @@
 -- output is never turned on (it redacts nothing).
 --
 -- Redacted: the Authorization header and every header whose name looks secret (always),
--- x-api-key (unless the client is told the API key is not secret), every IMS form field but grant_type and scope, and in JSON bodies every
--- value under auth.params, every member whose name looks secret (password, secret, token,
--- key, credential, in any case and anywhere in the name), and the value of a JSON Patch
+-- x-api-key (unless the client is told the API key is not secret), every IMS form field but
+-- grant_type and scope, and in JSON bodies every value under auth.params, every member whose
+-- name looks secret (password, secret, token, key, credential, in any case and anywhere in the
+-- name), and the value of a JSON Patch
 -- operation whose path reaches into auth or names such a member. Header values given as pieces
 -- (strings and C secrets) show their secrets as the marker too.
 local json = require "flowservice.json"

@@ -119,7 +119,8 @@ function output.item(streams, item)
   table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
   for _, k in ipairs(keys) do
     local name = shown[k]
-    streams.stdout:write(name, ":", (" "):rep(width - width_of(name) + 1), cell(item[k], type(k) == "string" and k or nil), "\n")
+    local value = cell(item[k], type(k) == "string" and k or nil)
+    streams.stdout:write(name, ":", (" "):rep(width - width_of(name) + 1), value, "\n")
   end
 end
 
