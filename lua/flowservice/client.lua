@@ -267,9 +267,11 @@ local function settings_from(opts)
   local ok
   ok, err = check_transport(s)
   if not ok then return nil, err end
-  -- A proxy sees plain http in the clear, wherever it runs: plain http goes straight to loopback.
-  if s.proxy and s.proxy ~= "" and (url.split(s.base_url) == "http" or url.split(s.ims_url) == "http") then
-    return nil, errors.validation("proxy", "must be \"\" (none) when base_url or ims_url uses plain http")
+  -- A proxy reads plain http in the clear: with plain http only one on this machine (loopback).
+  if s.proxy and s.proxy ~= "" and (url.split(s.base_url) == "http" or url.split(s.ims_url) == "http")
+      and not is_loopback(select(2, url.split(s.proxy))) then
+    return nil, errors.validation("proxy", "must be \"\" (none) or a loopback address when base_url or ims_url "
+      .. "uses plain http")
   end
   return s
 end
