@@ -57,6 +57,46 @@ describe("emulator limits", function()
     server:close()
   end)
 
+  it("bounds the bodies being received on all connections together: 503 beyond, released after", function()
+    local http = require "flowservice.emulator.http"
+    local router = http.router()
+    router:add("POST", "^/big$", function(req) return http.json(200, { bytes = #req.body }) end)
+    local server = assert(http.server { router = router, log = io.open("/dev/null", "w"),
+      limits = { buffered_bytes = 100 } })
+    local function client()
+      local s = assert(socket.connect("127.0.0.1", server.port))
+      s:settimeout(0)
+      return s
+    end
+    local function head(n) return "POST /big HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: " .. n .. "\r\n\r\n" end
+    -- steps the server until `s` has a status line (at most 5 s); returns the status
+    local function status_of(s)
+      local got = ""
+      local deadline = socket.gettime() + 5
+      while socket.gettime() < deadline do
+        server:step(0.01)
+        local data, _, partial = s:receive(4096)
+        got = got .. (data or partial or "")
+        local status = got:match("^HTTP/1%.1 (%d%d%d)")
+        if status then return tonumber(status) end
+      end
+      return nil
+    end
+    local a = client()
+    assert(a:send(head(80) .. ("a"):rep(10)))     -- 80 bytes reserved, 70 still to come
+    for _ = 1, 20 do server:step(0.01) end
+    local b = client()
+    assert(b:send(head(80) .. ("b"):rep(80)))
+    assert.are.equal(503, status_of(b))
+    assert(a:send(("a"):rep(70)))
+    assert.are.equal(200, status_of(a))
+    local c = client()
+    assert(c:send(head(80) .. ("c"):rep(80)))
+    assert.are.equal(200, status_of(c))
+    for _, s in ipairs { a, b, c } do s:close() end
+    server:close()
+  end)
+
   it("forgets the oldest token beyond its limit, and expired ones", function()
     local ims = require "flowservice.emulator.ims"
     local http = require "flowservice.emulator.http"

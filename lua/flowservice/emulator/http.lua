@@ -40,6 +40,7 @@ local DEFAULT_LIMITS = {
   header_bytes = 32 * 1024,      -- bytes in the whole header section
   header_count = 100,
   body_bytes = 4 * 1024 * 1024,  -- decoded body, Content-Length or chunked
+  buffered_bytes = 64 * 1024 * 1024, -- bodies being received, all connections together (503 beyond)
   chunk_line = 1024,             -- chunk-size line or trailer line
   max_connections = 512,         -- stays below select()'s FD_SETSIZE
 }
@@ -90,6 +91,7 @@ local PROTOCOL_ERRORS = {
   [414] = { "UriTooLongError", "The request line is too long." },
   [417] = { "ExpectationFailedError", "Only the expectation 100-continue is supported." },
   [431] = { "HeaderFieldsTooLargeError", "The request header section is too large." },
+  [503] = { "ServiceUnavailableError", "Too many request bodies are being received; try again." },
   [500] = { "InternalServerError", "An internal error has occurred." },
   [501] = { "NotImplementedError", "Only the chunked transfer coding is supported." },
   [505] = { "HttpVersionNotSupportedError", "Only HTTP/1.0 and HTTP/1.1 are supported." },
@@ -152,6 +154,7 @@ Conn.__index = Conn
 local function new_conn(sock, raw, tls, peer)
   return setmetatable({
     sock = sock, raw = raw, tls = tls, peer = peer, buf = "", pos = 1, deadline = math.huge, reads = 0,
+    reserved = 0,                            -- bytes of the server's body budget (see reserve)
     idle_since = nil,                        -- set while waiting for a request's first byte
   }, Conn)
 end
@@ -445,7 +448,17 @@ local function body_framing(req, limits)
   return "none"
 end
 
-local function read_chunked(conn, limits)
+-- Takes `n` bytes of the server's budget for bodies being received (budget.used) for the
+-- connection; Server:release gives them back once the request is answered or the connection
+-- ends, however it ends. False when they are not there.
+local function reserve(budget, limits, conn, n)
+  if budget.used + n > limits.buffered_bytes then return false end
+  budget.used = budget.used + n
+  conn.reserved = conn.reserved + n
+  return true
+end
+
+local function read_chunked(conn, limits, budget)
   local parts, total = {}, 0
   while true do
     local line, err = conn:read_line(limits.chunk_line, 400)
@@ -457,6 +470,7 @@ local function read_chunked(conn, limits)
     if size == 0 then break end
     total = total + size
     if total > limits.body_bytes then return nil, 413 end
+    if not reserve(budget, limits, conn, size) then return nil, 503 end
     local data, derr = conn:read_exact(size)
     if not data then return nil, derr end
     parts[#parts + 1] = data
@@ -479,7 +493,7 @@ end
 -- Reads one request. Returns req, or nil and a status to answer with (then close), or nil when
 -- the connection just ended. intercept (optional) sees the parsed head and sets req.fault; a
 -- "reset" fault before processing returns the request at once, its body unread.
-local function read_request(conn, limits, timeouts, intercept)
+local function read_request(conn, limits, timeouts, intercept, budget)
   local head, err = read_head(conn, limits, timeouts)
   if not head then
     return nil, type(err) == "number" and err or nil
@@ -507,9 +521,10 @@ local function read_request(conn, limits, timeouts, intercept)
 
   local body, berr = "", nil
   if framing == "length" then
+    if not reserve(budget, limits, conn, length) then return nil, 503, req end
     body, berr = conn:read_exact(length)
   elseif framing == "chunked" then
-    body, berr = read_chunked(conn, limits)
+    body, berr = read_chunked(conn, limits, budget)
   end
   if not body then
     if berr == "timeout" then return nil, 408, req end
@@ -707,8 +722,9 @@ function Server:serve(conn)
     end
   end
   while true do
-    local req, status, partial_req = read_request(conn, self.limits, self.timeouts, self.intercept)
+    local req, status, partial_req = read_request(conn, self.limits, self.timeouts, self.intercept, self.buffered)
     if not req then
+      self:release(conn)
       if status then                         -- answer the protocol error, then close
         local r = partial_req or { headers = {} }
         r.request_id = util.uuid4()
@@ -722,11 +738,20 @@ function Server:serve(conn)
     end
     req.request_id = util.uuid4()
     req.peer = conn.peer
-    if not self:respond(conn, req) then return end
+    local keep = self:respond(conn, req)
+    self:release(conn)
+    if not keep then return end
   end
 end
 
+-- Gives back the connection's share of the budget for bodies being received.
+function Server:release(conn)
+  self.buffered.used = self.buffered.used - conn.reserved
+  conn.reserved = 0
+end
+
 function Server:drop(conn)
+  self:release(conn)
   conn.sock:close()
   self.conns[conn.sock] = nil
   self.count = self.count - 1
@@ -893,6 +918,7 @@ function http.server(opts)
     timeouts = merged(DEFAULT_TIMEOUTS, opts.timeouts),
     conns = {},
     count = 0,
+    buffered = { used = 0 },                 -- bytes of bodies being received (limits.buffered_bytes)
   }, Server)
 end
 
