@@ -77,6 +77,13 @@ describe("the command line refuses bad option values with an exit code", functio
     assert.falsy(err:find("traceback", 1, true))
   end)
 
+  it("a watch interval longer than a sleep can be: a usage error (exit 2), no traceback", function()
+    local _, err, code = run { "runs", "watch", "4b1c7e0a-0000-4000-8000-000000000001", "--interval", "3e6" }
+    assert.are.equal(2, code, err)
+    assert.truthy(err:find("expected seconds >= 0.05 and <= 86400", 1, true), err)
+    assert.falsy(err:find("traceback", 1, true))
+  end)
+
   it("a timeout out of range: a usage error (exit 2), like zero, no traceback", function()
     for _, t in ipairs { "3e6", "1e999", "0", "-1", "nan" } do
       local _, err, code = run { "--timeout=" .. t, "connections", "list" }

@@ -6,10 +6,13 @@ local refs = require "flowservice.cli.refs"
 
 local EXIT = output.EXIT
 
-local function seconds(min)
+-- max: the longest wait the library's sleep takes (core.sleep: 86400 s), or none
+local function seconds(min, max)
   return function(v)
     local n = tonumber(v)
-    if not n or n < min or n == math.huge then return nil, "expected seconds >= " .. min end
+    if not n or n < min or n == math.huge or (max and n > max) then
+      return nil, "expected seconds >= " .. min .. (max and " and <= " .. max or "")
+    end
     return n
   end
 end
@@ -30,7 +33,7 @@ return function(kind)
       cmd:option("--flow", "Watch this flow's first run instead (the flow's id or name)."):argname "FLOW"
       cmd:option("--timeout", "Give up after this many seconds.", "600"):argname "SECONDS"
         :convert(seconds(0))
-      cmd:option("--interval", "Seconds between polls.", "5"):argname "SECONDS":convert(seconds(0.05))
+      cmd:option("--interval", "Seconds between polls.", "5"):argname "SECONDS":convert(seconds(0.05, 86400))
     end,
     run = function(ctx, args)
       if (args.ref == nil) == (args.flow == nil) then ctx:fail(EXIT.usage, "give a RUN_ID or --flow FLOW") end
