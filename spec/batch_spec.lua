@@ -304,13 +304,13 @@ describe("client:batch", function()
     local client = new_client()
     admin.set_faults { get_delay("held-*", 3) }
     local t0 = core.monotonic()
-    assert.has_error(function()
-      client:batch {
-        function() return client.connections:get("held-1") end,
-        function() error("boom") end,
-      }
-    end)
-    local ok, err = pcall(client.batch, client, { function() error("boom") end })
+    local ok, err = pcall(client.batch, client, {
+      function() return client.connections:get("held-1") end,
+      function() error("boom") end,
+    })
+    assert.is_false(ok)
+    assert.matches("^batch: call 2: .*boom$", err)
+    ok, err = pcall(client.batch, client, { function() error("boom") end })
     assert.is_false(ok)
     assert.matches("^batch: call 1: .*boom$", err)
     ok, err = pcall(client.batch, client, { function() error({ code = 7 }) end })
@@ -331,8 +331,10 @@ describe("client:batch", function()
       assert.has_error(function() client:batch({}, { concurrency = bad }) end,
         "batch: concurrency: expected a whole number from 1 to 64")
     end
-    assert.has_error(function() client:batch({}, { parallel = 2 }) end)
-    assert.has_error(function() client:batch({}, { deadline = -1 }) end)
+    assert.has_error(function() client:batch({}, { parallel = 2 }) end,
+      "batch: unknown option 'parallel' (expected one of: concurrency, deadline, on_result)")
+    assert.has_error(function() client:batch({}, { deadline = -1 }) end,
+      "batch: deadline: expected a positive number of seconds")
     assert.has_error(function() client:batch { 42 } end, "batch: call 1: expected a function, got number")
     local ok, err = pcall(client.batch, client, { function() return client:batch {} end })
     assert.is_false(ok)

@@ -40,18 +40,23 @@ describe("the command line shows server text safely", function()
       { status = 200, body = cjson.encode { items = { item } } },
       { status = 200, body = cjson.encode { items = { item } } },
     })
+    -- the fixture answers requests in order: two errors, then two gets
     local env = env_for(fx.url)
-    for _, json_flag in ipairs { false, true } do
-      local args = { "connections", "get", ID }
-      if json_flag then table.insert(args, 1, "--json") end
-      local out, err, code = helper.run_cli(args, { env = env })
-      assert.are.equal(5, code, err)
-      assert.are.equal("", out)
-      assert.is_false(has_control(err:sub(1, -2)), err)
-      assert.truthy(err:find("Not found\\x1b[2J", 1, true), err)
-      assert.truthy(err:find("gone\\x1b]0;owned\\x07\\u009b2J", 1, true), err)
-    end
     local out, err, code = helper.run_cli({ "connections", "get", ID }, { env = env })
+    assert.are.equal(5, code, err)
+    assert.are.equal("", out)
+    assert.is_false(has_control(err:sub(1, -2)), err)
+    assert.truthy(err:find("Not found\\x1b[2J", 1, true), err)
+    assert.truthy(err:find("gone\\x1b]0;owned\\x07\\u009b2J", 1, true), err)
+    -- --json: one JSON object on stderr, every control character a JSON escape, values exact
+    out, err, code = helper.run_cli({ "--json", "connections", "get", ID }, { env = env })
+    assert.are.equal(5, code, err)
+    assert.are.equal("", out)
+    assert.is_false(has_control(err:sub(1, -2)), err)
+    local object = cjson.decode(err)
+    assert.are.equal("Not found" .. ESC_CLEAR, object.title)
+    assert.are.equal("gone" .. ESC_TITLE .. CSI_C1, object.detail)
+    out, err, code = helper.run_cli({ "connections", "get", ID }, { env = env })
     assert.are.equal(0, code, err)
     assert.is_false(has_control((out:gsub("\n", ""))), out)
     assert.truthy(out:find("\\x1b[2Jmember:", 1, true), out)
@@ -59,6 +64,7 @@ describe("the command line shows server text safely", function()
     -- --json prints the service's strings exactly (as JSON escapes)
     out, err, code = helper.run_cli({ "--json", "connections", "get", ID }, { env = env })
     assert.are.equal(0, code, err)
+    assert.is_false(has_control((out:gsub("\n", ""))), out)
     local doc = cjson.decode(out)
     assert.are.equal("n" .. ESC_TITLE, doc.name)
     assert.are.equal("v" .. CSI_C1, doc[ESC_CLEAR .. "member"])

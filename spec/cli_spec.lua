@@ -10,7 +10,7 @@ local PASSWORD = "SENTINEL-cli-password-5b7e"
 local UUID = "^%x%x%x%x%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%x%x%x%x%x%x%x%x$"
 
 local EXIT = { ok = 0, failed_run = 1, usage = 2, validation = 3, auth = 4, not_found = 5, conflict = 6,
-  server = 7, network = 8 }
+  server = 7, network = 8, ambiguous = 9, wait_timeout = 10 }
 
 -- Every output any command printed, for the sentinel sweep at the end.
 local seen = {}
@@ -297,7 +297,7 @@ describe("flowservice command line", function()
       client.runs:list { property = { 'status=="a\\"b"' }, flow_id = FLOW, limit = 3 }()
       client.runs:list { flow_id = FLOW, orderby = "createdAt", limit = 1 }()
       client:close()
-      local listed = cli_json(emu, { "runs", "list", "--flow", FLOW, "--filter", 'status=="a\\"b"', "--limit", "3",
+      local listed = cli_json(emu, { "runs", "list", "--flow", FLOW, "--filter", 'status=="a\\"b"', "--page-size", "3",
         "--dry-run" })
       assert.equal(urls[#urls - 1], listed[1].url)
       local watched = cli_json(emu, { "runs", "watch", "--flow", FLOW, "--dry-run" })
@@ -349,13 +349,16 @@ describe("flowservice command line", function()
       cli_json(emu, { "connections", "delete", base.id })
     end)
 
-    it("7 service error: a 5xx", function()
+    it("7 service error: a 5xx to a GET; 9 ambiguous: a 5xx to a create (it may have been carried out)", function()
       local faulty = helper.start_emulator { args = { "--faults",
-        '{"rules": [{"fault": "status", "status": 500, "method": "POST", "path": "*/connections"}]}' } }
-      local _, err, code = cli(faulty, osc_create("x"), { stdin = PASSWORD .. "\n" })
-      faulty.stop()
+        '{"rules": [{"fault": "status", "status": 500, "path": "*/connections"}]}' } }
+      local _, err, code = cli(faulty, { "connections", "list" })
       assert.equal(EXIT.server, code)
       assert.truthy(err:find("http error 500", 1, true), err)
+      _, err, code = cli(faulty, osc_create("x"), { stdin = PASSWORD .. "\n" })
+      faulty.stop()
+      assert.equal(EXIT.ambiguous, code)
+      assert.truthy(err:find("http error 500", 1, true) and err:find("ambiguous", 1, true), err)
     end)
 
     it("8 network: nothing listens", function()

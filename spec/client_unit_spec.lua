@@ -77,7 +77,7 @@ describe("flowservice.new", function()
   it("raises on an option of the wrong Lua type", function()
     assert.has_error(function() new_client { timeout = "5" } end,
       "flowservice.new: timeout: expected number, got string")
-    assert.has_error(function() flowservice.new("prod") end)
+    assert.has_error(function() flowservice.new("prod") end, "flowservice.new: options: expected a table, got string")
   end)
 
   it("returns a validation error naming a missing org_id", function()
@@ -156,6 +156,26 @@ describe("flowservice.new", function()
     assert.truthy(new_client { base_url = "http://127.0.0.1:8080", proxy = "" })
     assert.truthy(new_client { base_url = "https://platform.example", ims_url = "https://ims.example",
       proxy = "http://proxy.example:3128" })
+  end)
+
+  it("refuses service URLs with credentials, a query or a fragment", function()
+    local CREDENTIALS = "must not contain credentials, a query or a fragment"
+    local BAD = {
+      { "https://user:SENTINEL-pw@platform.adobe.io", "must be an absolute URL like https://host" },
+      { "https://SENTINEL-pw@platform.adobe.io", CREDENTIALS },
+      { "https://evil.example@platform.adobe.io:443", CREDENTIALS },
+      { "https://platform.adobe.io/?x=1", CREDENTIALS },
+      { "https://platform.adobe.io/#f", CREDENTIALS },
+    }
+    for _, case in ipairs(BAD) do
+      for _, name in ipairs { "base_url", "ims_url" } do
+        local c, err = new_client { [name] = case[1] }
+        assert.is_nil(c, case[1])
+        assert.equals(name, err.field)
+        assert.equals(name .. ": " .. case[2], err.message)
+        assert.is_nil(tostring(err):find("SENTINEL-pw", 1, true))
+      end
+    end
   end)
 
   it("refuses a sandbox name that is not all-lowercase, and does not change it", function()
@@ -333,9 +353,12 @@ describe("connections:create", function()
 
   it("raises on unknown fields and wrong Lua types", function()
     local c = assert(new_client())
-    assert.has_error(function() c.connections:create(with { nmae = "x" }) end)
-    assert.has_error(function() c.connections:create(with { auth = "secret" }) end)
-    assert.has_error(function() c.connections:create("x") end)
+    assert.has_error(function() c.connections:create(with { nmae = "x" }) end,
+      "connections:create: unknown option 'nmae' (expected one of: auth, auth_spec, description, name, spec, "
+      .. "spec_version)")
+    assert.has_error(function() c.connections:create(with { auth = "secret" }) end,
+      "connections:create: auth: expected table, got string")
+    assert.has_error(function() c.connections:create("x") end, "connections:create: expected a table, got string")
     assert.has_error(function() c.connections.create(OSC) end,
       "call it as a method: resources:create(...)")
     assert.equals(0, #sent)
@@ -343,7 +366,8 @@ describe("connections:create", function()
 
   it("client:request raises on unknown fields, wrong types and bad methods or paths", function()
     local c = assert(new_client())
-    assert.has_error(function() c:request { method = "GET", path = "/x", qeury = {} } end)
+    assert.has_error(function() c:request { method = "GET", path = "/x", qeury = {} } end,
+      "request: unknown option 'qeury' (expected one of: body, headers, href, method, path, query)")
     assert.has_error(function() c:request { method = "GET", path = 5 } end,
       "request: path: expected string, got number")
     assert.has_error(function() c:request { method = "GETS", path = "/x" } end,
@@ -352,6 +376,23 @@ describe("connections:create", function()
       "request: path: expected a path starting with '/'")
     assert.has_error(function() c:request { method = "GET", path = "/x", query = { limit = 1.5 } } end,
       "request: query.limit: expected a string, boolean, whole number or a list of them")
+    assert.equals(0, #sent)
+  end)
+
+  it("client:request refuses headers the client sets itself, in any case", function()
+    local c = assert(new_client())
+    for _, name in ipairs { "Authorization", "authorization", "X-Api-Key", "x-gw-ims-org-id", "x-sandbox-name",
+        "Content-Type", "Host" } do
+      assert.has_error(function() c:request { method = "GET", path = "/x", headers = { [name] = "v" } } end,
+        "request: headers: " .. name .. " is set by the client")
+    end
+    for _, name in ipairs { "Content-Length", "transfer-encoding", "Connection", "TE", "Upgrade" } do
+      assert.has_error(function() c:request { method = "GET", path = "/x", headers = { [name] = "v" } } end,
+        "request: headers: " .. name .. " is set by the transport (message framing and connection handling), "
+          .. "not by a request")
+    end
+    assert.has_error(function() c:request { method = "GET", path = "/x", headers = { ["Bad Name"] = "v" } } end,
+      "request: headers: names must be header tokens")
     assert.equals(0, #sent)
   end)
 
@@ -386,7 +427,7 @@ describe("connections:get", function()
       assert.equals("id", err.field)
     end
     assert.equals(n, #sent)
-    assert.has_error(function() c.connections:get(42) end)
+    assert.has_error(function() c.connections:get(42) end, "connections:get: id: expected a string, got number")
   end)
 end)
 
@@ -560,12 +601,13 @@ describe("secrets on the client", function()
   it("authenticate() returns the lifetime, never the token", function()
     local c = assert(new_client())
     local result = assert(c:authenticate())
-    assert.same({ "expires_in" }, (function()
-      local keys = {}
-      for k in pairs(result) do keys[#keys + 1] = k end
-      return keys
-    end)())
+    local keys = {}
+    for k in pairs(result) do keys[#keys + 1] = k end
+    table.sort(keys)
+    assert.same({ "cached", "expires_in", "refresh_in" }, keys)
     assert.is_true(result.expires_in > 86000)
+    assert.is_true(result.refresh_in < result.expires_in)
+    assert.is_false(result.cached)
   end)
 
   it("close() wipes the client secret and the token", function()

@@ -48,9 +48,10 @@ describe("flowservice.core", function()
       core.sleep(0)
       local slept = core.monotonic() - t0
       assert.truthy(slept >= 0.06 and slept < 2, slept)
-      assert.has_error(function() core.sleep(-1) end)
-      assert.has_error(function() core.sleep(86401) end)
-      assert.has_error(function() core.sleep("x") end)
+      local RANGE = "bad argument #1 to 'sleep' (expected seconds between 0 and 86400)"
+      assert.has_error(function() core.sleep(-1) end, RANGE)
+      assert.has_error(function() core.sleep(86401) end, RANGE)
+      assert.has_error(function() core.sleep("x") end, "bad argument #1 to 'sleep' (number expected, got string)")
     end)
 
     it("type() tells sessions, closed sessions and other values apart", function()
@@ -84,7 +85,8 @@ describe("flowservice.core", function()
       assert.matches("unknown option 'timout'", err, 1, true)
       assert.matches("ca_blob, ca_file, ca_path, connect_timeout, low_speed_limit, low_speed_time, "
         .. "max_response_size, proxy, timeout, user_agent", err, 1, true)
-      assert.has_error(function() core.session { [1] = true } end)
+      assert.has_error(function() core.session { [1] = true } end,
+        "bad argument #1 to 'session' (option names must be strings, got a number key)")
     end)
 
     it("refuse wrong types and ranges, naming the option", function()
@@ -108,8 +110,9 @@ describe("flowservice.core", function()
         assert.is_false(ok, name)
         assert.matches("'" .. name .. "'", err, 1, true)
       end
-      assert.has_error(function() core.session(5) end)
-      assert.has_error(function() core.session("timeout=1") end)
+      assert.has_error(function() core.session(5) end, "bad argument #1 to 'session' (table expected, got number)")
+      assert.has_error(function() core.session("timeout=1") end,
+        "bad argument #1 to 'session' (table expected, got string)")
     end)
   end)
 
@@ -341,8 +344,10 @@ describe("flowservice.core", function()
 
     it("refuses a body with GET and HEAD", function()
       local s = core.session()
-      assert.has_error(function() s:request { url = url .. "/echo", body = "x" } end)
-      assert.has_error(function() s:request { method = "HEAD", url = url .. "/echo", body = "" } end)
+      assert.has_error(function() s:request { url = url .. "/echo", body = "x" } end,
+        "bad argument #1 to 'request' (field 'body' is not allowed with GET)")
+      assert.has_error(function() s:request { method = "HEAD", url = url .. "/echo", body = "" } end,
+        "bad argument #1 to 'request' (field 'body' is not allowed with HEAD)")
     end)
 
     it("refuses header injection and bad names before anything is sent", function()
@@ -376,27 +381,31 @@ describe("flowservice.core", function()
     it("refuses bad request tables before anything is sent", function()
       local s = core.session()
       local before = count(s, url)
-      local bad = {
-        { url = url .. "/echo", method = "FETCH" },
-        { url = url .. "/echo", method = "get" },
-        { url = url .. "/echo", method = 1 },
-        { url = 5 },
-        {},
-        { url = url .. "/echo x" },
-        { url = url .. "/echo\r\nX: y" },
-        { url = url .. "/echo\0" },
-        { url = url .. "/echo", headers = "X: y" },
-        { url = url .. "/echo", method = "POST", body = 5 },
-        { url = url .. "/echo", bodyy = "x" },
+      local METHODS = "field 'method' must be one of GET, POST, PUT, PATCH, DELETE, HEAD, got "
+      local URL_BYTES = "field 'url' must not contain spaces or control characters"
+      local bad = { -- request, the reason in the error
+        { { url = url .. "/echo", method = "FETCH" }, METHODS .. "'FETCH'" },
+        { { url = url .. "/echo", method = "get" }, METHODS .. "'get'" },
+        { { url = url .. "/echo", method = 1 }, "field 'method' must be a string, got number" },
+        { { url = 5 }, "field 'url' must be a string, got number" },
+        { {}, "field 'url' must be a string, got nil" },
+        { { url = url .. "/echo x" }, URL_BYTES },
+        { { url = url .. "/echo\r\nX: y" }, URL_BYTES },
+        { { url = url .. "/echo\0" }, URL_BYTES },
+        { { url = url .. "/echo", headers = "X: y" }, "field 'headers' must be a table, got string" },
+        { { url = url .. "/echo", method = "POST", body = 5 },
+          "field 'body' must be a string or a list of strings and secrets, got number" },
+        { { url = url .. "/echo", bodyy = "x" },
+          "unknown field 'bodyy' (valid: body, capture, headers, method, resend, timeout, url)" },
       }
-      for i, req in ipairs(bad) do
-        assert.is_false(pcall(s.request, s, req), "case " .. i)
+      for _, case in ipairs(bad) do
+        assert.has_error(function() s:request(case[1]) end, "bad argument #1 to 'request' (" .. case[2] .. ")")
       end
       local ok, err = pcall(s.request, s, { url = url, bodyy = "x" })
       assert.is_false(ok)
       assert.matches("unknown field 'bodyy'", err, 1, true)
-      assert.has_error(function() s:request() end)
-      assert.has_error(function() s:request(url) end)
+      assert.has_error(function() s:request() end, "bad argument #1 to 'request' (table expected, got no value)")
+      assert.has_error(function() s:request(url) end, "bad argument #1 to 'request' (table expected, got string)")
       assert.equal(before + 1, count(s, url))
     end)
 

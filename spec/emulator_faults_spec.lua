@@ -187,8 +187,8 @@ describe("emulator fault injection", function()
     it("never faults the admin endpoints", function()
       admin.set_faults { { fault = "reset", path = "*" } }
       assert.are.equal(1, #admin.faults().rules)
-      assert.are.same({ requests = 1, by_route = { ["POST /ims/token/v3"] = 1 }, faults_fired = 0 },
-        admin.stats())                                -- the token before_each fetched
+      assert.are.same({ requests = 1, by_route = { ["POST /ims/token/v3"] = 1 }, faults_fired = 0,
+        throttled = 0, early = 0 }, admin.stats())    -- the token before_each fetched
     end)
 
     it("fires p = 0.3 about 300 times in 1000 and repeats the same sequence for a seed", function()
@@ -386,7 +386,7 @@ describe("emulator fault injection", function()
       admin.set_faults { { fault = "status", status = 503, path = "/elsewhere" } }
       rawhttp.request(emu, "GET", "/elsewhere")
       assert.are.same({
-        requests = 6, faults_fired = 1, by_route = {
+        requests = 6, faults_fired = 1, throttled = 0, early = 0, by_route = {
           ["POST /ims/token/v3"] = 1,
           ["POST " .. CONNECTIONS] = 1,
           ["GET " .. CONNECTIONS .. "/{id}"] = 2,

@@ -137,6 +137,11 @@ describe("flowservice emulator", function()
       assert_gateway_error(get { ["x-api-key"] = false }, 403, "403000", "Api Key is required")
     end)
 
+    it("403000 and 400003 when x-api-key or x-gw-ims-org-id is empty", function()
+      assert_gateway_error(get { ["x-api-key"] = "" }, 403, "403000", "Api Key is required")
+      assert_gateway_error(get { ["x-gw-ims-org-id"] = "" }, 400, "400003", "Missing header")
+    end)
+
     it("403003 when x-api-key is not the token's client", function()
       assert_gateway_error(get { ["x-api-key"] = "other-client" }, 403, "403003",
         "Api Key is invalid")
@@ -153,6 +158,10 @@ describe("flowservice emulator", function()
 
     it("FLOW-2105-400 without x-sandbox-name", function()
       assert_flow_problem(get { ["x-sandbox-name"] = false }, 400, "2105")
+    end)
+
+    it("FLOW-2105-400 with an empty x-sandbox-name", function()
+      assert_flow_problem(get { ["x-sandbox-name"] = "" }, 400, "2105")
     end)
 
     it("FLOW-2100-404 for a sandbox name that is not all-lowercase", function()
@@ -563,8 +572,10 @@ describe("emulator JSON Schema subset", function()
   end)
 
   it("refuses keywords and regex constructs it cannot check", function()
-    assert.has_error(function() schema.compile { type = "string", format = "x", maximum = 3 } end)
-    assert.has_error(function() schema.compile { type = "string", pattern = "^(a|b)$" } end)
+    assert.has_error(function() schema.compile { type = "string", format = "x", maximum = 3 } end,
+      "schema: unsupported schema keyword 'maximum'")
+    assert.has_error(function() schema.compile { type = "string", pattern = "^(a|b)$" } end,
+      "schema: pattern: unsupported regex construct: '('")
   end)
 end)
 
@@ -593,8 +604,9 @@ describe("emulator module in-process", function()
 
   it("refuses unknown options", function()
     assert.has_error(function() emulator.new { client_id = "c", client_secret = "s",
-      org_id = "O", bogus = 1 } end)
-    assert.has_error(function() emulator.new { client_id = "c", org_id = "O" } end)
+      org_id = "O", bogus = 1 } end, "unknown option 'bogus'")
+    assert.has_error(function() emulator.new { client_id = "c", org_id = "O" } end,
+      "option 'client_secret' is required")
   end)
 
   it("answers 408 to a request that does not arrive in time", function()

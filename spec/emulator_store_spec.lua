@@ -90,7 +90,7 @@ describe("emulator resource store", function()
   local sandbox_counter = 0
   local function sandbox_api()
     sandbox_counter = sandbox_counter + 1
-    local sandbox = "list-" .. sandbox_counter
+    local sandbox = "test-list-" .. sandbox_counter
     local scoped = rawhttp.api(emu, sandbox)
     return scoped
   end
@@ -197,7 +197,7 @@ describe("emulator resource store", function()
     it("baseConnectionId must be a connection of the sandbox (1100)", function()
       assert_flow_problem(api.call("POST", "/sourceConnections", source_body("no-such-id")), 400, "1100")
       assert_flow_problem(api.call("POST", "/sourceConnections", source_body(nil)), 400, "1100")
-      local other = rawhttp.api(emu, "elsewhere")
+      local other = rawhttp.api(emu, "test-elsewhere")
       assert_flow_problem(other.call("POST", "/sourceConnections", source_body(base)), 400, "1100")
     end)
 

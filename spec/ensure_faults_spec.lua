@@ -50,7 +50,7 @@ describe("ensure against injected faults", function()
   for i, rule in ipairs(FAULTS) do
     it(("leaves exactly one connection after a %s (%s) on create"):format(rule.fault,
       rule.phase or rule.status or "after"), function()
-      local sandbox = "ensure-" .. i
+      local sandbox = "test-ensure-" .. i
       local client = new_client(sandbox)
       admin.clear_faults()
       local fault = { method = "POST", path = CREATE, count = 1 }
@@ -72,7 +72,7 @@ describe("ensure against injected faults", function()
   end
 
   it("waits for a create still in flight when the client timed out, instead of creating it twice", function()
-    local client = new_client("ensure-in-flight", 0.5)
+    local client = new_client("test-ensure-in-flight", 0.5)
     admin.clear_faults()
     admin.add_faults { { method = "POST", path = CREATE, count = 1, fault = "delay", seconds = 0.9, phase = "before" } }
     local result = assert(client.connections:ensure(input("in flight")))
@@ -83,7 +83,7 @@ describe("ensure against injected faults", function()
 
   it("ensures source and target connections and flows too, after an ambiguous create of each", function()
     admin.clear_faults()
-    local client = new_client("ensure-kinds")
+    local client = new_client("test-ensure-kinds")
     local base = assert(client.connections:ensure(input("OSC kinds")))
     local inputs = {
       { kind = "source_connections", path = "/data/foundation/flowservice/sourceConnections",
@@ -122,7 +122,7 @@ describe("ensure against injected faults", function()
     admin.clear_faults()
     local events = {}
     local client = helper.new_client(emu, {
-      sandbox = "ensure-reuse", trace = function(e) events[#events + 1] = e end,
+      sandbox = "test-ensure-reuse", trace = function(e) events[#events + 1] = e end,
     })
     for i = 1, 5 do assert(client.connections:create(input("reuse " .. i))) end
     local connects = 0
@@ -139,7 +139,7 @@ describe("ensure against injected faults", function()
   end)
 
   it("a plain create after an ambiguous fault reports it as ambiguous, and the resource exists", function()
-    local client = new_client("ensure-plain")
+    local client = new_client("test-ensure-plain")
     admin.clear_faults()
     admin.add_faults { { method = "POST", path = CREATE, count = 1, fault = "reset", phase = "after" } }
     local created, err = client.connections:create(input("plain"))

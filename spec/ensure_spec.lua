@@ -160,6 +160,21 @@ describe("resources:ensure", function()
     assert.falsy(tostring(err):find("SENTINEL", 1, true))
   end)
 
+  it("takes only an item with exactly the name, whatever else the list returns", function()
+    -- this fake service ignores the name filter (as a service matching case-insensitively might)
+    local client, store, count = setup()
+    local other = {}
+    for k, v in pairs(INPUT) do other[k] = v end
+    other.name = "osc PROD"
+    assert(client.connections:create(other))
+    local result = assert(client.connections:ensure(INPUT))
+    assert.are.equal(true, result.created)
+    assert.are.equal(2, #store)
+    assert.are.equal("OSC prod", store[2].name)
+    assert.are.equal(store[2].id, result.id)
+    assert.are.equal(2, count("POST"))
+  end)
+
   it("checks its input before sending anything", function()
     local client, _, _, sent = setup()
     local input = { spec = "oracle-service-cloud", auth = INPUT.auth }
@@ -171,8 +186,11 @@ describe("resources:ensure", function()
     assert.is_nil(result)
     assert.are.equal("validation", err.kind)
     assert.are.equal(0, #sent)
-    assert.has_error(function() client.connections:ensure { name = "x", spek = "y" } end)
-    assert.has_error(function() client.connections.ensure(INPUT) end)
-    assert.has_error(function() client.connection_specs:ensure(INPUT) end)
+    assert.has_error(function() client.connections:ensure { name = "x", spek = "y" } end,
+      "connections:ensure: unknown option 'spek' (expected one of: auth, auth_spec, description, name, spec, "
+      .. "spec_version)")
+    assert.has_error(function() client.connections.ensure(INPUT) end, "call it as a method: resources:ensure(...)")
+    assert.has_error(function() client.connection_specs:ensure(INPUT) end,
+      "connection_specs are read-only: there is no ensure")
   end)
 end)

@@ -265,6 +265,40 @@ function helper.run_cli(args, opts)
     .. table.concat(words, " "), opts.stdin)
 end
 
+-- Runs a bench script (`script`, e.g. "bench/run", with `args`) as CI does, without make
+-- check's LD_PRELOAD; returns its output (stdout and stderr) and exit status.
+function helper.run_bench(script, args)
+  local p = assert(io.popen("env -u LD_PRELOAD LUA=" .. shell_quote(helper.LUA) .. " " .. script .. " "
+    .. (args or "") .. " 2>&1; echo \"exit status $?\""))
+  local out = p:read("*a")
+  p:close()
+  return out, tonumber(out:match("exit status (%d+)%s*$"))
+end
+
+-- A bench's printed table by row label: each row's cells (split on runs of two or more spaces).
+function helper.table_rows(out)
+  local rows = {}
+  for line in out:gmatch("[^\n]+") do
+    local cells = {}
+    for cell in (line .. "  "):gmatch("(.-)%s%s+") do
+      if cell ~= "" then cells[#cells + 1] = cell end
+    end
+    if #cells >= 3 then rows[cells[1]] = cells end
+  end
+  return rows
+end
+
+-- The environment of a command line run against `emu` with the specs' credentials (AEP_*);
+-- `extra` adds or overrides variables.
+function helper.cli_env(emu, extra)
+  local env = {
+    AEP_BASE_URL = emu.url, AEP_IMS_URL = emu.url, AEP_CLIENT_ID = helper.CLIENT_ID,
+    AEP_CLIENT_SECRET = helper.CLIENT_SECRET, AEP_ORG_ID = helper.ORG_ID,
+  }
+  for k, v in pairs(extra or {}) do env[k] = v end
+  return env
+end
+
 -- A client of the emulator `emu` with its demo credentials and no environment variables;
 -- `extra` adds or overrides options.
 function helper.new_client(emu, extra)

@@ -90,7 +90,8 @@ describe("the core's decoding aids (core.utf8_valid, core.json_integers)", funct
       local s = table.concat(t)
       assert.equals(compat._utf8_len(s) ~= nil, core.utf8_valid(s), ("%q"):format(s))
     end
-    assert.has_error(function() core.utf8_valid(42) end)
+    assert.has_error(function() core.utf8_valid(42) end,
+      "bad argument #1 to 'utf8_valid' (string expected, got number)")
   end)
 
   it("json_integers converts integral numbers below 2^53 in place, nested, and refuses infinities", function()
@@ -106,8 +107,34 @@ describe("the core's decoding aids (core.utf8_valid, core.json_integers)", funct
     assert.equals("1.0", t.s)
     assert.is_false(core.json_integers { 1, { x = math.huge } })
     assert.is_false(core.json_integers { -math.huge })
-    local cyclic = {}
+    local cyclic = { n = 4.0 }
     cyclic.self = cyclic
-    assert.has_error(function() core.json_integers(cyclic) end)
+    assert.is_true(core.json_integers(cyclic)) -- walked once: no endless descent, no error
+    assert.equals("integer", math_type(cyclic.n))
+    local deep = {}
+    for _ = 1, 1200 do deep = { deep } end -- deeper than any document lua-cjson decodes
+    assert.has_error(function() core.json_integers(deep) end, "json_integers: tables nested deeper than 1100")
+  end)
+
+  it("json_integers walks a table shared many times once, not once per path (linear, not exponential)", function()
+    -- 2^60 paths through 60 tables: the old walk never ended. A child process with a time limit,
+    -- so a regression fails instead of hanging the suite.
+    local script = [[
+      local core = require "flowservice.core"
+      local t = { v = 1.0 }
+      for _ = 1, 60 do t = { a = t, b = t, w = 2.0 } end
+      assert(core.json_integers(t))
+      local level, levels = t, 0
+      while level.w do
+        assert(not math.type or math.type(level.w) == "integer", "not converted")
+        level, levels = level.b, levels + 1
+      end
+      assert(levels == 60 and level.v == 1)
+      print("walked")
+    ]]
+    local helper = require "spec.helper"
+    local out = helper.run(("timeout 20 %s -e %s"):format(helper.LUA, helper.shell_quote(
+      ("package.cpath = %q .. ';' .. package.cpath\n"):format(helper.CPATH) .. script)))
+    assert.matches("walked", out)
   end)
 end)

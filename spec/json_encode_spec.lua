@@ -296,7 +296,7 @@ describe("core.json_encode", function()
     end)
 
     it("raises only when called without a value", function()
-      assert.has_error(function() encode() end)
+      assert.has_error(function() encode() end, "bad argument #1 to 'encode' (value expected)")
     end)
   end)
 

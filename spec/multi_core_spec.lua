@@ -49,10 +49,10 @@ describe("session:multi", function()
   it("checks its concurrency and refuses a closed session", function()
     local s = core.session()
     for _, bad in ipairs { 0, 65, 1.5 } do
-      assert.has_error(function() s:multi(bad) end)
+      assert.error_matches(function() s:multi(bad) end, "^bad argument #1 to 'multi' %(")
     end
-    assert.has_error(function() s:multi("x") end)
-    assert.has_error(function() s.multi(s) end)
+    assert.has_error(function() s:multi("x") end, "bad argument #1 to 'multi' (number expected, got string)")
+    assert.has_error(function() s.multi(s) end, "bad argument #2 to 'multi' (number expected, got no value)")
     s:close()
     assert.has_error(function() s:multi(2) end, "attempt to use a closed session")
   end)
@@ -96,12 +96,15 @@ describe("session:multi", function()
     local ok, err = pcall(function() m:start({ url = url_of("a"), bogus = 1 }, "k") end)
     assert.is_false(ok)
     assert.matches("bad argument #1 to 'start' %(unknown field 'bogus' %(valid: body, capture, ", err)
-    assert.has_error(function() m:start({ url = url_of("a"), headers = { ["Bad Name"] = "v" } }, "k") end)
-    assert.has_error(function() m:start({ url = url_of("a"), headers = { X = "a\r\nb" } }, "k") end)
-    assert.has_error(function() m:start({ url = url_of("a"), method = "GET", body = "x" }, "k") end)
+    assert.has_error(function() m:start({ url = url_of("a"), headers = { ["Bad Name"] = "v" } }, "k") end,
+      "bad argument #1 to 'start' (field 'headers': invalid header name \"Bad Name\" (must be an RFC 9110 token))")
+    assert.has_error(function() m:start({ url = url_of("a"), headers = { X = "a\r\nb" } }, "k") end,
+      "bad argument #1 to 'start' (field 'headers': value of 'X' contains CR, LF or NUL)")
+    assert.has_error(function() m:start({ url = url_of("a"), method = "GET", body = "x" }, "k") end,
+      "bad argument #1 to 'start' (field 'body' is not allowed with GET)")
     assert.has_error(function() m:start({ url = url_of("a") }) end,
       "bad argument #2 to 'start' (key must not be nil)")
-    assert.has_error(function() m:start("k") end)
+    assert.has_error(function() m:start("k") end, "bad argument #1 to 'start' (table expected, got string)")
     local wiped = core.secret("s")
     wiped:wipe()
     assert.has_error(function() m:start({ url = url_of("a"), headers = { X = { wiped } } }, "k") end,

@@ -200,7 +200,10 @@ end
 --   clear_faults()      DELETE: removes every rule
 --   faults()            GET: {seed, rules = [{...rule..., matched, fired}]}
 --   reset()             POST /_emulator/reset: clears all state, tokens, rules, statistics
---   stats()             GET /_emulator/stats: {requests, by_route, faults_fired}
+--   stats()             GET /_emulator/stats: {requests, by_route, faults_fired, throttled, early}
+--   set_ratelimit(config) PUT /_emulator/ratelimit {rate, burst?, per?, retry_after?}
+--   clear_ratelimit()   DELETE /_emulator/ratelimit
+--   ratelimit()         GET /_emulator/ratelimit
 function rawhttp.admin(emu)
   local function call(method, path, value)
     local body = value ~= nil and assert(cjson.encode(value)) or nil
@@ -222,6 +225,9 @@ function rawhttp.admin(emu)
     faults = function() return call("GET", "/faults") end,
     reset = function() return call("POST", "/reset") end,
     stats = function() return call("GET", "/stats") end,
+    set_ratelimit = function(config) return call("PUT", "/ratelimit", config) end,
+    clear_ratelimit = function() return call("DELETE", "/ratelimit") end,
+    ratelimit = function() return call("GET", "/ratelimit") end,
   }
 end
 

@@ -168,6 +168,30 @@ describe("resources:list", function()
     end
   end)
 
+  it("refuses next links that climb with '..', or hold '#' or a backslash, before following them", function()
+    local BAD = { "/connections/..", "/connections/../..", "/connections/..?continuationToken=p2",
+      "/connections/.", "/connections/.?continuationToken=p2", "/connections/./../x",
+      "/connections?continuationToken=p2#frag", "/connections#", "/connections\\..\\x",
+      "/connections?continuationToken=p2\\" }
+    for _, href in ipairs(BAD) do
+      local client, requests = setup { { "GET", "/connections", function()
+        return 200, { items = { { id = "1" } }, _links = { next = { href = href } } }
+      end } }
+      local all, err = client.connections:all()
+      assert.is_nil(all, href)
+      assert.are.equal("decode", err.kind, href)
+      assert.matches("not a path under the Flow Service base", err.message, 1, true)
+      assert.are.equal(1, #requests(), href) -- the first page only: the link was not followed
+    end
+    -- dots inside a segment or a token are fine
+    local client, requests = setup { { "GET", "/connections", function(req)
+      if req.url:find("continuationToken", 1, true) then return 200, { items = {} } end
+      return 200, { items = { { id = "1" } }, _links = { next = { href = "/connections?continuationToken=a..b" } } }
+    end } }
+    assert.are.equal(1, #assert(client.connections:all()))
+    assert.matches("continuationToken=a%.%.b$", requests()[2].url)
+  end)
+
   it("treats an empty next href and a missing _links as the last page", function()
     local client, requests = setup { { "GET", "/runs", function()
       return 200, { items = { { id = "r" } }, _links = { next = { href = "" } } }
@@ -185,7 +209,13 @@ describe("resources:list", function()
     _, err = client.flows:all { property = { { "name", "~", "x" } } }
     assert.are.equal("property[1]", err.field)
     assert.are.equal(0, #requests())
-    assert.has_error(function() client.flows:all { limt = 5 } end)
+    for _, method in ipairs { "all", "list", "count" } do
+      local ok, raised = pcall(function() client.flows[method](client.flows, { limt = 5 }) end)
+      assert.is_false(ok)
+      -- raised at the caller's line, not inside the library
+      assert.matches("^spec/resource_unit_spec%.lua:%d+: flows:" .. (method == "count" and "count" or "list")
+        .. ": unknown option 'limt' %(expected one of: limit, orderby, property%)$", raised)
+    end
   end)
 end)
 
@@ -261,7 +291,8 @@ describe("resources:update and delete", function()
     _, err = client.connections:update("c1", { name = "x" }, 'bad\r\nX-Injected: 1')
     assert.are.equal("headers.If-Match", err.field)
     assert.are.equal(0, #requests())
-    assert.has_error(function() client.connections:update("c1", { name = "x" }) end)
+    assert.has_error(function() client.connections:update("c1", { name = "x" }) end,
+      "connections:update: etag: expected a string (the etag from create, get or a previous update)")
     assert.has_error(function() client.connection_specs:update("c1", { name = "x" }, ETAG) end,
       "connection_specs are read-only: there is no update")
   end)
@@ -327,9 +358,9 @@ describe("create bodies", function()
     assert.are.same({
       { name = "Copy", params = {
         deltaColumn = { name = "updatedTime", dateFormat = "YYYY-MM-DD", timezone = "UTC" } } },
-      { name = "Mapping", params = { mappingId = "m1", mappingVersion = 0 } },
+      { name = "Mapping", params = { mappingId = "m1", mappingVersion = "0" } },
     }, body.transformations)
-    assert.are.same({ startTime = tostring(start), frequency = "hour", interval = 2 }, body.scheduleParams)
+    assert.are.same({ startTime = tostring(start), frequency = "hour", interval = "2" }, body.scheduleParams)
   end)
 
   it("checks the documented schedule and delta column rules before sending", function()
@@ -366,7 +397,8 @@ describe("create bodies", function()
     assert.are.equal(0, #requests())
     assert.has_error(function()
       client.flows:create(flow { schedule = { start_time = os.time() + 60, frequency = "day", intervl = 1 } })
-    end)
+    end, "flows:create: schedule: unknown option 'intervl' (expected one of: backfill, frequency, interval, "
+      .. "start_time)")
   end)
 
   it("looks a flow spec up by name", function()
@@ -466,7 +498,8 @@ describe("runs:wait", function()
     assert.are.equal("timeout", err.kind)
     assert.matches("no run yet", err.message)
     assert.matches("orderby=createdAt", requests()[1].url)
-    assert.has_error(function() client.runs:wait { run_id = "a", flow_id = "b" } end)
+    assert.has_error(function() client.runs:wait { run_id = "a", flow_id = "b" } end,
+      "runs:wait: give exactly one of run_id and flow_id")
   end)
 
   it("normalises both status styles", function()
@@ -475,5 +508,34 @@ describe("runs:wait", function()
     assert.is_true(runs.is_final(run("FAILED")))
     assert.is_false(runs.is_final(run("IN_PROGRESS")))
     assert.is_false(runs.is_final({}))
+  end)
+end)
+
+describe("runs:create and runs:retry (unit)", function()
+  it("reads both documented create answers: {items: [{id, etag}]} and {id, etag}", function()
+    for _, answer in ipairs {
+      { items = { { id = "r1", etag = '"e1"' } } },     -- the on-demand ingestion tutorial
+      { id = "r1", etag = '"e1"' },                     -- the OpenAPI's CreateFlowRunResponse
+    } do
+      local client, requests = setup { { "POST", "/runs$", function() return 201, answer end } }
+      local run = assert(client.runs:create { flow_id = "f1", window_start = 10, window_end = "20",
+        start_time = 30, delta_column = "updatedTime" })
+      assert.are.same({ id = "r1", etag = '"e1"' }, run)
+      local sent = requests()[1]
+      assert.are.equal("POST", sent.method)
+      assert.are.same({ flowId = "f1", params = { windowStartTime = "10", windowEndTime = "20", startTime = "30",
+        deltaColumn = { name = "updatedTime" } } }, cjson.decode(sent.body))
+    end
+    local client = setup { { "POST", "/runs$", function() return 201, { items = {} } end } }
+    local _, err = client.runs:create { flow_id = "f1", window_start = 1, window_end = 2 }
+    assert.are.equal("decode", err.kind)
+  end)
+
+  it("retries with POST /runs/{id}/action?op=re-trigger", function()
+    local client, requests = setup {
+      { "POST", "/runs/r1/action", function() return 200, { id = "r2", etag = '"e"' } end },
+    }
+    assert.are.same({ id = "r2", etag = '"e"' }, assert(client.runs:retry("r1")))
+    assert.matches("/runs/r1/action%?op=re%-trigger$", requests()[1].url)
   end)
 end)

@@ -27,11 +27,11 @@ describe("core.secret", function()
 
   it("cannot be read back: no length, concatenation, comparison or fields", function()
     local s = core.secret(TOKEN)
-    assert.has_error(function() return #s end)
-    assert.has_error(function() return s .. "" end)
-    assert.has_error(function() return "" .. s end)
+    assert.error_matches(function() return #s end, "attempt to get length of")
+    assert.error_matches(function() return s .. "" end, "attempt to concatenate")
+    assert.error_matches(function() return "" .. s end, "attempt to concatenate")
     assert.is_false(s == core.secret(TOKEN)) -- identity only, no __eq
-    assert.has_error(function() return s < s end)
+    assert.error_matches(function() return s < s end, "attempt to compare")
     for _, key in ipairs { "value", "data", "len", "__index", 1 } do assert.is_nil(s[key]) end
     local mt = getmetatable(s)
     assert.equal("flowservice.secret", mt.__name)
@@ -67,10 +67,11 @@ describe("core.secret", function()
   end)
 
   it("checks its arguments", function()
-    assert.has_error(function() core.secret() end)
-    assert.has_error(function() core.secret({}) end)
-    assert.has_error(function() core.secret("x", "base64") end)
-    assert.has_error(function() getmetatable(core.secret("x")).__index.wipe({}) end)
+    assert.has_error(function() core.secret() end, "bad argument #1 to 'secret' (string expected, got no value)")
+    assert.has_error(function() core.secret({}) end, "bad argument #1 to 'secret' (string expected, got table)")
+    assert.has_error(function() core.secret("x", "base64") end, "bad argument #2 to 'secret' (invalid option 'base64')")
+    assert.has_error(function() getmetatable(core.secret("x")).__index.wipe({}) end,
+      "bad argument #1 to 'wipe' (flowservice.secret expected, got table)")
   end)
 end)
 
@@ -136,14 +137,22 @@ describe("secrets in requests", function()
     assert.has_error(function() s:request { url = fx.url .. "/echo", method = "POST", body = { wiped } } end,
       "attempt to use a wiped secret")
     for _, piece in ipairs { 5, true, {}, s } do
-      assert.is_false(pcall(s.request, s, { url = fx.url .. "/echo", headers = { A = { piece } } }))
-      assert.is_false(pcall(s.request, s, { url = fx.url .. "/echo", method = "POST", body = { piece } }))
+      local kind = type(piece)
+      assert.has_error(function() s:request { url = fx.url .. "/echo", headers = { A = { piece } } } end,
+        "bad argument #1 to 'request' (field 'headers': value of 'A': piece 1 must be a string or a secret, got "
+          .. kind .. ")")
+      assert.has_error(function() s:request { url = fx.url .. "/echo", method = "POST", body = { piece } } end,
+        "bad argument #1 to 'request' (field 'body': piece 1 must be a string or a secret, got " .. kind .. ")")
     end
-    assert.is_false(pcall(s.request, s, { url = fx.url .. "/echo", headers = { A = core.secret("x") } }))
-    assert.is_false(pcall(s.request, s, { url = fx.url .. "/echo", body = { "x" } })) -- GET
+    assert.has_error(function() s:request { url = fx.url .. "/echo", headers = { A = core.secret("x") } } end,
+      "bad argument #1 to 'request' (field 'headers': value of 'A' must be a string or a list of strings and "
+        .. "secrets, got userdata)")
+    assert.has_error(function() s:request { url = fx.url .. "/echo", body = { "x" } } end, -- GET
+      "bad argument #1 to 'request' (field 'body' is not allowed with GET)")
     local many = {}
     for i = 1, 300 do many[i] = "x" end
-    assert.is_false(pcall(s.request, s, { url = fx.url .. "/echo", method = "POST", body = many }))
+    assert.has_error(function() s:request { url = fx.url .. "/echo", method = "POST", body = many } end,
+      "bad argument #1 to 'request' (more than 256 pieces in one request)")
     assert.equal(before + 1, count()) -- only the count request itself reached the server
   end)
 end)
@@ -247,8 +256,13 @@ describe("capture", function()
   end)
 
   it("checks the capture field", function()
-    for _, bad in ipairs { 5, "", ("n"):rep(257), {} } do
-      assert.is_false(pcall(s.request, s, { url = fx.url .. "/200", capture = bad }))
+    local BAD = {
+      [5] = "must be a string, got number", [""] = "must be a member name of 1 to 256 bytes",
+      [("n"):rep(257)] = "must be a member name of 1 to 256 bytes", [{}] = "must be a string, got table",
+    }
+    for bad, rule in pairs(BAD) do
+      assert.has_error(function() s:request { url = fx.url .. "/200", capture = bad } end,
+        "bad argument #1 to 'request' (field 'capture' " .. rule .. ")")
     end
   end)
 end)

@@ -33,6 +33,39 @@ describe("trace", function()
     end
   end)
 
+  it("redacts Cookie, Set-Cookie and Proxy-Authorization in any case, whatever the API key option", function()
+    for _, redact_api_key in ipairs { true, false } do
+      local h = trace.headers({ Cookie = "session=" .. SECRET, ["set-cookie"] = "id=" .. SECRET .. "; HttpOnly",
+        ["PROXY-AUTHORIZATION"] = { "Basic ", secret_piece }, ["Proxy-Authorization"] = "Basic " .. SECRET,
+        ["X-Request-Id"] = "r1" }, { redact_api_key = redact_api_key })
+      assert.are.same({ Cookie = M, ["set-cookie"] = M, ["PROXY-AUTHORIZATION"] = M, ["Proxy-Authorization"] = M,
+        ["X-Request-Id"] = "r1" }, h)
+    end
+    local event = trace.event({ method = "GET", url = "https://platform.example/x", headers = { Cookie = SECRET } },
+      { status = 200, headers = { ["Set-Cookie"] = SECRET }, body = "" }, nil, { redact_api_key = true })
+    assert.are.equal(M, event.request_headers.Cookie)
+    assert.are.equal(M, event.response_headers["Set-Cookie"])
+  end)
+
+  it("replaces whatever lies deeper than 100 levels by the marker, secrets included", function()
+    local root = {}
+    local node = root
+    for _ = 1, 150 do
+      node.child, node.note = {}, "visible"
+      node = node.child
+    end
+    node.password, node.name = SECRET, "leaf"
+    local shown = trace.redact(root)
+    node = shown
+    for level = 1, 100 do
+      assert.are.equal("visible", node.note, "level " .. level)
+      node = node.child
+      assert.is_table(node, "level " .. level)
+    end
+    assert.are.equal(M, node.child) -- level 101: cut off
+    assert.is_nil(cjson.encode(shown):find(SECRET, 1, true))
+  end)
+
   it("redacts every auth.params value and secret-looking members anywhere in JSON", function()
     local body = cjson.encode {
       name = "conn", auth = { specName = "Basic Authentication",
@@ -57,6 +90,7 @@ describe("trace", function()
       { op = "add", path = "/auth", value = { specName = "Basic Authentication", params = { password = SECRET } } },
       { op = "replace", path = "/params/clientSecret", value = SECRET },
       { op = "replace", path = "/name", value = "visible name" },
+      { op = "replace", path = "/auth/params/host", value = SECRET },
     }
     local shown = trace.body(patch, "application/json")
     assert.is_nil(shown:find(SECRET, 1, true))
@@ -65,6 +99,7 @@ describe("trace", function()
     assert.are.equal("/auth/params/password", ops[1].path)
     assert.are.equal(M, ops[3].value)
     assert.are.equal("visible name", ops[4].value)
+    assert.are.equal(M, ops[5].value) -- anything under /auth, whatever its last segment
   end)
 
   it("shows only grant_type and scope of an IMS form, whether text or pieces", function()
@@ -95,5 +130,41 @@ describe("trace", function()
     assert.are.equal(1, event.connects)
     local all = cjson.encode(event)
     assert.is_nil(all:find(SECRET, 1, true))
+  end)
+
+  describe("through a client", function()
+    local fakecore = require "spec.fakecore"
+    local API_KEY = "SENTINEL-trace-api-key-7c2e"
+
+    -- The x-api-key header of the first Flow Service request a client traced.
+    local function traced_api_key(extra)
+      local flowservice = fakecore.load(function(req)
+        if req.url:find("/ims/", 1, true) then
+          return 200, { ["content-type"] = "application/json" },
+            cjson.encode { access_token = SECRET, expires_in = 86399 }
+        end
+        return 200, { ["content-type"] = "application/json" }, cjson.encode { items = {} }
+      end)
+      local events = {}
+      local opts = { env = false, client_id = API_KEY, client_secret = "SENTINEL-trace-client-secret",
+        org_id = "TRACE@AdobeOrg", base_url = "http://127.0.0.1:9", ims_url = "http://127.0.0.1:9",
+        trace = function(e) events[#events + 1] = e end }
+      for k, v in pairs(extra) do opts[k] = v end
+      local client = assert(flowservice.new(opts))
+      assert(client.connections:all())
+      client:close()
+      local flow = fakecore.flow_requests(events)
+      assert.is_true(#flow >= 1)
+      for _, e in ipairs(events) do
+        assert.is_nil(cjson.encode(e):find(SECRET, 1, true))
+      end
+      return flow[1].request_headers["x-api-key"]
+    end
+
+    it("redacts x-api-key by default and shows it only with trace_api_key = true", function()
+      assert.are.equal(M, traced_api_key {})
+      assert.are.equal(M, traced_api_key { trace_api_key = false })
+      assert.are.equal(API_KEY, traced_api_key { trace_api_key = true })
+    end)
   end)
 end)

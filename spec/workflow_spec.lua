@@ -56,7 +56,7 @@ for _, transport in ipairs { "http", "https" } do
       local client
 
       before_each(function()
-        client = new_client("conn-" .. math.random(1, 1e9))
+        client = new_client("test-conn-" .. math.random(1, 1e9))
       end)
 
       after_each(function()
@@ -131,7 +131,7 @@ for _, transport in ipairs { "http", "https" } do
 
       it("keeps sandboxes apart", function()
         local created = osc(client, "sandboxed")
-        local other = new_client("other-" .. math.random(1, 1e9))
+        local other = new_client("test-other-" .. math.random(1, 1e9))
         local item, err = other.connections:get(created.id)
         assert.is_nil(item)
         assert.are.equal(404, err.status)
@@ -196,7 +196,7 @@ for _, transport in ipairs { "http", "https" } do
       local client, base
 
       setup(function()
-        client = new_client("walk-" .. math.random(1, 1e9))
+        client = new_client("test-walk-" .. math.random(1, 1e9))
         base = osc(client, "OSC walkthrough")
       end)
 
@@ -343,7 +343,7 @@ for _, transport in ipairs { "http", "https" } do
     describe("secrets", function()
       it("never reach the emulator's log, whatever the workflow did", function()
         -- runs after the rest of this file (busted keeps file order); drives a secret update too
-        local client = new_client("secrets")
+        local client = new_client("test-secrets")
         local created = osc(client, "secret check")
         assert(client.connections:get(created.id))
         assert(client.connections:update(created.id, { { op = "replace", path = "/auth/params/password",

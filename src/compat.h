@@ -21,6 +21,10 @@ typedef lua_Unsigned fs_unsigned;
 typedef size_t fs_unsigned;
 #endif
 
+#ifndef LUA_OK
+#define LUA_OK 0 /* lua_pcall's success (5.2 names it) */
+#endif
+
 #if LUA_VERSION_NUM < 504
 #define luaL_pushfail(L) lua_pushnil(L)
 #define lua_newuserdatauv(L, size, nuv) lua_newuserdata(L, size)

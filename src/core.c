@@ -9,6 +9,7 @@
 #include "compat.h"
 #include "json.h"
 #include "multi.h"
+#include "private_file.h"
 #include "process.h"
 #include "secret.h"
 #include "session.h"
@@ -94,11 +95,13 @@ LUAMOD_API int luaopen_flowservice_core(lua_State *L) {
     CURLcode rc = fs_curl_global_init(&wiping);
     if (rc != CURLE_OK) return luaL_error(L, "curl_global_init failed: %s", curl_easy_strerror(rc));
     curl_ready = 1;
+    fs_choose_handle_mode();
   }
   fs_session_register(L);
   fs_multi_register(L);
   fs_secret_register(L);
   luaL_newlib(L, core_functions);
+  fs_private_file_register(L);
   fs_json_push_encode(L);
   lua_setfield(L, -2, "json_encode");
   fs_json_register_decode_aids(L);
@@ -107,6 +110,9 @@ LUAMOD_API int luaopen_flowservice_core(lua_State *L) {
   info = curl_version_info(CURLVERSION_NOW);
   push_curl_version(L, info);
   lua_setfield(L, -2, "curl_version");
+  /* libcurl before 8.1.0: a fresh easy handle per transfer (session.h, fs_fresh_handles) */
+  lua_pushboolean(L, fs_fresh_handles);
+  lua_setfield(L, -2, "fresh_handles");
   lua_createtable(L, 0, 5);
   set_feature(L, "ssl", (info->features & CURL_VERSION_SSL) != 0);
   set_feature(L, "asynchdns", (info->features & CURL_VERSION_ASYNCHDNS) != 0);

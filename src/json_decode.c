@@ -59,11 +59,35 @@ static int core_utf8_valid(lua_State *L) {
   return 1;
 }
 
+/* Tables visited before json_integers starts to remember them: a decoded document never
+ * shares a table, so below this nothing is tracked (the common case costs nothing); past it, a
+ * table reached again (a graph that shares subtables, built by a caller) is skipped, which keeps
+ * the walk linear instead of exponential. */
+#define UNTRACKED_VISITS 256
+#define SEEN 2 /* stack slot of the set of tables seen (nil until UNTRACKED_VISITS) */
+
 /* The table at t and the tables in it: integral numbers below 2^53 in magnitude become
- * integers (-0 becomes 0, as math.tointeger makes it), in place. 0 on an infinite number. */
-static int integers(lua_State *L, int t, int depth) {
+ * integers (-0 becomes 0, as math.tointeger makes it), in place. 0 on an infinite number.
+ * Every value is on the Lua stack while it is used: a finalizer running in the set's
+ * allocations can change the tables, not invalidate a pointer. */
+static int integers(lua_State *L, int t, int depth, int *visits) {
   if (depth > MAX_DEPTH) luaL_error(L, "json_integers: tables nested deeper than %d", MAX_DEPTH);
   luaL_checkstack(L, 4, NULL);
+  if (++*visits > UNTRACKED_VISITS) {
+    if (lua_isnil(L, SEEN)) {
+      lua_newtable(L);
+      lua_replace(L, SEEN);
+    }
+    lua_pushvalue(L, t);
+    if (lua_rawget(L, SEEN) != LUA_TNIL) {
+      lua_pop(L, 1);
+      return 1; /* done already */
+    }
+    lua_pop(L, 1);
+    lua_pushvalue(L, t);
+    lua_pushboolean(L, 1);
+    lua_rawset(L, SEEN);
+  }
   lua_pushnil(L);
   while (lua_next(L, t)) {
     int type = lua_type(L, -1);
@@ -78,7 +102,7 @@ static int integers(lua_State *L, int t, int depth) {
         lua_pushinteger(L, (lua_Integer)v);
         lua_rawset(L, t);
       }
-    } else if (type == LUA_TTABLE && !integers(L, lua_gettop(L), depth + 1)) {
+    } else if (type == LUA_TTABLE && !integers(L, lua_gettop(L), depth + 1, visits)) {
       lua_pop(L, 2);
       return 0;
     }
@@ -89,9 +113,11 @@ static int integers(lua_State *L, int t, int depth) {
 
 /* core.json_integers(t) -> true, or false when t holds an infinite number (1e400) */
 static int core_json_integers(lua_State *L) {
+  int visits = 0;
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_settop(L, 1);
-  lua_pushboolean(L, integers(L, 1, 0));
+  lua_pushnil(L); /* SEEN */
+  lua_pushboolean(L, integers(L, 1, 0, &visits));
   return 1;
 }
 

@@ -6,9 +6,11 @@
  * them, so nothing leaks whatever unwinds.
  *
  * While encoding we make no Lua allocations (no pushed strings, no new tables), so
- * no GC step and no finalizer can run in the middle; object keys are also kept on
- * the Lua stack, so the C pointers to them stay valid regardless. A finalizer that
- * re-enters json_encode (from the final lua_pushlstring) gets a fresh state. */
+ * no GC step and no finalizer can run in the middle, and the C pointers to object keys
+ * (anchored by their tables, which are on the stack) stay valid. The stack holds one key
+ * and value per nesting level, so an object may be as wide as memory allows. The state is
+ * busy until the text is pushed: a finalizer that re-enters json_encode then gets a fresh
+ * state. */
 #include <float.h>
 #include <math.h>
 #include <stdint.h>
@@ -38,13 +40,14 @@ typedef struct path_item {
 } path_item;
 
 typedef struct key_item {
-  const char *s; /* the key string, at stack slot idx; its value is at idx + 1 */
+  const char *s; /* the key string (anchored by its table, which is on the stack) */
   size_t len;
-  int idx;
+  size_t start, end; /* its member text ("key":value) in the output, from the object's start */
 } key_item;
 
 typedef struct json_state {
   fs_buffer out;
+  fs_buffer members; /* an object's member texts while they are put in key order */
   key_item *keys; /* a stack: each object level uses a segment past its parent's */
   size_t nkeys, capkeys;
   int busy;   /* in use by an active json_encode call */
@@ -381,7 +384,7 @@ static void sort_keys(key_item *k, size_t n) {
   }
 }
 
-static int push_key(enc *e, const char *s, size_t len, int idx) {
+static int push_key(enc *e, const char *s, size_t len, size_t start) {
   json_state *st = e->st;
   if (st->nkeys == st->capkeys) {
     size_t cap = st->capkeys ? st->capkeys * 2 : 64;
@@ -392,7 +395,7 @@ static int push_key(enc *e, const char *s, size_t len, int idx) {
   }
   st->keys[st->nkeys].s = s;
   st->keys[st->nkeys].len = len;
-  st->keys[st->nkeys].idx = idx;
+  st->keys[st->nkeys].start = start;
   st->nkeys++;
   return 0;
 }
@@ -416,42 +419,66 @@ static int table_kind(lua_State *L, int t) {
   return kind;
 }
 
+/* Rewrites the object whose member texts ("key":value, in table order) start at base in the
+ * output as {members in key order}; n members, their items at st->keys + kbase. */
+static int put_object(enc *e, size_t base, size_t kbase, size_t n) {
+  json_state *st = e->st;
+  fs_buffer *out = &st->out, *tmp = &st->members;
+  size_t i, len = out->len - base;
+  int rc;
+  sort_keys(st->keys + kbase, n);
+  tmp->len = 0;
+  if ((rc = fs_buffer_append(tmp, out->data + base, len)) != FS_BUF_OK) return out_error(e, rc);
+  out->len = base; /* the object needs n + 1 more bytes than its members: braces, commas */
+  if (putc_(e, '{')) return -1;
+  for (i = 0; i < n; i++) {
+    const key_item *k = &st->keys[kbase + i];
+    if (i > 0 && putc_(e, ',')) return -1;
+    if (put(e, tmp->data + k->start, k->end - k->start)) return -1;
+  }
+  return putc_(e, '}');
+}
+
+/* Arrays are written in index order. An object's members are written as lua_next gives them,
+ * each value right after its key while it is on the stack, then put in key order (put_object):
+ * the stack holds one key and value at a time, however wide the object. */
 static int encode_table(enc *e, int t, int depth) {
   lua_State *L = e->L;
   json_state *st = e->st;
   const int top = lua_gettop(L);
-  const size_t kbase = st->nkeys;
+  const size_t kbase = st->nkeys, base = st->out.len;
   size_t nint = 0, nstr = 0, i;
   lua_Integer maxk = 0;
-  int nonpositive = 0, rc = -1, kind, room;
+  int nonpositive = 0, rc = -1, kind;
   const char *err = NULL;
 
   if (depth >= FS_JSON_MAX_DEPTH)
     return fail(e, depth, "table nested deeper than 100 levels (cyclic reference?)");
   if (!lua_checkstack(L, 8)) return fail(e, depth, "table: Lua stack exhausted");
-  room = 8 - 3; /* slots for string keys and values; 3 stay for the metatable,
-                 * lua_next and the child's own check */
   kind = table_kind(L, t);
   if (kind < 0) return fail(e, depth, "table whose __jsontype is not \"array\" or \"object\"");
 
-  /* One pass over the keys: classify them, and keep each string key with its
-   * value on the stack (the slots anchor the strings key_items point to, and the
-   * values need no second lookup). */
+  /* One pass over the keys: classify them, and write each string key's member. */
   lua_pushnil(L);
   while (lua_next(L, t)) {
     int kt = lua_type(L, -2);
     if (kt == LUA_TSTRING) {
-      size_t len;
+      size_t len, bad, start = st->out.len - base;
       const char *s = lua_tolstring(L, -2, &len);
+      int r;
       if (kind == KIND_ARRAY) { err = "array with a string key (__jsontype \"array\" needs keys 1..n)"; goto done; }
       if (nint) { err = "table with mixed integer and string keys"; goto done; }
-      if (room < 3) { /* grow in batches: lua_checkstack per key is measurable */
-        if (!lua_checkstack(L, 64)) { err = "table with too many keys"; goto done; }
-        room = 64;
+      st->path[depth].key = s;
+      st->path[depth].len = len;
+      r = put_string(e, s, len, &bad);
+      if (r > 0) {
+        rc = fail(e, depth + 1, "object key with invalid UTF-8");
+        goto done;
       }
-      room -= 2;
-      if (push_key(e, s, len, lua_gettop(L) - 1)) goto done;
-      lua_pushvalue(L, -2); /* lua_next consumes the copy; key and value stay */
+      if (r < 0 || putc_(e, ':')) goto done;
+      if (encode(e, lua_gettop(L), depth + 1)) goto done;
+      if (push_key(e, s, len, start)) goto done;
+      st->keys[st->nkeys - 1].end = st->out.len - base;
       nstr++;
     } else if (kt == LUA_TNUMBER && lua_isinteger(L, -2)) {
       lua_Integer k = lua_tointeger(L, -2);
@@ -460,13 +487,13 @@ static int encode_table(enc *e, int t, int depth) {
       if (k < 1) nonpositive = 1;
       else if (k > maxk) maxk = k;
       nint++;
-      lua_pop(L, 1); /* the value; read again in order below */
     } else {
       err = kt == LUA_TNUMBER ? "table with a float key (keys must be strings or 1..n)"
           : kt == LUA_TBOOLEAN ? "table with a boolean key (keys must be strings or 1..n)"
           : "table with a non-string key (keys must be strings or 1..n)";
       goto done;
     }
+    lua_pop(L, 1); /* the value; an array's is read again in order below */
   }
 
   if (nint > 0) {
@@ -486,24 +513,7 @@ static int encode_table(enc *e, int t, int depth) {
     }
     if (putc_(e, ']')) goto done;
   } else if (nstr > 0) {
-    sort_keys(st->keys + kbase, nstr);
-    if (putc_(e, '{')) goto done;
-    for (i = 0; i < nstr; i++) {
-      const key_item *k = &st->keys[kbase + i]; /* re-read: nested levels may realloc */
-      size_t bad;
-      int r;
-      if (i > 0 && putc_(e, ',')) goto done;
-      st->path[depth].key = k->s;
-      st->path[depth].len = k->len;
-      r = put_string(e, k->s, k->len, &bad);
-      if (r > 0) {
-        rc = fail(e, depth + 1, "object key with invalid UTF-8");
-        goto done;
-      }
-      if (r < 0 || putc_(e, ':')) goto done;
-      if (encode(e, k->idx + 1, depth + 1)) goto done;
-    }
-    if (putc_(e, '}')) goto done;
+    if (put_object(e, base, kbase, nstr)) goto done;
   } else {
     if (put(e, kind == KIND_ARRAY ? "[]" : "{}", 2)) goto done;
   }
@@ -559,6 +569,7 @@ static int encode(enc *e, int idx, int depth) {
 static int state_gc(lua_State *L) {
   json_state *st = luaL_checkudata(L, 1, STATE_MT);
   fs_buffer_free(&st->out);
+  fs_buffer_free(&st->members);
   free(st->keys);
   st->keys = NULL;
   st->nkeys = st->capkeys = 0;
@@ -568,6 +579,7 @@ static int state_gc(lua_State *L) {
 static json_state *new_state(lua_State *L) {
   json_state *st = lua_newuserdatauv(L, sizeof *st, 0);
   fs_buffer_init(&st->out, FS_JSON_MAX_OUTPUT);
+  fs_buffer_init(&st->members, FS_JSON_MAX_OUTPUT);
   st->keys = NULL;
   st->nkeys = st->capkeys = 0;
   st->busy = 0;
@@ -591,22 +603,28 @@ static int json_encode(lua_State *L) {
   e.L = L;
   e.st = st;
   rc = encode(&e, 1, 0);
-  /* Not busy before pushing: a raise from lua_pushlstring must not leave it set.
-   * The push copies the text before any finalizer could run. */
-  st->busy = 0;
   if (rc == 0) {
+    /* Still busy: Lua 5.1 and LuaJIT may run a GC step (and a finalizer that calls
+     * json_encode) before copying the text. If the push raises, the state stays busy and
+     * later calls use fresh ones: slower, never wrong. */
     lua_pushlstring(L, st->out.data ? st->out.data : "", st->out.len);
+    st->busy = 0;
+    /* cppcheck-suppress knownConditionTrueFalse ; encode() sets buferr through e.st */
   } else if (st->buferr == FS_BUF_NOMEM) {
     fs_buffer_clear(&st->out, 0);
+    st->busy = 0;
     return luaL_error(L, "not enough memory");
   } else {
+    /* cppcheck-suppress knownConditionTrueFalse ; encode() sets buferr through e.st */
     if (st->buferr == FS_BUF_FULL)
       (void)snprintf(st->msg, sizeof st->msg, "cannot encode value: JSON text longer than %zu bytes",
                      (size_t)FS_JSON_MAX_OUTPUT);
     luaL_pushfail(L);
     lua_pushstring(L, st->msg);
   }
+  st->busy = 0;
   fs_buffer_clear(&st->out, KEEP_BYTES);
+  fs_buffer_clear(&st->members, KEEP_BYTES);
   if (st->capkeys > KEEP_KEYS) {
     free(st->keys);
     st->keys = NULL;

@@ -48,6 +48,8 @@ typedef struct slot {
 
 typedef struct fs_multi {
   CURLM *multi;        /* NULL once closed */
+  int busy;            /* in m:start's or m:wait's Lua allocations: a close waits, other uses raise */
+  int close_pending;   /* close was called while busy */
   fs_session template; /* a clone of the session's handle, never performed: slots copy it */
   slot *slots;         /* `size` of them */
   int size, pending;   /* pending: started, result not yet returned */
@@ -58,20 +60,33 @@ typedef struct fs_multi {
 static fs_multi *check_multi(lua_State *L) {
   fs_multi *m = luaL_checkudata(L, 1, FS_MULTI_MT);
   if (m->multi == NULL) luaL_error(L, "attempt to use a closed multi");
+  if (m->busy) luaL_error(L, "attempt to use a multi while it starts a transfer or makes results (from a finalizer?)");
   return m;
 }
 
 /* close == __gc == __close; idempotent. Aborts transfers in flight (their buffers are
  * wiped) and closes every connection. The order is libcurl's: remove each easy handle
  * from the multi, clean them up, then the multi. */
+static void release(lua_State *L, fs_multi *m);
+
 static int multi_close(lua_State *L) {
   fs_multi *m = luaL_checkudata(L, 1, FS_MULTI_MT);
+  if (m->busy) /* a finalizer, while m:start or m:wait reads the slots: done when they return */
+    m->close_pending = 1;
+  else
+    release(L, m);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* What close does; the multi is at stack slot 1. */
+static void release(lua_State *L, fs_multi *m) {
   if (m->slots != NULL) {
     int i;
     for (i = 0; i < m->size; i++) {
       slot *s = &m->slots[i];
       if (s->state == SLOT_RUNNING) {
-        curl_multi_remove_handle(m->multi, s->easy.curl);
+        curl_multi_remove_handle(m->multi, s->easy.xfer);
         fs_session_end(&s->easy); /* wipes the request's buffers */
       }
       fs_session_release(&s->easy);
@@ -87,8 +102,16 @@ static int multi_close(lua_State *L) {
   m->pending = 0;
   lua_pushnil(L); /* drops every anchored key, body and secret */
   lua_setiuservalue(L, 1, 1);
-  lua_pushboolean(L, 1);
-  return 1;
+}
+
+/* After m:start's or m:wait's protected part: a close that waited is done now, and an error
+ * is raised again. */
+static void finish_busy(lua_State *L, fs_multi *m, int status) {
+  if (m->close_pending) {
+    m->close_pending = 0;
+    release(L, m);
+  }
+  if (status != LUA_OK) lua_error(L);
 }
 
 static int multi_tostring(lua_State *L) {
@@ -134,6 +157,7 @@ int fs_multi_new(lua_State *L) {
   lua_Integer size = luaL_checkinteger(L, 2);
   fs_multi *m;
   if (session->curl == NULL) return luaL_error(L, "attempt to use a closed session");
+  if (session->busy) return luaL_error(L, "attempt to use a session while its last request's results are being made (from a finalizer?)");
   luaL_argcheck(L, size >= 1 && size <= FS_MULTI_MAX_CONCURRENCY, 2, "concurrency must be from 1 to 64");
 
   /* a closed multi first, so its __gc owns whatever follows */
@@ -143,6 +167,9 @@ int fs_multi_new(lua_State *L) {
   lua_createtable(L, (int)size * ANCHORS_PER_SLOT, 0);
   lua_setiuservalue(L, -2, 1);
 
+  /* the allocations above may have run a finalizer that closed the session */
+  /* cppcheck-suppress knownConditionTrueFalse ; a finalizer may have closed it meanwhile */
+  if (session->curl == NULL || session->busy) return luaL_error(L, "attempt to use a closed session");
   m->slots = calloc((size_t)size, sizeof *m->slots);
   if (m->slots == NULL) return luaL_error(L, "not enough memory");
   m->size = (int)size;
@@ -206,6 +233,30 @@ static int free_slot(const fs_multi *m) {
   return -1;
 }
 
+/* The Lua values the transfer in slot i needs until its result is pushed, anchored: the key,
+ * a string body (libcurl reads it in place), the capture name and the empty secret a capture
+ * fills. These allocate, so they are made before the request is read (fs_request_read: nothing
+ * may allocate after it), as a protected call while the multi is busy. Arguments: the multi,
+ * the request, the key and a pointer to the slot index (a light userdata). */
+static char anchor_slot_key; /* registry keys (fs_register_protected) */
+static char push_finished_key;
+
+static int anchor_slot(lua_State *L) {
+  int i = *(const int *)lua_touserdata(L, 4);
+  lua_settop(L, 3);
+  luaL_checkstack(L, 4, NULL);
+  anchor(L, i, A_KEY, 3);
+  anchor_string_field(L, i, A_BODY, "body");
+  anchor_string_field(L, i, A_CAPTURE, "capture");
+  lua_pushliteral(L, "capture");
+  if (lua_rawget(L, 2) != LUA_TNIL) /* raw, as fs_request_read reads it */
+    fs_secret_push_empty(L);
+  else
+    lua_pushnil(L);
+  anchor(L, i, A_SECRET, -1);
+  return 0;
+}
+
 /* m:start(request, key) -> true, or false when every slot is taken (wait first). The request
  * table is session:request's; it is checked before anything is sent (violations raise). The
  * key (any value but nil) comes back with the result.
@@ -216,41 +267,39 @@ static int multi_start(lua_State *L) {
   fs_request r;
   struct curl_slist *headers;
   slot *s;
-  int i;
+  CURL *h = NULL;
+  int i, status;
 
   luaL_checktype(L, 2, LUA_TTABLE);
   luaL_argcheck(L, !lua_isnoneornil(L, 3), 3, "key must not be nil");
+  lua_settop(L, 3);
   i = free_slot(m);
   if (i < 0) {
     lua_pushboolean(L, 0);
     return 1;
   }
-  s = &m->slots[i];
-  /* the key goes to its anchor first: fs_request_read drops what is above the request (a
-   * request that raises leaves it there, in a free slot, until the slot is reused) */
-  anchor(L, i, A_KEY, 3);
-  fs_request_read(L, &r, 0); /* raises on a bad request; allocates nothing */
-  luaL_checkstack(L, 4, NULL);
+  /* 1. Lua allocations; a request that raises below leaves them in a free slot, until the
+   *    slot is reused */
+  status = fs_busy_pcall(L, &anchor_slot_key, 1, 3, &i, &m->busy);
+  finish_busy(L, m, status);
+  if (m->multi == NULL) return luaL_error(L, "attempt to use a multi closed while it started a transfer");
+  s = &m->slots[i]; /* read after the allocations: a pointer kept across them could dangle */
 
-  /* allocate: the slot's handle on first use, the secret a capture fills */
+  /* 2. validate: raises on a bad request; allocates nothing. From here until the transfer has
+   *    started or failed, no Lua allocation (r points at secrets' bytes) */
+  fs_request_read(L, &r, 0);
+
+  /* 3. C allocations: the slot's handle on first use, the header list and body */
   if (s->easy.curl == NULL && fs_session_clone(&s->easy, &m->template) != 0) {
     fs_session_release(&s->easy);
     return luaL_error(L, "not enough memory");
   }
-  anchor_string_field(L, i, A_BODY, "body"); /* libcurl reads a string body in place */
-  anchor_string_field(L, i, A_CAPTURE, "capture");
-  if (r.capture)
-    fs_secret_push_empty(L);
-  else
-    lua_pushnil(L);
-  anchor(L, i, A_SECRET, -1);
-  lua_pop(L, 1);
   if (fs_request_build(&r, &s->easy.req_headers, &s->easy.req_body, &s->easy.defaults, &headers) != 0) {
     fs_session_end(&s->easy);
     return luaL_error(L, "not enough memory");
   }
 
-  /* no Lua calls from here until the transfer has started or failed */
+  /* 4. start */
   fs_session_begin(&s->easy, r.capture != NULL);
   s->capture = r.capture;
   s->capture_len = r.capture_len;
@@ -259,10 +308,12 @@ static int multi_start(lua_State *L) {
                                  &s->easy.applied);
   if (s->rc == CURLE_OK) s->rc = set_pipewait(s->easy.curl, r.url);
   if (s->rc == CURLE_OK) s->rc = curl_easy_setopt(s->easy.curl, CURLOPT_PRIVATE, (void *)s);
+  if (s->rc == CURLE_OK && (h = fs_session_transfer_handle(&s->easy)) == NULL) s->rc = CURLE_OUT_OF_MEMORY;
   if (s->rc == CURLE_OK) {
-    CURLMcode mrc = curl_multi_add_handle(m->multi, s->easy.curl);
+    CURLMcode mrc = curl_multi_add_handle(m->multi, h);
     if (mrc != CURLM_OK) {
       fs_session_end(&s->easy);
+      fs_session_drop_transfer(&s->easy);
       clear_anchors(L, i);
       lua_pushboolean(L, 0);
       lua_pushstring(L, curl_multi_strerror(mrc));
@@ -290,7 +341,7 @@ static int collect(fs_multi *m) {
     if (msg->msg != CURLMSG_DONE) continue;
     curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)(void *)&s);
     s->rc = msg->data.result; /* read before removing: msg points into the handle */
-    curl_multi_remove_handle(m->multi, s->easy.curl);
+    curl_multi_remove_handle(m->multi, s->easy.xfer);
     fs_session_end(&s->easy); /* wipes the request's buffers */
     s->state = SLOT_DONE;
     done++;
@@ -325,10 +376,11 @@ static CURLMcode drive(fs_multi *m, double timeout_ms) {
 }
 
 /* Pushes { key, <what session:request returns>, n = count } for the finished slot i and
- * frees the slot. */
+ * frees the slot. The multi is at stack slot 1 and busy (m:wait). */
 static void push_done(lua_State *L, fs_multi *m, int i) {
   slot *s = &m->slots[i];
   int base, secret_slot = 0, n, k;
+  luaL_checkstack(L, 4, "pushing a batch result");
   lua_createtable(L, 6, 1);
   base = lua_gettop(L);
   if (s->capture) {
@@ -337,15 +389,32 @@ static void push_done(lua_State *L, fs_multi *m, int i) {
   }
   n = fs_session_push_result(L, &s->easy, s->rc, s->performed, s->capture, s->capture_len, secret_slot);
   for (k = n; k >= 1; k--) lua_rawseti(L, base, k + 1);
-  if (secret_slot) lua_pop(L, 1);
+  lua_settop(L, base); /* the secret, if any */
   push_anchor(L, i, A_KEY);
   lua_rawseti(L, base, 1);
   lua_pushinteger(L, n + 1);
   lua_setfield(L, base, "n");
+  fs_session_drop_transfer(&s->easy);
   s->state = SLOT_FREE;
   s->capture = NULL;
   m->pending--;
   clear_anchors(L, i);
+}
+
+/* The list of finished transfers (m:wait's result), as a protected call while the multi is
+ * busy: a finalizer that runs in these allocations cannot free the slots being read.
+ * Arguments: the multi and the fs_multi (a light userdata). */
+static int push_finished(lua_State *L) {
+  fs_multi *m = lua_touserdata(L, 2);
+  int i, k = 0;
+  lua_settop(L, 1);
+  lua_createtable(L, count_state(m, SLOT_DONE), 0);
+  for (i = 0; i < m->size; i++) {
+    if (m->slots[i].state != SLOT_DONE) continue;
+    push_done(L, m, i);
+    lua_rawseti(L, 2, ++k);
+  }
+  return 1;
 }
 
 /* m:wait([timeout]) -> list of finished transfers, each { key, status, headers, body, info }
@@ -354,8 +423,8 @@ static void push_done(lua_State *L, fs_multi *m, int i) {
 static int multi_wait(lua_State *L) {
   fs_multi *m = check_multi(L);
   double timeout_ms = -1;
-  int i, k = 0;
   CURLMcode rc;
+  int status;
   if (!lua_isnoneornil(L, 2)) {
     lua_Number t = luaL_checknumber(L, 2);
     luaL_argcheck(L, t >= 0 && t <= 86400, 2, "expected seconds between 0 and 86400");
@@ -366,12 +435,8 @@ static int multi_wait(lua_State *L) {
     rc = drive(m, timeout_ms);
     if (rc != CURLM_OK) return luaL_error(L, "libcurl multi error: %s", curl_multi_strerror(rc));
   }
-  lua_createtable(L, count_state(m, SLOT_DONE), 0);
-  for (i = 0; i < m->size; i++) {
-    if (m->slots[i].state != SLOT_DONE) continue;
-    push_done(L, m, i);
-    lua_rawseti(L, 2, ++k);
-  }
+  status = fs_busy_pcall(L, &push_finished_key, 1, 1, m, &m->busy);
+  finish_busy(L, m, status);
   return 1;
 }
 
@@ -402,6 +467,8 @@ static const luaL_Reg multi_metamethods[] = {
 
 void fs_multi_register(lua_State *L) {
   if (luaL_newmetatable(L, FS_MULTI_MT)) {
+    fs_register_protected(L, &anchor_slot_key, anchor_slot);
+    fs_register_protected(L, &push_finished_key, push_finished);
     luaL_setfuncs(L, multi_metamethods, 0);
     luaL_newlibtable(L, multi_methods);
     luaL_setfuncs(L, multi_methods, 0);

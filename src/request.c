@@ -126,14 +126,14 @@ static int ieq(const char *a, size_t alen, const char *b, size_t blen) {
 }
 
 /* A bad header name for an error message: quoted, escaped, shortened. */
-static const char *show_name(lua_State *L, const char *s, size_t len) {
+static const char *show_name(lua_State *L, const char *s, size_t len, char quote) {
   luaL_Buffer b;
   size_t i;
   luaL_buffinit(L, &b);
-  luaL_addchar(&b, '"');
+  luaL_addchar(&b, quote);
   for (i = 0; i < len && i < 64; i++) {
     unsigned char c = (unsigned char)s[i];
-    if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+    if (c >= 0x20 && c < 0x7f && c != (unsigned char)quote && c != '\\') {
       luaL_addchar(&b, (char)c);
     } else {
       char esc[5];
@@ -142,7 +142,7 @@ static const char *show_name(lua_State *L, const char *s, size_t len) {
     }
   }
   if (len > 64) luaL_addstring(&b, "...");
-  luaL_addchar(&b, '"');
+  luaL_addchar(&b, quote);
   luaL_pushresult(&b);
   return lua_tostring(L, -1);
 }
@@ -213,6 +213,33 @@ static size_t read_pieces(lua_State *L, int idx, fs_request *r, const char *fiel
   return total;
 }
 
+/* Headers that frame the message or manage the connection (RFC 9110 7.6.1, RFC 9112 6 and
+ * 9.6): libcurl sets them from the method, body and connection state. From a caller they
+ * would desynchronise the stream: "Content-Length: 0" with a body makes the server read the
+ * body as a second request, "Transfer-Encoding: chunked" on a GET makes it wait for chunks. */
+static int is_transport_header(const char *name, size_t len) {
+  switch (len) {
+    case 2: return ieq(name, len, "te", 2);
+    case 7: return ieq(name, len, "upgrade", 7) || ieq(name, len, "trailer", 7);
+    case 10: return ieq(name, len, "connection", 10) || ieq(name, len, "keep-alive", 10);
+    case 14: return ieq(name, len, "content-length", 14);
+    case 16: return ieq(name, len, "proxy-connection", 16);
+    case 17: return ieq(name, len, "transfer-encoding", 17);
+    default: return 0;
+  }
+}
+
+/* A value made only of spaces and tabs: libcurl drops such a line without a word. */
+static int is_blank_value(const fs_request *r, const fs_header_ref *ref) {
+  int k;
+  for (k = ref->first; k < ref->first + ref->count; k++) {
+    size_t i;
+    for (i = 0; i < r->spans[k].len; i++)
+      if (r->spans[k].data[i] != ' ' && r->spans[k].data[i] != '\t') return 0;
+  }
+  return 1;
+}
+
 /* Validates the headers table at index h into r->headers; raises on the first
  * violation. Messages may name a header, never show a value. */
 static void check_headers(lua_State *L, int h, fs_request *r) {
@@ -229,7 +256,7 @@ static void check_headers(lua_State *L, int h, fs_request *r) {
     for (i = 0; i < nlen && is_tchar((unsigned char)name[i]); i++) {}
     if (nlen == 0 || i < nlen)
       luaL_argerror(L, 2, lua_pushfstring(L, "field 'headers': invalid header name %s (must be an RFC 9110 token)",
-                                          show_name(L, name, nlen)));
+                                          show_name(L, name, nlen, '"')));
     if (r->nheaders == FS_MAX_REQUEST_HEADERS)
       luaL_argerror(L, 2, lua_pushfstring(L, "field 'headers': more than %d headers", FS_MAX_REQUEST_HEADERS));
     ref = &r->headers[r->nheaders];
@@ -237,6 +264,12 @@ static void check_headers(lua_State *L, int h, fs_request *r) {
     for (k = ref->first; k < ref->first + ref->count; k++)
       if (!r->spans[k].header_safe && fs_has_ctl(r->spans[k].data, r->spans[k].len))
         luaL_argerror(L, 2, lua_pushfstring(L, "field 'headers': value of '%s' contains CR, LF or NUL", name));
+    if (vlen > 0 && is_blank_value(r, ref))
+      luaL_argerror(L, 2, lua_pushfstring(L, "field 'headers': value of '%s' is only spaces or tabs (libcurl would "
+                                          "drop the line; send \"\" for an empty value)", name));
+    if (is_transport_header(name, nlen))
+      luaL_argerror(L, 2, lua_pushfstring(L, "field 'headers': '%s' is set by the transport (message framing and "
+                                          "connection handling), not by a request", name));
     if (nlen + vlen > (size_t)MAX_HEADER_LINE)
       luaL_argerror(L, 2, lua_pushfstring(L, "field 'headers': '%s' is longer than %d bytes", name,
                                           MAX_HEADER_LINE));
@@ -263,10 +296,15 @@ static void check_request(lua_State *L, fs_request *r, int secret_mt, int f_body
   switch (lua_type(L, f_method)) {
     case LUA_TNIL: r->method = M_GET; break;
     case LUA_TSTRING: {
-      const char *m = lua_tostring(L, f_method);
-      for (r->method = 0; methods[r->method] && strcmp(methods[r->method], m) != 0; r->method++) {}
+      size_t len;
+      const char *m = lua_tolstring(L, f_method, &len);
+      /* compared with its length: "GET\0x" is no method (strcmp would stop at the NUL) */
+      for (r->method = 0; methods[r->method] && !(strlen(methods[r->method]) == len &&
+                                                 memcmp(methods[r->method], m, len) == 0);
+           r->method++) {}
       if (methods[r->method] == NULL)
-        luaL_argerror(L, 2, lua_pushfstring(L, "field 'method' must be one of GET, POST, PUT, PATCH, DELETE, HEAD, got '%s'", m));
+        luaL_argerror(L, 2, lua_pushfstring(L, "field 'method' must be one of GET, POST, PUT, PATCH, DELETE, HEAD, got %s",
+                                            show_name(L, m, len, '\'')));
       break;
     }
     default:
@@ -328,11 +366,12 @@ void fs_request_read(lua_State *L, fs_request *r, int secret_mt) {
   static const fs_field fields[] = {FS_FIELD("body"),    FS_FIELD("capture"), FS_FIELD("resend"),
                                     FS_FIELD("headers"), FS_FIELD("method"),  FS_FIELD("timeout"),
                                     FS_FIELD("url")};
-  enum { F_BODY = 3, F_CAPTURE, F_RESEND, F_HEADERS, F_METHOD, F_TIMEOUT, F_URL }; /* stack slots */
+  enum { F_BODY, F_CAPTURE, F_RESEND, F_HEADERS, F_METHOD, F_TIMEOUT, F_URL }; /* slots past `first` */
+  int first = lua_gettop(L) + 1;
   luaL_checktype(L, 2, LUA_TTABLE);
-  lua_settop(L, 2);
   fs_read_fields(L, 2, 2, fields, 7, "field", REQUEST_FIELDS); /* the slots anchor the strings */
-  check_request(L, r, secret_mt, F_BODY, F_CAPTURE, F_RESEND, F_HEADERS, F_METHOD, F_TIMEOUT, F_URL);
+  check_request(L, r, secret_mt, first + F_BODY, first + F_CAPTURE, first + F_RESEND, first + F_HEADERS,
+                first + F_METHOD, first + F_TIMEOUT, first + F_URL);
 }
 
 /* ---- laying out what libcurl reads ------------------------------------------------ */

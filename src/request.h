@@ -71,8 +71,10 @@ int fs_has_ctl(const char *s, size_t len);
 
 /* Reads and validates the request table, argument 2 of the running C function, into r;
  * raises on the first violation (messages may name a header, never show a value) and
- * allocates nothing. Leaves the stack at argument 2 plus one slot per field, which
- * anchor every string r points to. secret_mt: a pseudo-index (an upvalue) holding the
+ * allocates nothing. Pushes one slot per field above the current top; they anchor every
+ * string r points to. r also points at secrets' bytes, which a finalizer could wipe: so
+ * nothing that allocates may run between this call and the end of the transfer (values the
+ * caller needs must be pushed before). secret_mt: a pseudo-index (an upvalue) holding the
  * secret metatable, which spares a registry lookup per secret piece; 0: look it up. */
 void fs_request_read(lua_State *L, fs_request *r, int secret_mt);
 

@@ -44,6 +44,8 @@
 #define DEFAULT_LOW_SPEED_LIMIT 1L /* bytes per second ... */
 #define DEFAULT_LOW_SPEED_TIME 30L /* ... averaged over this many seconds */
 #define CAPTURED "\"<captured>\"" /* replaces a captured value in the body Lua sees */
+#define MAX_USER_AGENT 1024 /* bytes; a longer one is a mistake (and libcurl fails on a huge one) */
+#define PUSH_SLOTS 12 /* the most stack slots fs_session_push_result uses at once */
 
 #define SESSION_OPTIONS \
   "ca_blob, ca_file, ca_path, connect_timeout, low_speed_limit, low_speed_time, " \
@@ -159,14 +161,13 @@ static const char *curl_code_name(CURLcode rc, char *buf, size_t size) {
 }
 
 /* Pushes nil, "CURLE_NAME: message", "CURLE_NAME" (luv's fail triple). */
-static int push_failure(lua_State *L, const char *name, const char *message) {
+static void push_failure(lua_State *L, const char *name, const char *message) {
   luaL_pushfail(L);
   lua_pushfstring(L, "%s: %s", name, message);
   lua_pushstring(L, name);
-  return 3;
 }
 
-static int push_curl_failure(lua_State *L, fs_session *s, CURLcode rc) {
+static void push_curl_failure(lua_State *L, fs_session *s, CURLcode rc) {
   char namebuf[32];
   const char *name = curl_code_name(rc, namebuf, sizeof namebuf);
   size_t n = strlen(s->errbuf);
@@ -177,7 +178,6 @@ static int push_curl_failure(lua_State *L, fs_session *s, CURLcode rc) {
   else
     lua_pushfstring(L, "%s: %s", name, curl_easy_strerror(rc));
   lua_pushstring(L, name);
-  return 3;
 }
 
 /* ---- lifecycle -------------------------------------------------------------------- */
@@ -185,6 +185,7 @@ static int push_curl_failure(lua_State *L, fs_session *s, CURLcode rc) {
 static fs_session *check_session(lua_State *L) {
   fs_session *s = luaL_checkudata(L, 1, FS_SESSION_MT);
   if (s->curl == NULL) luaL_error(L, "attempt to use a closed session");
+  if (s->busy) luaL_error(L, "attempt to use a session while its last request's results are being made (from a finalizer?)");
   return s;
 }
 
@@ -202,13 +203,19 @@ static fs_session *check_request_session(lua_State *L) {
     same = lua_rawequal(L, -1, REQUEST_SESSION_MT);
     lua_pop(L, 1);
   }
-  return same && s->curl != NULL ? s : check_session(L);
+  return same && s->curl != NULL && !s->busy ? s : check_session(L);
 }
 
 void fs_session_release(fs_session *s) {
+  fs_session_drop_transfer(s);
   if (s->curl != NULL) {
     curl_easy_cleanup(s->curl); /* also closes the kept-alive connection */
     s->curl = NULL;
+  }
+  s->xfer = NULL;
+  if (s->share != NULL) { /* after every handle that used it */
+    curl_share_cleanup(s->share); /* closes the connections it kept */
+    s->share = NULL;
   }
   fs_buffer_free(&s->body);
   fs_buffer_free(&s->hdr_data);
@@ -220,9 +227,15 @@ void fs_session_release(fs_session *s) {
   s->defaults.user_agent = s->defaults.accept_encoding = NULL;
 }
 
-/* close == __gc == __close; idempotent (__close runs and then __gc runs again). */
+/* close == __gc == __close; idempotent (__close runs and then __gc runs again). While the
+ * session is busy (a finalizer closing it as a request's results are made) the release waits
+ * for the end of that request: the results are read from the session's buffers. */
 static int session_close(lua_State *L) {
-  fs_session_release(luaL_checkudata(L, 1, FS_SESSION_MT));
+  fs_session *s = luaL_checkudata(L, 1, FS_SESSION_MT);
+  if (s->busy)
+    s->close_pending = 1;
+  else
+    fs_session_release(s);
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -337,8 +350,10 @@ static char *header_line(const char *name, const char *value, size_t len) {
 }
 
 /* What libcurl sends for CURLOPT_ACCEPT_ENCODING "" (every encoding it can decode, in its
- * order), or "" when it can decode none. */
-static const char *decodable_encodings(void) {
+ * order), or "" when it can decode none, written to list (the caller's: no static buffer
+ * that sessions made on other threads would share). */
+#define ENCODINGS_MAX 64 /* room for every name below and the separators */
+static const char *decodable_encodings(char list[ENCODINGS_MAX]) {
   static const struct {
     int feature;
     const char *name;
@@ -351,12 +366,11 @@ static const char *decodable_encodings(void) {
       {CURL_VERSION_ZSTD, "zstd"},
 #endif
   };
-  static char list[64]; /* room for every name above and the separators */
   const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
   size_t len = 0, i;
   for (i = 0; i < sizeof encodings / sizeof encodings[0]; i++) {
     size_t n = strlen(encodings[i].name);
-    if (!(v->features & encodings[i].feature) || len + n + 3 > sizeof list) continue;
+    if (!(v->features & encodings[i].feature) || len + n + 3 > ENCODINGS_MAX) continue;
     if (len > 0) {
       memcpy(list + len, ", ", 2);
       len += 2;
@@ -370,7 +384,8 @@ static const char *decodable_encodings(void) {
 
 /* The User-Agent and Accept-Encoding lines (fs_default_headers); -1 when out of memory. */
 static int set_default_headers(fs_session *s, const char *user_agent, size_t ua_len) {
-  const char *encodings = decodable_encodings();
+  char list[ENCODINGS_MAX];
+  const char *encodings = decodable_encodings(list);
   if (ua_len > 0 && (s->defaults.user_agent = header_line("User-Agent", user_agent, ua_len)) == NULL) return -1;
   if (encodings[0] != '\0' &&
       (s->defaults.accept_encoding = header_line("Accept-Encoding", encodings, strlen(encodings))) == NULL)
@@ -419,6 +434,29 @@ static CURLcode set_base_options(fs_session *s, const config *cfg) {
   /* no CURLOPT_USERAGENT: the User-Agent line is s->defaults' (fs_default_headers) */
 #undef SET
   return rc == CURLE_OK ? bind_callbacks(s) : rc;
+}
+
+/* RFC 9110 field-value text: visible characters, spaces, tabs and obs-text; no other control
+ * characters (a header value is sent as is). */
+static int is_field_text(const char *p, size_t len) {
+  size_t i;
+  for (i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)p[i];
+    if ((c < 0x20 && c != '\t') || c == 0x7f) return 0;
+  }
+  return 1;
+}
+
+/* With fs_fresh_handles: the share handle the fresh copies of s->curl keep their connections,
+ * TLS sessions and DNS answers in (one thread uses a session at a time: no locks). */
+static CURLSHcode make_share(fs_session *s) {
+  CURLSHcode rc;
+  s->share = curl_share_init();
+  if (s->share == NULL) return CURLSHE_NOMEM;
+  rc = curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+  if (rc == CURLSHE_OK) rc = curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+  if (rc == CURLSHE_OK) rc = curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+  return rc;
 }
 
 /* A string option without NUL (libcurl would cut it there) or, unless allow_empty,
@@ -501,8 +539,11 @@ int fs_session_new(lua_State *L) {
   if (cfg.user_agent == NULL) {
     cfg.user_agent = "flowservice/" FLOWSERVICE_VERSION;
     ua_len = strlen(cfg.user_agent);
-  } else if (fs_has_ctl(cfg.user_agent, ua_len))
-    luaL_argerror(L, 1, "option 'user_agent' must not contain CR, LF or NUL");
+  } else if (ua_len > MAX_USER_AGENT) {
+    luaL_argerror(L, 1, lua_pushfstring(L, "option 'user_agent' must be at most %d bytes", MAX_USER_AGENT));
+  } else if (!is_field_text(cfg.user_agent, ua_len)) {
+    luaL_argerror(L, 1, "option 'user_agent' must not contain control characters (only text, spaces and tabs)");
+  }
   cfg.ca_file = opt_string(L, O_CA_FILE, "ca_file", 0, NULL);
   cfg.ca_path = opt_string(L, O_CA_PATH, "ca_path", 0, NULL);
   cfg.ca_blob = NULL;
@@ -532,10 +573,42 @@ int fs_session_new(lua_State *L) {
     return luaL_error(L, "cannot configure libcurl: %s (%s)", curl_easy_strerror(rc),
                       curl_code_name(rc, namebuf, sizeof namebuf));
   }
+  if (fs_fresh_handles && make_share(s) != CURLSHE_OK)
+    return luaL_error(L, "cannot create a libcurl share handle");
   return 1;
 }
 
 /* ---- request ------------------------------------------------------------------------ */
+
+int fs_fresh_handles = 0;
+
+int fs_choose_handle_mode(void) {
+  const curl_version_info_data *info = curl_version_info(CURLVERSION_NOW);
+  const char *forced = getenv("FLOWSERVICE_CURL_HANDLES");
+  fs_fresh_handles = info->version_num < 0x080100 || (forced != NULL && strcmp(forced, "fresh") == 0);
+#ifdef FLOWSERVICE_MEASURE_REUSED_HANDLES
+  fs_fresh_handles = 0; /* bench/lib/main.lua's build, to measure what fresh handles cost */
+#endif
+  return fs_fresh_handles;
+}
+
+CURL *fs_session_transfer_handle(fs_session *s) {
+  fs_session_drop_transfer(s);
+  if (!fs_fresh_handles) return s->xfer = s->curl;
+  /* every option (callbacks, their data and the resend guard included); a new handle has no
+   * "previous header" left from an earlier transfer */
+  s->xfer = curl_easy_duphandle(s->curl);
+  if (s->xfer != NULL && s->share != NULL && curl_easy_setopt(s->xfer, CURLOPT_SHARE, s->share) != CURLE_OK) {
+    curl_easy_cleanup(s->xfer);
+    s->xfer = NULL;
+  }
+  return s->xfer;
+}
+
+void fs_session_drop_transfer(fs_session *s) {
+  if (s->xfer != NULL && s->xfer != s->curl) curl_easy_cleanup(s->xfer); /* its connection stays in the cache */
+  s->xfer = NULL;
+}
 
 void fs_session_begin(fs_session *s, int wipe) {
   s->body.len = 0;
@@ -595,17 +668,27 @@ static int is_header_safe(const char *p, size_t len) {
 
 /* Moves the member `name` of the JSON object in s->body into the empty secret `out` and
  * puts CAPTURED in its place, in the buffer itself (no Lua call while it holds the
- * value; the bytes it covered are overwritten or wiped). Returns 1 when captured; 0
- * leaves the body as it is. */
+ * value; the bytes it covered are overwritten or wiped). Returns 1 when captured; 0 leaves
+ * the body as it is (no such member, or a value with control characters); -1 when out of
+ * memory (the caller must not show the body). */
 static int capture_member(fs_session *s, const char *name, size_t name_len, fs_secret *out) {
   fs_buffer *b = &s->body;
   size_t start, end, old_len, new_len, placeholder = sizeof CAPTURED - 1, value_len;
   if (b->len == 0 || !fs_json_find_member(b->data, b->len, name, name_len, &start, &end)) return 0;
   old_len = end - start;
-  if (placeholder > old_len && fs_buffer_reserve(b, placeholder - old_len) != FS_BUF_OK) return 0;
-  if (fs_secret_alloc(out, old_len) != 0) return 0; /* the unescaped value is never longer */
+  if (placeholder > old_len) {
+    /* The placeholder may be longer than the value: room past max_response_size is fine (the
+     * whole response is in), and a body near the cap must not keep its token in clear. */
+    size_t max = b->max;
+    int rc;
+    b->max = SIZE_MAX / 2;
+    rc = fs_buffer_reserve(b, placeholder - old_len);
+    b->max = max;
+    if (rc != FS_BUF_OK) return -1;
+  }
+  if (fs_secret_alloc(out, old_len) != 0) return -1; /* the unescaped value is never longer */
   value_len = fs_json_unescape(b->data, start, end, out->data);
-  if (!is_header_safe(out->data, value_len)) {
+  if (!is_header_safe(out->data, value_len)) { /* no token a header can carry: body left as it is */
     fs_wipe(out->data, old_len + 1);
     free(out->data);
     out->data = NULL;
@@ -621,22 +704,30 @@ static int capture_member(fs_session *s, const char *name, size_t name_len, fs_s
   return 1;
 }
 
-static int push_failure_message(lua_State *L, fs_session *s, CURLcode rc) {
+/* The three failure values. Messages are formatted in C, so each branch pushes exactly those. */
+static void push_failure_message(lua_State *L, fs_session *s, CURLcode rc, int performed) {
+  char msg[96];
   if (s->failure == FAIL_BODY || rc == CURLE_FILESIZE_EXCEEDED) {
-    char msg[96];
     (void)snprintf(msg, sizeof msg, "response body larger than %zu bytes", s->max_response_size);
-    return push_failure(L, "CURLE_FILESIZE_EXCEEDED", msg);
+    push_failure(L, "CURLE_FILESIZE_EXCEEDED", msg);
+  } else if (s->failure == FAIL_HEADERS) {
+    (void)snprintf(msg, sizeof msg, "response headers larger than %d fields or %d bytes", FS_MAX_RESPONSE_HEADERS,
+                   FS_MAX_RESPONSE_HEADER_BYTES);
+    push_failure(L, "CURLE_FILESIZE_EXCEEDED", msg);
+  } else if (s->failure == FAIL_NOMEM) {
+    push_failure(L, "CURLE_OUT_OF_MEMORY", "cannot buffer the response");
+  } else if (rc == CURLE_ABORTED_BY_CALLBACK && s->guard.refused) { /* named as libcurl names a body it cannot send again */
+    push_failure(L, "CURLE_SEND_FAIL_REWIND",
+                 "the connection closed before any reply and the request was not sent again "
+                 "(it may have taken effect)");
+  } else if (rc == CURLE_BAD_FUNCTION_ARGUMENT && performed) {
+    /* every option was accepted before the transfer: this comes from the response (libcurl
+     * 7.x says so for a folded header line with no field before it) */
+    push_failure(L, "CURLE_WEIRD_SERVER_REPLY",
+                 "libcurl refused the response's header block (a folded line with no field before it?)");
+  } else {
+    push_curl_failure(L, s, rc);
   }
-  if (s->failure == FAIL_HEADERS)
-    return push_failure(L, "CURLE_FILESIZE_EXCEEDED",
-                        lua_pushfstring(L, "response headers larger than %d fields or %d bytes",
-                                        FS_MAX_RESPONSE_HEADERS, FS_MAX_RESPONSE_HEADER_BYTES));
-  if (s->failure == FAIL_NOMEM) return push_failure(L, "CURLE_OUT_OF_MEMORY", "cannot buffer the response");
-  if (rc == CURLE_ABORTED_BY_CALLBACK && s->guard.refused) /* named as libcurl names a body it cannot send again */
-    return push_failure(L, "CURLE_SEND_FAIL_REWIND",
-                        "the connection closed before any reply and the request was not sent again "
-                        "(it may have taken effect)");
-  return push_curl_failure(L, s, rc);
 }
 
 /* The info table of a transfer: connects, total_time, request_size (request bytes sent; 0
@@ -645,10 +736,10 @@ static int push_failure_message(lua_State *L, fs_session *s, CURLcode rc) {
 static void push_info(lua_State *L, fs_session *s, int performed) {
   long connects = 0, request_size = 0;
   double total_time = 0;
-  if (performed) {
-    curl_easy_getinfo(s->curl, CURLINFO_NUM_CONNECTS, &connects);
-    curl_easy_getinfo(s->curl, CURLINFO_TOTAL_TIME, &total_time);
-    curl_easy_getinfo(s->curl, CURLINFO_REQUEST_SIZE, &request_size);
+  if (performed && s->xfer != NULL) {
+    curl_easy_getinfo(s->xfer, CURLINFO_NUM_CONNECTS, &connects);
+    curl_easy_getinfo(s->xfer, CURLINFO_TOTAL_TIME, &total_time);
+    curl_easy_getinfo(s->xfer, CURLINFO_REQUEST_SIZE, &request_size);
   }
   lua_createtable(L, 0, 4);
   lua_pushinteger(L, (lua_Integer)connects);
@@ -660,28 +751,40 @@ static void push_info(lua_State *L, fs_session *s, int performed) {
 }
 
 /* nil, "CURLE_NAME: message", "CURLE_NAME", info */
-static int push_transfer_failure(lua_State *L, fs_session *s, CURLcode rc, int performed) {
-  int n = push_failure_message(L, s, rc);
+static void push_transfer_failure(lua_State *L, fs_session *s, CURLcode rc, int performed) {
+  push_failure_message(L, s, rc, performed);
   push_info(L, s, performed);
-  return n + 1;
+}
+
+/* The capture secret, pushed before the request is read (fs_request_read: nothing may
+ * allocate after it); nil when the request captures nothing. Returns its slot or 0. */
+static int push_capture_secret(lua_State *L) {
+  int wanted;
+  lua_pushliteral(L, "capture");
+  wanted = lua_rawget(L, 2) != LUA_TNIL; /* raw, as fs_request_read reads it */
+  lua_pop(L, 1);
+  if (!wanted) return 0;
+  fs_secret_push_empty(L);
+  return lua_gettop(L);
 }
 
 static int session_request(lua_State *L) {
   fs_session *s = check_request_session(L);
   fs_request r;
   struct curl_slist *headers;
-  int capture_slot = 0;
+  int capture_slot;
   CURLcode rc;
   int performed = 0;
 
-  /* 1. validate everything; raises leave nothing behind */
+  /* 1. allocate what Lua must (a finalizer may run here, and may close the session); then
+   *    validate everything: raises leave nothing behind */
+  luaL_checktype(L, 2, LUA_TTABLE);
+  lua_settop(L, 2);
+  capture_slot = push_capture_secret(L);
+  if (s->curl == NULL || s->busy) check_session(L); /* closed or in use meanwhile: raises */
   fs_request_read(L, &r, REQUEST_SECRET_MT); /* leaves the fields on the stack: they anchor the strings */
 
-  /* 2. allocate (into buffers the session owns, and the secret a capture fills) */
-  if (r.capture) {
-    fs_secret_push_empty(L);
-    capture_slot = lua_gettop(L);
-  }
+  /* 2. allocate (into buffers the session owns) */
   if (fs_request_build(&r, &s->req_headers, &s->req_body, &s->defaults, &headers) != 0) {
     fs_session_end(s);
     return luaL_error(L, "not enough memory");
@@ -691,26 +794,40 @@ static int session_request(lua_State *L) {
   fs_session_begin(s, r.capture != NULL);
   rc = fs_request_set_options(s->curl, &r, headers, s->timeout_ms, &s->guard, &s->applied);
   if (rc == CURLE_OK) {
-    rc = curl_easy_perform(s->curl);
-    performed = 1;
+    CURL *h = fs_session_transfer_handle(s);
+    if (h == NULL) {
+      rc = CURLE_OUT_OF_MEMORY;
+    } else {
+      rc = curl_easy_perform(h);
+      performed = 1;
+    }
   }
   fs_session_end(s);
 
-  /* 4. results */
-  return fs_session_push_result(L, s, rc, performed, r.capture, r.capture_len, capture_slot);
+  /* 4. results, made while the session is busy (they are read from its buffers) */
+  return fs_session_push_guarded(L, s, rc, performed, r.capture, r.capture_len, capture_slot);
 }
 
 int fs_session_push_result(lua_State *L, fs_session *s, CURLcode rc, int performed, const char *capture,
                            size_t capture_len, int capture_slot) {
   fs_secret *captured = capture_slot ? fs_secret_test(L, capture_slot) : NULL;
-  int got_capture = 0;
+  int got_capture = 0, top = lua_gettop(L);
   long status = 0;
-  if (rc != CURLE_OK) {
-    fs_buffer_clear(&s->body, KEEP_BODY);
-    return push_transfer_failure(L, s, rc, performed);
+  luaL_checkstack(L, PUSH_SLOTS, "pushing a response");
+  if (rc == CURLE_OK) {
+    curl_easy_getinfo(s->xfer, CURLINFO_RESPONSE_CODE, &status);
+    if (captured && status >= 200 && status < 300) got_capture = capture_member(s, capture, capture_len, captured);
   }
-  curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &status);
-  if (captured && status >= 200 && status < 300) got_capture = capture_member(s, capture, capture_len, captured);
+  if (rc != CURLE_OK || got_capture < 0) {
+    fs_buffer_clear(&s->body, KEEP_BODY); /* wiped when it held a token */
+    if (rc != CURLE_OK) {
+      push_transfer_failure(L, s, rc, performed);
+    } else {
+      push_failure(L, "CURLE_OUT_OF_MEMORY", "cannot capture the response's token");
+      push_info(L, s, performed);
+    }
+    return lua_gettop(L) - top;
+  }
   lua_pushinteger(L, (lua_Integer)status);
   push_headers(L, s);
   lua_pushlstring(L, s->body.data ? s->body.data : "", s->body.len);
@@ -720,7 +837,63 @@ int fs_session_push_result(lua_State *L, fs_session *s, CURLcode rc, int perform
     lua_pushvalue(L, capture_slot);
     lua_setfield(L, -2, "captured");
   }
-  return 4;
+  return lua_gettop(L) - top; /* the one place results are counted */
+}
+
+void fs_register_protected(lua_State *L, char *key, lua_CFunction fn) {
+  lua_pushlightuserdata(L, key);
+  lua_pushcfunction(L, fn);
+  lua_rawset(L, LUA_REGISTRYINDEX);
+}
+
+int fs_busy_pcall(lua_State *L, char *key, int first, int n, void *ud, int *busy) {
+  int status, i;
+  luaL_checkstack(L, n + 2, NULL);
+  *busy = 1; /* before anything is pushed: nothing below allocates, but the call's own frame */
+  lua_pushlightuserdata(L, key);
+  lua_rawget(L, LUA_REGISTRYINDEX);
+  for (i = 0; i < n; i++) lua_pushvalue(L, first + i);
+  lua_pushlightuserdata(L, ud);
+  status = lua_pcall(L, n + 1, LUA_MULTRET, 0);
+  *busy = 0;
+  return status;
+}
+
+typedef struct push_call { /* fs_session_push_guarded's arguments, for its protected call */
+  fs_session *s;
+  CURLcode rc;
+  int performed;
+  const char *capture;
+  size_t capture_len;
+} push_call;
+
+static char push_protected_key; /* its address is push_protected's registry key */
+
+static int push_protected(lua_State *L) { /* ([captured secret,] push_call) */
+  const push_call *c = lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  return fs_session_push_result(L, c->s, c->rc, c->performed, c->capture, c->capture_len, lua_gettop(L));
+}
+
+/* fs_session_push_result with s busy, as a protected call; then a close that waited is done
+ * and an error is raised again. Returns the number of results. */
+int fs_session_push_guarded(lua_State *L, fs_session *s, CURLcode rc, int performed, const char *capture,
+                            size_t capture_len, int capture_slot) {
+  push_call c;
+  int top = lua_gettop(L), status;
+  c.s = s;
+  c.rc = rc;
+  c.performed = performed;
+  c.capture = capture;
+  c.capture_len = capture_len;
+  status = fs_busy_pcall(L, &push_protected_key, capture_slot, capture_slot ? 1 : 0, &c, &s->busy);
+  fs_session_drop_transfer(s);
+  if (s->close_pending) {
+    s->close_pending = 0;
+    fs_session_release(s);
+  }
+  if (status != LUA_OK) return lua_error(L);
+  return lua_gettop(L) - top;
 }
 
 /* ---- registration ------------------------------------------------------------------- */
@@ -746,6 +919,7 @@ void fs_session_register(lua_State *L) {
     luaL_newlibtable(L, session_methods);
     luaL_setfuncs(L, session_methods, 0);
     lua_pushvalue(L, -2);
+    fs_register_protected(L, &push_protected_key, push_protected);
     fs_secret_register(L); /* idempotent; its metatable is request's second upvalue */
     luaL_getmetatable(L, FS_SECRET_MT);
     lua_pushcclosure(L, session_request, 2);

@@ -1,6 +1,6 @@
 -- The emulator's own speed (issue 7, requirement 5) and the batch against an injected delay
 -- (requirement 3): bin/flowservice-emulator started here, the C loops and the batch client
--- pointed at it.
+-- pointed at it; and the command line's wall time per command with the token cache (issue 15).
 local http = require "socket.http"
 local ltn12 = require "ltn12"
 local cjson = require "cjson"
@@ -53,7 +53,15 @@ local function delay_creates(url, seconds)
   assert(status == 200, "the emulator refused the delay rule: " .. tostring(status))
 end
 
--- Returns { seq, multi, delayed_c, delayed_batch } run tables (see main.lua's run).
+-- Sets a delay of `seconds` on every Flow Service request (lists and creates alike).
+local function delay_flow_service(url, seconds)
+  local rules = ('{"rules":[{"fault":"delay","seconds":%s,"path":"/data/foundation/flowservice/*"}]}')
+    :format(seconds)
+  local status = post(url .. "/_emulator/faults", "PUT", rules, "application/json")
+  assert(status == 200, "the emulator refused the delay rule: " .. tostring(status))
+end
+
+-- Returns { seq, multi, cli, delayed_c, delayed_batch, state_apply } run tables (see main.lua's run).
 function runner.measure(ctx)
   local emu = start(ctx)
   local results = {}
@@ -68,11 +76,17 @@ function runner.measure(ctx)
     ctx.progress("emulator, 1 conn", results.seq)
     results.multi = ctx.run(ctx.cmds.c_multi, with(ctx.size.emu_multi))
     ctx.progress("emulator, 16 conns", results.multi)
+    results.cli = ctx.run(ctx.cmds.cli, with(ctx.size.cli, { LUA = ctx.lua }))
+    ctx.progress("command line, 1 process/command", results.cli)
     delay_creates(emu.url, 0.05)
     results.delayed_c = ctx.run(ctx.cmds.c_multi, with(ctx.size.delayed))
     ctx.progress("emulator+50ms, C multi", results.delayed_c)
     results.delayed_batch = ctx.run(ctx.cmds.batch, with(ctx.size.delayed))
     ctx.progress("emulator+50ms, batch", results.delayed_batch)
+    -- issue 16: state.apply of 4 x size.state resources, every request 50 ms late
+    delay_flow_service(emu.url, 0.05)
+    results.state_apply = ctx.run(ctx.cmds.state_apply, with(ctx.size.state))
+    ctx.progress("emulator+50ms, state apply", results.state_apply)
   end)
   os.execute("kill " .. emu.pid .. " 2>/dev/null")
   if not ok then error(err, 0) end

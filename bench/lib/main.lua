@@ -22,14 +22,14 @@ Usage: bench/run [--short | --smoke] [--profile]
 
 local SIZES = {
   full = { seq = 10000, reps = 3, luasocket = 5000, python = 3000, curl = 100, multi = 20000,
-    https = 10000, https_reps = 2, emu_seq = 2000, emu_multi = 4000, delayed = 480,
-    callgrind = { 100, 1100 }, batch_memory = { 1000, 10000 } },
+    https = 10000, https_reps = 2, emu_seq = 2000, emu_multi = 4000, delayed = 480, cli = 100,
+    callgrind = { 100, 1100 }, batch_memory = { 1000, 10000 }, state = 50 },
   short = { seq = 4000, reps = 1, luasocket = 1500, python = 1000, curl = 30, multi = 8000,
-    https = 3000, https_reps = 1, emu_seq = 500, emu_multi = 1000, delayed = 160,
-    callgrind = { 20, 220 }, batch_memory = { 500, 4000 } },
+    https = 3000, https_reps = 1, emu_seq = 500, emu_multi = 1000, delayed = 160, cli = 30,
+    callgrind = { 20, 220 }, batch_memory = { 500, 4000 }, state = 50 },
   smoke = { seq = 300, reps = 1, luasocket = 100, python = 100, curl = 5, multi = 600,
-    https = 300, https_reps = 1, emu_seq = 100, emu_multi = 200, delayed = 64,
-    callgrind = { 5, 25 }, batch_memory = { 100, 400 } },
+    https = 300, https_reps = 1, emu_seq = 100, emu_multi = 200, delayed = 64, cli = 10,
+    callgrind = { 5, 25 }, batch_memory = { 100, 400 }, state = 5 },
 }
 
 local function parse_args(args)
@@ -56,6 +56,14 @@ local function build_c()
     local out, ok = proc.capture(cmd)
     if not ok then error("building bench/c/" .. name .. ".c failed:\n" .. out) end
   end
+  -- Where libcurl needs a fresh handle per transfer (core.fresh_handles, before 8.1.0), a core
+  -- built to reuse its handle anyway, only to measure what the fresh handles cost (it is unsafe
+  -- against a hostile server on such a libcurl; nothing but this measurement loads it).
+  if core.fresh_handles then
+    local out, ok = proc.capture(("make -s -C %s all BUILD=%s/reuse "
+      .. "CFLAGS='-O2 -g -DFLOWSERVICE_MEASURE_REUSED_HANDLES' 2>&1"):format(ROOT, DIR))
+    if not ok then error("building the reused-handle core failed:\n" .. out) end
+  end
 end
 
 local function python()
@@ -72,9 +80,11 @@ local function commands()
     flowservice = lua_client .. "flowservice_seq.lua",
     flowservice_request = lua_client .. "flowservice_request.lua",
     batch = lua_client .. "flowservice_batch.lua",
+    state_apply = lua_client .. "flowservice_state_apply.lua",
     luasocket = lua_client .. "luasocket.lua",
     python = python() .. " " .. ROOT .. "/bench/clients/requests_session.py",
     curl = "sh " .. ROOT .. "/bench/clients/curl_cli.sh",
+    cli = "sh " .. ROOT .. "/bench/clients/flowservice_cli.sh",
   }
 end
 
@@ -296,8 +306,14 @@ local function main(args)
 
   io.stderr:write("callgrind (", size.callgrind[1], " vs ", size.callgrind[2], " calls)\n")
   local instr = {}
-  for _, key in ipairs { "c_loop", "flowservice", "flowservice_request" } do
-    local per_call, file = instructions(key, cmds[key], nil, size.callgrind[1], size.callgrind[2])
+  local measured = { { "c_loop" }, { "flowservice" }, { "flowservice_request" } }
+  if core.fresh_handles then -- the same calls on one reused handle: what the fresh ones cost
+    measured[#measured + 1] = { "flowservice_reused", "flowservice",
+      { LUA_CPATH = DIR .. "/reuse/?.so;;" } }
+  end
+  for _, m in ipairs(measured) do
+    local key = m[1]
+    local per_call, file = instructions(key, cmds[m[2] or key], m[3], size.callgrind[1], size.callgrind[2])
     instr[key] = per_call and { per_call = per_call, file = file } or { error = file }
     io.stderr:write(("  %-22s %s\n"):format(key, per_call and ("%.0f instr/call"):format(per_call) or file))
   end
@@ -313,6 +329,7 @@ local function main(args)
     c_loop = c_loop, seq = seq, c_multi = c_multi, multi = multi, memory = memory,
     memory_sizes = size.batch_memory, c_tls = c_tls, seq_tls = seq_tls, c_multi_tls = c_multi_tls,
     multi_tls = multi_tls, instr = instr, emu = emu, server = server, seq_calls = size.seq,
+    state_per_kind = size.state,
   }
   local failed = report.print(rows, {
     title = ("flowservice benchmark (%s form: %d sequential calls per run, %d run(s) per client; "
@@ -331,4 +348,4 @@ if not ok then
   io.stderr:write("bench/run: ", tostring(failed), "\n")
   os.exit(2)
 end
-os.exit(failed and 1 or 0)
+os.exit(failed and 3 or 0) -- 3, not 1: Lua itself exits 1 when a file does not load

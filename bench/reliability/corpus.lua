@@ -51,7 +51,7 @@ function corpus.capture(emu)
     rawhttp.token_params()))
   got.token_error = captured_response(rawhttp.request(emu, "POST", "/ims/token/v3", rawhttp.FORM,
     rawhttp.token_params { client_secret = "wrong" }))
-  local api = rawhttp.api(emu, "corpus")
+  local api = rawhttp.api(emu, "test-corpus")
   local created = api.call("POST", "/connections", osc_body("corpus one"))
   got.create = captured_response(created)
   api.call("POST", "/connections", osc_body("corpus two"))

@@ -24,7 +24,7 @@ function figures.get_success(ctx, sizes)
   for _, p in ipairs { 0.1, 0.3, 0.5 } do
     ctx.faults()
     -- An unlimited budget: this figure measures the attempts, figure 2 the budget.
-    local client = ctx.client { sandbox = "get-success", retry = {
+    local client = ctx.client { sandbox = "test-get-success", retry = {
       attempts = attempts, base = SMALL_BACKOFF, throttle_base = SMALL_BACKOFF, budget = 1e12 } }
     local id = assert(client.connections:create(harness.osc_input("target"))).id
     ctx.admin.set_faults { seed = ctx.seed, rules = {
@@ -57,7 +57,7 @@ end
 -- One outage: every request answers `status`; returns the row.
 local function outage(ctx, sizes, status, throttle)
   ctx.faults()
-  local client = ctx.client { sandbox = "outage", retry = { base = SMALL_BACKOFF, throttle_base = SMALL_BACKOFF } }
+  local client = ctx.client { sandbox = "test-outage", retry = { base = SMALL_BACKOFF, throttle_base = SMALL_BACKOFF } }
   local id = assert(client.connections:create(harness.osc_input("target"))).id
   assert(client:authenticate())
   ctx.admin.set_faults { seed = ctx.seed, rules = { { path = "*", fault = "status", status = status } } }
@@ -149,7 +149,7 @@ end
 
 local function ensure_under(ctx, sizes, f)
   ctx.faults()
-  local sandbox = "ensure-" .. f.rule.fault
+  local sandbox = "test-ensure-" .. f.rule.fault
   local client = ctx.client { sandbox = sandbox, timeout = f.timeout, in_flight_limit = f.in_flight_limit,
     retry = { base = SMALL_BACKOFF, throttle_base = SMALL_BACKOFF } }
   assert(client:authenticate())
@@ -245,7 +245,7 @@ end
 local function requested_sleeps(ctx, sizes, form)
   ctx.faults()
   local sleeps, per_call_ok = {}, true
-  local client = ctx.client { sandbox = "retry-after", retry = { base = SMALL_BACKOFF,
+  local client = ctx.client { sandbox = "test-retry-after", retry = { base = SMALL_BACKOFF,
     throttle_base = THROTTLE_BASE, budget = 1e12, sleep = function(s) sleeps[#sleeps + 1] = s end } }
   local id = assert(client.connections:create(harness.osc_input("target"))).id
   local rule = { method = "GET", path = GET_ONE, count = 1, fault = "status", status = 429 }

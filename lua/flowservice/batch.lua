@@ -226,10 +226,18 @@ function Scheduler:wait(timeout)
   end
 end
 
+-- Calls that may run at once: the batch's concurrency, lowered by the client's limiter while
+-- the service throttles (limiter.lua).
+function Scheduler:slots()
+  local lim = self.limiter
+  if not lim then return self.concurrency end
+  return math.min(self.concurrency, lim:in_flight())
+end
+
 function Scheduler:loop()
   local more = true
   while true do
-    while more and self.running < self.concurrency do more = self:start_next() end
+    while more and self.running < self:slots() do more = self:start_next() end
     if #self.ready > 0 then -- calls that waited for a flight (the token) go on first
       local ready = self.ready
       self.ready = {}
@@ -252,9 +260,9 @@ local function iterate(calls)
   end
 end
 
---- client:batch(calls [, opts]) (client.lua passes the client's session; `level` is where
--- argument errors point). See docs/DESIGN.md, "Batches".
-function batch.run(session, calls, opts, level)
+--- client:batch(calls [, opts]) (client.lua passes the client's session and limiter, if any;
+-- `level` is where argument errors point). See docs/DESIGN.md, "Batches".
+function batch.run(session, calls, opts, level, limiter)
   level = (level or 2) + 1
   if type(calls) ~= "table" and type(calls) ~= "function" then
     error("batch: calls: expected a list or an iterator function, got " .. type(calls), level)
@@ -272,6 +280,7 @@ function batch.run(session, calls, opts, level)
 
   local sched = setmetatable({
     session = session, concurrency = compat.tointeger(concurrency), on_result = opts.on_result,
+    limiter = limiter,
     results = not opts.on_result and {} or nil, next_call = iterate(calls),
     deadline_at = opts.deadline and core.monotonic() + opts.deadline,
     count = 0, running = 0, index_of = {}, sleepers = {},

@@ -11,7 +11,9 @@ local batch = require "flowservice.batch"
 local check = require "flowservice.check"
 local errors = require "flowservice.errors"
 local json = require "flowservice.json"
+local limiter = require "flowservice.limiter"
 local retry = require "flowservice.retry"
+local token_cache = require "flowservice.token_cache"
 local trace = require "flowservice.trace"
 local url = require "flowservice.url"
 
@@ -27,6 +29,7 @@ local DEFAULTS = {
   -- plus a margin. ensure waits this long after an ambiguous create before creating again.
   in_flight_limit = 65,
 }
+client.DEFAULTS = DEFAULTS -- read-only: the command line's `config show` lists them
 
 -- Option name -> Lua type. Unknown names and wrong types raise.
 local OPTIONS = {
@@ -36,7 +39,7 @@ local OPTIONS = {
   max_response_size = "number", user_agent = "string", env = "any",
   ca_file = "string", ca_path = "string", ca_blob = "string", low_speed_limit = "number",
   low_speed_time = "number", proxy = "string", trace = "function", trace_api_key = "boolean",
-  retry = "any", in_flight_limit = "number",
+  retry = "any", limiter = "any", token_cache = "any", in_flight_limit = "number",
 }
 
 -- Options read from the environment when the table does not give them.
@@ -276,6 +279,31 @@ local function settings_from(opts)
   return s
 end
 
+-- The client option `limiter`: nil (a limiter of the client's own), false (none), a table of
+-- options for one of its own, or a limiter (limiter.new) shared with other clients of the same
+-- organisation. Returns the limiter or nil, and a validation error.
+local function limiter_from(value, org_id)
+  if value == false then return nil end
+  if limiter.is_limiter(value) then
+    if value.org_id and value.org_id ~= org_id then
+      return nil, errors.validation("limiter", "is shared by clients of another organisation")
+    end
+    value.org_id = org_id
+    return value
+  end
+  if value ~= nil and type(value) ~= "table" then
+    error("flowservice.new: limiter: expected a table, a limiter or false, got " .. type(value), 4)
+  end
+  local opts = {}
+  for k, v in pairs(value or {}) do opts[k] = v end
+  if opts.org_id == nil then opts.org_id = org_id end
+  -- the client's clock, read every time (specs replace client.clock)
+  if opts.clock == nil then opts.clock = function() return client.clock() end end
+  local ok, err = limiter.check_options(opts, "flowservice.new: limiter", 3)
+  if not ok then return nil, err end
+  return limiter.new(opts)
+end
+
 -- Creates a client (flowservice.new, documented in init.lua). Returns the client, or nil and a
 -- validation error.
 function client.new(opts)
@@ -286,9 +314,25 @@ function client.new(opts)
   if opts.retry ~= nil and opts.retry ~= false and type(opts.retry) ~= "table" then
     error("flowservice.new: retry: expected a table or false, got " .. type(opts.retry), 2)
   end
+  local cache_dir = opts.token_cache
+  if cache_dir ~= nil and type(cache_dir) ~= "boolean" and type(cache_dir) ~= "string" then
+    error("flowservice.new: token_cache: expected a boolean or a directory path, got " .. type(cache_dir), 2)
+  end
+  if cache_dir == true then
+    cache_dir = token_cache.default_dir()
+    if not cache_dir then
+      return nil, errors.validation("token_cache", "needs XDG_CACHE_HOME or HOME, or a directory path")
+    end
+  end
+  if cache_dir == "" or type(cache_dir) == "string" and (cache_dir:sub(1, 1) ~= "/" or cache_dir:find("%z")) then
+    return nil, errors.validation("token_cache", "must be true, false or an absolute directory path")
+  end
   local policy
   policy, err = retry.policy(opts.retry, core.sleep, 2)
   if not policy then return nil, err end
+  local rate_limiter
+  rate_limiter, err = limiter_from(opts.limiter, s.org_id)
+  if err then return nil, err end
 
   local session_opts = {
     timeout = s.timeout, connect_timeout = s.connect_timeout,
@@ -324,8 +368,18 @@ function client.new(opts)
     budget = retry.budget(policy.budget),
     sleep = batch.sleeper(policy.sleep), -- inside a batch call: a timer, the other calls go on
     trace_options = { redact_api_key = not opts.trace_api_key },
+    -- Adaptive rate limiting (limiter.lua) of every Flow Service request, or nil (off).
+    limiter = rate_limiter,
+    -- The token cache shared by processes (token_cache.lua), for tokens from IMS only.
+    cache = cache_dir and not s.access_token and token_cache.new(cache_dir, self.config) or nil,
     in_flight_limit = s.in_flight_limit,
   }
+  if rate_limiter and opts.trace then
+    -- the limiter holds its listeners weakly: this one lives as long as the client
+    local trace_fn = opts.trace
+    private[self].limiter_trace = function(event) trace_fn(event) end
+    rate_limiter:_listen(private[self].limiter_trace)
+  end
   -- Connection specs read from the service (id -> item): connections:create validates auth
   -- params against them rather than against the built-in catalogue.
   self._seen_specs = {}
@@ -429,7 +483,8 @@ Client.__close = Client.close
 -- }
 -- local flow1, err1 = table.unpack(results[1], 1, results[1].n)
 function Client:batch(calls, opts)
-  return batch.run(state(self).session, calls, opts, 2)
+  local p = state(self)
+  return batch.run(p.session, calls, opts, 2, p.limiter)
 end
 
 -- Sends one request of `call` (new_call: method, url, headers, body, capture, resend) with
@@ -505,18 +560,41 @@ local function annotate(call, err)
   return err
 end
 
+-- Waits for the limiter's go for the call's next request; returns its ticket (limiter.acquire),
+-- or nil when the wait would pass the call's deadline (nothing is waited then).
+local function wait_for_limiter(p, lim, call)
+  local wait, ticket = lim:acquire()
+  while wait > 0 do
+    if client.clock() + wait >= call.deadline then return nil end
+    local pauses = lim.counts.pauses
+    p.sleep(wait)
+    -- a Retry-After that came in while this call waited holds it too
+    wait = lim.counts.pauses ~= pauses and lim:paused_for() or 0
+  end
+  return ticket
+end
+
 -- The retry loop: sends the call (through send) until it gets an answer that is final, runs out
 -- of attempts, of time before the deadline, or of retry budget. Every wait goes through p.sleep.
+-- A call marked `limited` (every Flow Service call) waits for the client's limiter before each
+-- request and reports each answer to it; while the limiter finds the rate (limiter:absorbs), a
+-- 429 is its signal, not a failure: the retry after it costs no attempt and no retry budget (up
+-- to the limiter's throttled_attempts) and waits for the limiter rather than a backoff.
 -- Returns the last response (status, headers, decoded, info; any status: the caller makes
 -- errors of them, then annotate), or nil and the annotated error.
 local function perform(p, call)
   local policy, budget = p.retry, p.budget
+  local lim = call.limited and p.limiter or nil
   local taken = 0 -- budget tokens this call took
+  local throttled = 0 -- 429s the limiter absorbed
   local status, headers, decoded, info
   call.verdict, call.budget_exhausted = nil, nil
-  for n = 1, policy.attempts do
+  local n = 0
+  while true do
+    n = n + 1
+    local ticket = lim and wait_for_limiter(p, lim, call)
     local left = call.deadline - client.clock()
-    if left <= 0 then
+    if left <= 0 or (lim and not ticket) then
       if status or headers then break end -- the last attempt's outcome stands
       return nil, annotate(call, errors.new {
         kind = "timeout", message = string.format("the call's deadline (%g s) passed before a request was sent",
@@ -528,6 +606,7 @@ local function perform(p, call)
     local failure, failure_info -- on failure send returned nil, err, info
     if not status then failure, failure_info = headers, decoded end
     if status and status >= 200 and status < 300 then -- final: what classify says of any 2xx
+      if lim then lim:record(ticket, false, nil, info and info.total_time) end
       call.verdict = retry.SUCCESS
       break
     end
@@ -536,6 +615,9 @@ local function perform(p, call)
     local retry_after = status and headers["retry-after"] ~= nil
       and retry.parse_retry_after(headers["retry-after"],
         headers.date and retry.parse_http_date(headers.date) or os.time(), policy.retry_after_max) or nil
+    -- a Retry-After on a 429 or 503 pauses every request of the limiter, not just this call's
+    local pause = lim and (status == 429 or status == 503) and retry_after or nil
+    if lim and status then lim:record(ticket, status == 429, pause, info and info.total_time) end
     call.verdict = retry.classify {
       method = call.method, conditional = call.conditional, repeatable = call.repeatable,
       status = status or failure.status, decode = failure ~= nil and failure.kind == "decode",
@@ -544,18 +626,28 @@ local function perform(p, call)
       retry_after = retry_after ~= nil,
       refused = status ~= nil and retry.refused_before_service(status, headers, decoded),
     }
-    if not call.verdict.retryable or n == policy.attempts then break end
-    -- Retry-After is honoured as given (clamped); otherwise full-jitter backoff.
-    local wait = retry_after or retry.backoff(policy, n, call.verdict.throttle)
-    if client.clock() + wait >= call.deadline then break end
-    local cost = retry.cost(call.verdict.throttle)
-    if not budget:take(cost) then
-      call.budget_exhausted = true
-      break
+    if not call.verdict.retryable then break end
+    local absorbed = lim and status == 429 and policy.attempts > 1 and throttled < lim.throttled_attempts
+      and lim:absorbs()
+    if absorbed then
+      throttled, n = throttled + 1, n - 1
+      -- the limiter's next go (after its pause, if any) is the wait
+      if client.clock() + (retry_after or 0) >= call.deadline then break end
+    else
+      if n >= policy.attempts then break end
+      -- Retry-After is honoured as given (clamped); otherwise full-jitter backoff.
+      local wait = retry_after or retry.backoff(policy, n, call.verdict.throttle)
+      if client.clock() + wait >= call.deadline then break end
+      local cost = retry.cost(call.verdict.throttle)
+      if not budget:take(cost) then
+        call.budget_exhausted = true
+        break
+      end
+      taken = taken + cost
+      if info and info.captured then info.captured:wipe() end
+      -- a pause is waited in wait_for_limiter
+      if not pause then p.sleep(wait) end
     end
-    taken = taken + cost
-    if info and info.captured then info.captured:wipe() end
-    p.sleep(wait)
   end
   if status and status >= 200 and status < 300 then
     budget:refund(taken > 0 and taken or retry.REFUND)
@@ -568,6 +660,17 @@ end
 -- about to expire. The token request is retried like a GET (a second token is harmless), within
 -- `deadline` (the calling call's). Returns nil, err when IMS refuses.
 local function fetch_token(self, p, deadline)
+  if p.cache and not p.skip_cache then
+    local cached, refresh_in, expires_in, refused = token_cache.load(p.cache)
+    if refused then return nil, refused end
+    if cached then
+      if p.token then batch.retire(p.token) end
+      local now = client.clock()
+      p.token, p.token_refresh_at, p.token_expires_at, p.token_cached = cached, now + refresh_in, now + expires_in, true
+      return cached
+    end
+  end
+  p.skip_cache = nil
   -- The form as pieces: the client secret (already form-encoded) is joined to it in C.
   local form = {
     url.form { { "grant_type", "client_credentials" }, { "client_id", self.config.client_id } }
@@ -598,8 +701,12 @@ local function fetch_token(self, p, deadline)
     })
   end
   if p.token then batch.retire(p.token) end
-  p.token = token
+  p.token, p.token_cached = token, false
   p.token_refresh_at = asked_at + ttl - math.min(REFRESH_MARGIN, ttl / 10)
+  p.token_expires_at = asked_at + ttl
+  if p.cache then -- a cache that cannot be written is only a cache: the token is good
+    token_cache.store(p.cache, token, p.token_refresh_at - asked_at, ttl)
+  end
   return token
 end
 
@@ -653,24 +760,47 @@ end
 -- Forgets the token IMS issued (after a 401): the next access_token call fetches a new one.
 local function drop_token(p)
   if p.token then batch.retire(p.token) end
-  p.token, p.token_refresh_at = nil, nil
+  p.token, p.token_refresh_at, p.token_expires_at = nil, nil, nil
+  if p.cache then
+    token_cache.forget(p.cache)
+    p.skip_cache = true -- another process may have stored the same refused token meanwhile
+  end
 end
 
---- Makes sure an access token is at hand (fetching one from IMS if needed).
--- Returns a table { expires_in = seconds or nil (given token) } without the token itself.
--- Useful to check credentials before the first call.
--- @treturn[1] table `{ expires_in = seconds until the token is refreshed }` (`expires_in` is nil
---   for a given `access_token`)
+--- Makes sure an access token is at hand (from the token cache, or fetched from IMS if needed).
+-- Returns a table without the token itself. Useful to check credentials before the first call.
+-- @treturn[1] table `{ expires_in = seconds until the token expires, refresh_in = seconds until
+--   it is refreshed, cached = true when it came from the token cache }` (all nil for a given
+--   `access_token`)
 -- @return[2] nil
--- @treturn[2] flowservice.errors.Error an `auth` error when IMS refuses, or a `transport` error
+-- @treturn[2] flowservice.errors.Error an `auth` error when IMS refuses, a `transport` error, or
+--   a `validation` error (field `token_cache`) when the token cache is refused
 -- @usage
 -- local info = assert(client:authenticate())
--- print(info.expires_in > 0)   --> true
+-- print(info.expires_in > info.refresh_in)   --> true
 function Client:authenticate()
   local p = state(self)
   local token, err = access_token(self, p)
   if not token then return nil, err end
-  return { expires_in = p.token_refresh_at and math.max(0, p.token_refresh_at - client.clock()) or nil }
+  if p.static_token then return {} end
+  local now = client.clock()
+  return { expires_in = math.max(0, p.token_expires_at - now), refresh_in = math.max(0, p.token_refresh_at - now),
+    cached = p.token_cached }
+end
+
+--- Forgets the token: the client's, and the token cache's file (option `token_cache`). The next
+-- call asks IMS for a new one.
+-- @treturn[1] boolean true (also when there was none)
+-- @return[2] nil
+-- @treturn[2] flowservice.errors.Error when the cache file cannot be removed
+-- @usage
+-- assert(client:forget_token())
+function Client:forget_token()
+  local p = state(self)
+  if p.token then batch.retire(p.token) end
+  p.token, p.token_refresh_at, p.token_expires_at = nil, nil, nil
+  if p.cache then return token_cache.forget(p.cache) end
+  return true
 end
 
 -- For resources that wait (runs:wait): the client's one sleep function (option retry.sleep).
@@ -725,7 +855,14 @@ end
 -- Headers the client sets itself; `headers` in a request may not replace them.
 local RESERVED_HEADERS = {
   ["authorization"] = true, ["x-api-key"] = true, ["x-gw-ims-org-id"] = true,
-  ["x-sandbox-name"] = true, ["content-type"] = true, ["content-length"] = true, ["host"] = true,
+  ["x-sandbox-name"] = true, ["content-type"] = true, ["host"] = true,
+}
+
+-- Headers that frame the message or manage the connection: libcurl sets them (the C core
+-- refuses them too). From a caller they would desynchronise the connection.
+local TRANSPORT_HEADERS = {
+  ["content-length"] = true, ["transfer-encoding"] = true, ["connection"] = true, ["te"] = true,
+  ["upgrade"] = true, ["trailer"] = true, ["keep-alive"] = true, ["proxy-connection"] = true,
 }
 
 -- Extra request headers (e.g. If-Match): names are RFC 9110 tokens, values have no control
@@ -737,6 +874,10 @@ local function extra_headers(headers, into, depth)
     end
     if RESERVED_HEADERS[name:lower()] then
       error("request: headers: " .. name .. " is set by the client", 4 + depth)
+    end
+    if TRANSPORT_HEADERS[name:lower()] then
+      error("request: headers: " .. name .. " is set by the transport (message framing and connection "
+        .. "handling), not by a request", 4 + depth)
     end
     if type(value) ~= "string" then error("request: headers." .. name .. ": expected a string", 4 + depth) end
     local _, bad = check_header_value("headers." .. name, value)
@@ -814,6 +955,7 @@ request_checked = function(self, method, path, query, value, extra, href, depth)
   -- the deadline starts here; only the caller's headers can hold an If-Match
   local conditional = more_headers ~= nil and has_header(more_headers, "if-match")
   local call = new_call(p, method, target, headers, body, nil, conditional)
+  call.limited = true
   local status, resp_headers, decoded
   -- A 401 with a token from IMS (expired early, revoked): one new token, one more try.
   local tries = p.static_token and 1 or 2

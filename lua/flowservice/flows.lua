@@ -50,7 +50,10 @@ end
 local SCHEDULE_FIELDS = { start_time = "any", frequency = "string", interval = "any", backfill = "boolean" }
 
 -- schedule = { start_time = epoch seconds, frequency = "minute", interval = 15, backfill = true }
--- -> scheduleParams (startTime sent as a string of digits, as Adobe's examples do), or nil, err.
+-- -> scheduleParams, or nil, err. startTime and interval go as strings of digits and backfill as
+-- "true" / "false": what Adobe's create tutorials send (collect/customer-success.md, crm.md) and
+-- what the service returns (update-dataflows.md); the OpenAPI's integer / boolean types are not
+-- what its own examples use.
 local function schedule_params(schedule, now)
   check.options(schedule, SCHEDULE_FIELDS, "flows:create: schedule", 5)
   local start = whole_number(schedule.start_time)
@@ -79,8 +82,8 @@ local function schedule_params(schedule, now)
     return nil, errors.validation("schedule.interval", "must be a whole number of at least "
       .. MIN_INTERVAL[frequency] .. " for frequency " .. frequency)
   end
-  params.interval = interval
-  params.backfill = schedule.backfill
+  params.interval = string.format("%d", interval)
+  if schedule.backfill ~= nil then params.backfill = schedule.backfill and "true" or "false" end
   return params
 end
 
@@ -132,7 +135,9 @@ local function transformations(input)
     if not version or version < 0 then
       return nil, errors.validation("mapping_version", "must be a whole number >= 0")
     end
-    list[#list + 1] = { name = "Mapping", params = { mappingId = input.mapping_id, mappingVersion = version } }
+    -- a string, as the OpenAPI's transformationSpec types it and the tutorials send it ("0")
+    list[#list + 1] = { name = "Mapping",
+      params = { mappingId = input.mapping_id, mappingVersion = string.format("%d", version) } }
   end
   return list
 end

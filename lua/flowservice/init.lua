@@ -55,7 +55,12 @@ local client = require "flowservice.client"
 -- @tparam[opt] table|false options.retry the retry policy (`attempts`, `base`, `throttle_base`,
 --   `cap`, `retry_after_max`, `deadline`, `budget`, `sleep`, `random`); `false` for one attempt
 -- @tparam[opt] function options.trace `function(event)` called after every request with a trace
---   whose secrets are redacted
+--   whose secrets are redacted, and on each change of the limiter's rate (`event.kind` is
+--   `"limiter"`)
+-- @param[opt] options.limiter adaptive rate limiting of Flow Service requests, on by default:
+--   `false` turns it off, a table tunes the client's own (`beta`, `scale`, `min_rate`, `burst`,
+--   `max_window`, `throttled_attempts`: `flowservice.limiter`), a limiter from
+--   `flowservice.limiter.new` is shared with the other clients of the same organization given it
 -- @tparam[opt=false] boolean options.trace_api_key `true` shows `x-api-key` in traces
 -- @tparam[opt=true] boolean|table options.env `false` ignores the environment; a table is read
 --   instead of it
@@ -89,6 +94,7 @@ local client = require "flowservice.client"
 -- @field errors the error type: `flowservice.errors`
 -- @field json JSON as the client sends and reads it: `flowservice.json`
 -- @field specs the built-in connection spec catalogue: `flowservice.specs`
+-- @field limiter adaptive client-side rate limiting: `flowservice.limiter`
 -- @table flowservice
 local flowservice = {
   _VERSION = "flowservice " .. VERSION,
@@ -98,6 +104,7 @@ local flowservice = {
   errors = require "flowservice.errors",
   json = require "flowservice.json",
   specs = require "flowservice.specs",
+  limiter = require "flowservice.limiter",
 }
 
 return flowservice

@@ -91,4 +91,67 @@ function json.decode(text)
   return box[1]
 end
 
+json.EMPTY_ARRAY_MARK = "\0[]"
+
+-- JSON text with each `[]` outside strings written as ["\u0000[]"], which decodes to a table
+-- holding only json.EMPTY_ARRAY_MARK: lua-cjson decodes `[]` and `{}` alike, and what is shown
+-- or sent again must keep the difference (trace.lua, json.decode_exact).
+function json.mark_empty_arrays(text)
+  if not text:find("%[%s*%]") then return text end
+  local out, from, pos = {}, 1, 1
+  while true do
+    local at = text:find('["%[]', pos)
+    if not at then break end
+    if text:sub(at, at) == '"' then -- skip the string, escapes included
+      local j = at + 1
+      while true do
+        local q = text:find('["\\]', j)
+        if not q then return text end -- not JSON: left for the decoder to refuse
+        if text:sub(q, q) == "\\" then
+          j = q + 2
+        else
+          pos = q + 1
+          break
+        end
+      end
+    else
+      local after = text:match("^%[%s*%]()", at)
+      if after then
+        out[#out + 1] = text:sub(from, at - 1)
+        out[#out + 1] = '["\\u0000[]"]'
+        from = after
+      end
+      pos = at + 1
+    end
+  end
+  out[#out + 1] = text:sub(from)
+  return table.concat(out)
+end
+
+
+local function is_mark(t)
+  return t[1] == json.EMPTY_ARRAY_MARK and next(t, 1) == nil
+end
+
+local function restore_arrays(t, depth)
+  if depth > 1000 then return end
+  for k, v in pairs(t) do
+    if type(v) == "table" then
+      if is_mark(v) then t[k] = json.array() else restore_arrays(v, depth + 1) end
+    end
+  end
+end
+
+-- Like json.decode, but an empty array decodes to json.array() (encoded again as []), not to
+-- a plain table (encoded as {}): for JSON that is sent on as it was given.
+function json.decode_exact(text)
+  local value, err = json.decode(json.mark_empty_arrays(text))
+  if value == nil then return nil, err end
+  if type(value) == "table" then
+    if is_mark(value) then return json.array() end
+    restore_arrays(value, 0)
+  end
+  return value
+end
+
 return json

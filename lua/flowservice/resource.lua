@@ -35,6 +35,7 @@ local Resource = {}
 --   kind = "connection",                 -- singular, for messages
 --   path = "/connections",               -- relative to the Flow Service base
 --   read_only = true,                    -- specs and runs: no create/update/delete
+--   creatable = true,                    -- with read_only: the kind's own create (runs) is allowed
 --   create_fields = { name = "string", ... },   -- whitelist of create's table (name -> Lua type)
 --   build_body = function(input, client, borrow) -> body | nil, err  -- borrow: see create
 --   list_shortcuts = { flow_id = "flowId" },    -- list options that become field == value filters
@@ -72,8 +73,8 @@ local function check_self(self, method, depth)
     error("call it as a method: resources:" .. method .. "(...)", level)
   end
   self.client:_check_open(level)
-  if self.def.read_only and (method == "create" or method == "ensure" or method == "update"
-      or method == "delete") then
+  if self.def.read_only and ((method == "create" and not self.def.creatable) or method == "ensure"
+      or method == "update" or method == "delete") then
     error(self.def.kind .. "s are read-only: there is no " .. method, level)
   end
   return self.def
@@ -172,6 +173,9 @@ local function find_one(self, property, name)
   return found or false
 end
 
+-- For the command line's `ensure --dry-run` (cli/resources.lua): the filters ensure looks with.
+resource._identity_filters = identity_filters
+
 -- Rounds of look-then-create ensure makes when creates keep failing ambiguously.
 local ENSURE_ROUNDS = 3
 -- Waits between looks after an ambiguous create: doubling from LOOK_BASE up to LOOK_CAP seconds.
@@ -246,11 +250,11 @@ function Resource:ensure(input)
       if result then result.created = true end
       return result, err
     end
-    if not (errors.is(resp) and resp.ambiguous) then
-      -- a definite refusal after an earlier ambiguous create: that one may still have worked
-      if last_err and errors.is(resp) then resp.ambiguous = true end
+    if last_err and errors.is(resp) and not resp.ambiguous then
+      resp.ambiguous = true -- a definite refusal after an earlier ambiguous create: that one may have worked
       return nil, resp
     end
+    if not (errors.is(resp) and resp.ambiguous) then return nil, resp end
     last_err, failed_at = resp, clock() -- it may exist now, or soon: look again before creating
   end
   return nil, last_err
@@ -283,14 +287,14 @@ local LIST_OPTIONS = { property = "any", orderby = "string", limit = "number" }
 
 -- The list options as a query table (property filters, orderby, limit) or nil, err.
 local function list_query(def, opts, what, level)
-  opts = opts == nil and {} or check.table(opts, what .. ": options", level + 1)
+  opts = opts == nil and {} or check.table(opts, what .. ": options", level + 2) -- + check.table, this
   local allowed = LIST_OPTIONS
   if def.list_shortcuts then
     allowed = {}
     for k, v in pairs(LIST_OPTIONS) do allowed[k] = v end
     for k in pairs(def.list_shortcuts) do allowed[k] = "any" end
   end
-  check.options(opts, allowed, what, level + 1)
+  check.options(opts, allowed, what, level + 2)
   local filters, field, rule = filter.build(opts.property)
   if not filters then return nil, errors.validation(field, rule) end
   for option, path in pairs(def.list_shortcuts or {}) do
@@ -336,28 +340,14 @@ end
 -- exactly what the library sends. Raises like list on unknown options.
 function Resource:_list_query(opts)
   local def = check_self(self, "list")
-  return list_query(def, opts, def.kind .. "s:list", 2)
+  local query, err = list_query(def, opts, def.kind .. "s:list", 2)
+  return query, err
 end
 
---- Iterates over every item, page after page, following _links.next.href.
--- When a page fails, the loop gets `false, err` once and then ends; a next-page link that
--- repeats an earlier one ends it with an error too.
--- @tparam[opt] table opts
--- @param[opt] opts.property filters (`flowservice.filter`): a string, a `{ field, op, value }`
---   table, a map, or a list of strings and tables
--- @tparam[opt] string opts.orderby a field with an optional `+` or `-`, e.g. `"-createdAt"`
--- @tparam[opt] int opts.limit the page size
--- @tparam[opt] string opts.flow_id `runs:list` only: the runs of that flow (a `flowId==` filter)
--- @treturn function an iterator giving each item, or `false, err` once on a failure
--- @usage
--- for conn, err in client.connections:list { property = { { "name", ">=", "OSC " } },
---     orderby = "-name", limit = 20 } do
---   if not conn then error(tostring(err)) end
---   print(conn.id, conn.name)
--- end
-function Resource:list(opts)
-  local def = check_self(self, "list")
-  local query, err = list_query(def, opts, def.kind .. "s:list", 2)
+-- list's work, shared with all: argument errors raise at `level` counted from the caller of the
+-- function calling this one (list or all).
+local function iterate(self, def, opts, level)
+  local query, err = list_query(def, opts, def.kind .. "s:list", level + 1)
   local request = { method = "GET", path = def.path, query = query }
   local items, index, done, seen_links = {}, 0, false, {}
   return function()
@@ -391,6 +381,27 @@ function Resource:list(opts)
   end
 end
 
+--- Iterates over every item, page after page, following _links.next.href.
+-- When a page fails, the loop gets `false, err` once and then ends; a next-page link that
+-- repeats an earlier one ends it with an error too.
+-- @tparam[opt] table opts
+-- @param[opt] opts.property filters (`flowservice.filter`): a string, a `{ field, op, value }`
+--   table, a map, or a list of strings and tables
+-- @tparam[opt] string opts.orderby a field with an optional `+` or `-`, e.g. `"-createdAt"`
+-- @tparam[opt] int opts.limit the page size
+-- @tparam[opt] string opts.flow_id `runs:list` only: the runs of that flow (a `flowId==` filter)
+-- @treturn function an iterator giving each item, or `false, err` once on a failure
+-- @usage
+-- for conn, err in client.connections:list { property = { { "name", ">=", "OSC " } },
+--     orderby = "-name", limit = 20 } do
+--   if not conn then error(tostring(err)) end
+--   print(conn.id, conn.name)
+-- end
+function Resource:list(opts)
+  local items = iterate(self, check_self(self, "list"), opts, 2)
+  return items -- not a tail call: the argument errors' level counts this frame
+end
+
 --- Every item of every page in one table, or nil, err.
 -- @tparam[opt] table opts as for `list`
 -- @treturn[1] {table,...} the items
@@ -400,9 +411,9 @@ end
 -- local runs = assert(client.runs:all { flow_id = flow_id })
 -- print(#runs)
 function Resource:all(opts)
-  check_self(self, "all")
+  local def = check_self(self, "all")
   local out = {}
-  for item, err in self:list(opts) do
+  for item, err in iterate(self, def, opts, 2) do
     if not item then return nil, err end
     out[#out + 1] = item
   end

@@ -1,6 +1,8 @@
---- Flow runs (read-only): list (by flow), get, and wait for a run to finish.
+--- Flow runs: list (by flow), get, wait for a run to finish, create an on-demand run and retry
+-- a failed one.
 -- @module flowservice.runs
 local check = require "flowservice.check"
+local compat = require "flowservice.compat"
 local core = require "flowservice.core"
 local errors = require "flowservice.errors"
 local resource = require "flowservice.resource"
@@ -12,8 +14,119 @@ local Runs = resource.define {
   kind = "run",
   path = "/runs",
   read_only = true,
+  creatable = true,
   list_shortcuts = { flow_id = "flowId" },
 }
+-- (build_body is set below, once run_body exists: the command line's --dry-run uses it)
+
+local CREATE_FIELDS = {
+  flow_id = "string", start_time = "any", window_start = "any", window_end = "any", delta_column = "string",
+}
+
+-- Epoch seconds given as a whole number or a string of digits; nil when not one.
+local function epoch_seconds(v)
+  if type(v) == "string" and v:match("^%d+$") and #v <= 15 then return compat.tointeger(tonumber(v)) end
+  if type(v) == "number" then
+    local n = compat.tointeger(v)
+    if n and n >= 0 then return n end
+  end
+  return nil
+end
+
+-- The POST /runs body of "Create a flow run for on-demand ingestion" (Adobe's tutorial): times as
+-- strings of digits, as its example sends them. Returns the body or nil, a validation error.
+local function run_body(input)
+  if input.flow_id == nil or input.flow_id == "" then
+    return nil, errors.validation("flow_id", "required (the id of a flow scheduled once)")
+  end
+  local params = {}
+  for _, f in ipairs { { "window_start", "windowStartTime", true }, { "window_end", "windowEndTime", true },
+      { "start_time", "startTime", false } } do
+    local field, key, required = f[1], f[2], f[3]
+    local value = input[field]
+    if value == nil then
+      if required then
+        return nil, errors.validation(field, "required: epoch seconds (the ingestion window's "
+          .. (field == "window_start" and "start" or "end") .. ")")
+      end
+    else
+      local n = epoch_seconds(value)
+      if not n then return nil, errors.validation(field, "must be epoch seconds (a whole number >= 0)") end
+      params[key] = string.format("%d", n)
+    end
+  end
+  if tonumber(params.windowEndTime) < tonumber(params.windowStartTime) then
+    return nil, errors.validation("window_end", "must not be before window_start")
+  end
+  if input.delta_column ~= nil then
+    if input.delta_column == "" then return nil, errors.validation("delta_column", "must not be empty") end
+    params.deltaColumn = { name = input.delta_column }
+  end
+  return { flowId = input.flow_id, params = params }
+end
+
+Runs.def.build_body = function(input) return run_body(input) end
+
+-- {id, etag} from the answer: the tutorial's {"items": [{id, etag}]} or the OpenAPI's {id, etag}.
+local function created_run(body, status, request_id)
+  local item = body
+  if type(body) == "table" and type(body.items) == "table" then item = body.items[1] end
+  if type(item) ~= "table" or type(item.id) ~= "string" or type(item.etag) ~= "string" then
+    return nil, errors.unexpected(status, "expected {id, etag} in the run create response", request_id)
+  end
+  return { id = item.id, etag = item.etag }
+end
+
+--- Creates an on-demand run of a dataflow (`POST /runs`, Adobe's "on-demand ingestion").
+-- The flow must be scheduled once (frequency `once`) and enabled. Table-based sources need the
+-- delta column on the first run only: the service then keeps it in the flow, and a different one
+-- later is refused (`CONNECTOR-1382-400`). Every field is checked before anything is sent; the
+-- POST is never resent blindly (a failure after sending is `ambiguous`).
+-- @tparam table input
+-- @tparam string input.flow_id the flow (scheduled once)
+-- @tparam number|string input.window_start epoch seconds: the first moment of the data to ingest
+-- @tparam number|string input.window_end epoch seconds, not before `window_start`
+-- @tparam[opt] number|string input.start_time epoch seconds: when the run starts (default: now)
+-- @tparam[opt] string input.delta_column the column that tells new rows (first run of a
+--   table-based flow)
+-- @treturn[1] table `{ id = "...", etag = "\"...\"" }` of the new run
+-- @return[2] nil
+-- @treturn[2] flowservice.errors.Error a `validation` error naming the field, or the service's error
+-- @usage
+-- local run = assert(client.runs:create { flow_id = flow.id, delta_column = "updatedTime",
+--   window_start = os.time() - 86400, window_end = os.time() })
+-- local final, status = client.runs:wait { run_id = run.id, interval = 0.5, timeout = 60 }
+function Runs:create(input)
+  resource.check_self(self, "create")
+  check.table(input, "runs:create", 3)
+  check.options(input, CREATE_FIELDS, "runs:create", 3)
+  local body, err = run_body(input)
+  if not body then return nil, err end
+  local answer, status, headers = self.client:_request("POST", "/runs", body)
+  if not answer then return nil, status end
+  return created_run(answer, status, headers["x-request-id"])
+end
+
+--- Retries a failed run (`POST /runs/{id}/action?op=re-trigger`, Adobe's "Retry failed dataflow
+-- runs"). Returns the new run's `{ id, etag }`; the retry covers the original run's window. The
+-- service refuses runs that did not fail (`CONNECTOR-1387-400`) and flows that are not enabled
+-- (`CONNECTOR-1388-400`).
+-- @tparam string id the failed run's id
+-- @treturn[1] table `{ id, etag }` of the new run
+-- @return[2] nil
+-- @treturn[2] flowservice.errors.Error
+-- @usage
+-- local retry = assert(client.runs:retry(failed_run.id))
+function Runs:retry(id)
+  resource.check_self(self, "retry")
+  local segment, err = resource.id_segment(self.def, "retry", id, 2)
+  if not segment then return nil, err end
+  local body, resp = self.client:request {
+    method = "POST", path = "/runs/" .. segment .. "/action", query = { op = "re-trigger" },
+  }
+  if not body then return nil, resp end
+  return resource.id_and_etag(body, resp, "re-trigger")
+end
 
 -- Adobe writes statuses in two styles (docs "inProgress", "success"; the OpenAPI enum
 -- IN_PROGRESS, PARTIAL_SUCCESS...): both normalise to lower case without underscores.
@@ -21,6 +134,15 @@ local FINAL = {
   success = true, completed = true, failed = true, partialsuccess = true, partialfailure = true,
   cancelled = true, canceled = true,
 }
+
+-- `client.runs:status(run)` passes the runs object first: a misuse, raised like every other one
+-- rather than answered with nil (which reads as "no status yet").
+local function check_plain_call(name, run)
+  if getmetatable(run) == Runs then
+    error("runs." .. name .. ": a plain function: call client.runs." .. name .. "(run), not client.runs:"
+      .. name .. "(run)", 3)
+  end
+end
 
 --- The run's status in lower case without underscores ("inprogress", "success", "failed",
 -- "partialsuccess", ...), or nil when the run has none yet.
@@ -31,6 +153,7 @@ local FINAL = {
 -- @usage
 -- print(client.runs.status(run))   --> success
 function Runs.status(run)
+  check_plain_call("status", run)
   local summary = type(run) == "table" and type(run.metrics) == "table" and run.metrics.statusSummary
   local status = type(summary) == "table" and summary.status
   if type(status) ~= "string" and type(run) == "table" and type(run.status) == "table" then
@@ -47,6 +170,7 @@ end
 -- @usage
 -- if client.runs.is_final(run) then print(client.runs.status(run)) end
 function Runs.is_final(run)
+  check_plain_call("is_final", run)
   return FINAL[Runs.status(run) or ""] == true
 end
 

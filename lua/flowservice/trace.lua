@@ -2,13 +2,13 @@
 -- for each request when the user gave `trace = function(event) ... end`; libcurl's own verbose
 -- output is never turned on (it redacts nothing).
 --
--- Redacted: the Authorization header and every header whose name looks secret (always),
--- x-api-key (unless the client is told the API key is not secret), every IMS form field but
--- grant_type and scope, and in JSON bodies every value under auth.params, every member whose
--- name looks secret (password, secret, token, key, credential, in any case and anywhere in the
--- name), and the value of a JSON Patch
--- operation whose path reaches into auth or names such a member. Header values given as pieces
--- (strings and C secrets) show their secrets as the marker too.
+-- Redacted: the Authorization, Proxy-Authorization, Cookie and Set-Cookie headers and every
+-- header whose name looks secret (always), x-api-key (unless the client is told the API key is
+-- not secret), every IMS form field but grant_type and scope, and in JSON bodies every value
+-- under auth.params, every member whose name looks secret (password, secret, token, key,
+-- credential, in any case and anywhere in the name), the value of a JSON Patch operation whose
+-- path reaches into auth or names such a member, and whatever lies deeper than 100 levels.
+-- Header values given as pieces (strings and C secrets) show their secrets as the marker too.
 local json = require "flowservice.json"
 local sensitive = require "flowservice.sensitive"
 
@@ -31,11 +31,16 @@ local function secret_pointer(path)
   return false
 end
 
+-- Empty arrays survive the decode and encode below (json.mark_empty_arrays): lua-cjson decodes
+-- `[]` and `{}` alike, and a trace (or --dry-run) must show the bytes that are sent.
+local EMPTY_ARRAY = json.EMPTY_ARRAY_MARK
+
 local function redact_value(value, depth, under_params)
   if type(value) ~= "table" then
     if under_params then return MARKER end
     return value
   end
+  if value[1] == EMPTY_ARRAY and next(value, 1) == nil then return json.array() end
   if depth > 100 then return MARKER end
   local out = setmetatable({}, getmetatable(value))
   local patch_secret = value.value ~= nil and secret_pointer(value.path)
@@ -63,7 +68,7 @@ end
 -- JSON body text -> redacted JSON text. Anything that does not decode is described, not shown
 -- (it could be anything).
 local function redact_json_text(text)
-  local value = json.decode(text)
+  local value = json.decode(json.mark_empty_arrays(text))
   if value == nil then return ("(%d bytes, not JSON)"):format(#text) end
   if type(value) ~= "table" then return text end
   local out = json.encode(redact_value(value, 0, false))
@@ -106,12 +111,13 @@ function trace.body(body, content_type)
   return ("(%d bytes of %s)"):format(#text, content_type ~= "" and content_type or "unknown type")
 end
 
--- Header names whose values are hidden besides x-api-key: the secret-looking ones (password,
--- secret, token, key, credential, like JSON members), and auth, cookie, session, signature
--- (Authorization, Proxy-Authorization, Set-Cookie, X-Upstream-Token, X-Session-Id, ...).
+-- Header names whose values are hidden besides Authorization, Proxy-Authorization, Cookie,
+-- Set-Cookie and x-api-key: the secret-looking ones (password, secret, token, key, credential,
+-- like JSON members), X-Auth-*, and any with session or signature (X-Upstream-Token,
+-- X-Session-Id, ...).
 local function secret_header(lower)
-  return trace.secret_name(lower) or lower:find("auth", 1, true) or lower:find("cookie", 1, true)
-    or lower:find("session", 1, true) or lower:find("signature", 1, true)
+  return lower ~= "x-api-key" and (trace.secret_name(lower) or lower:find("^x%-auth") ~= nil
+    or lower:find("session", 1, true) ~= nil or lower:find("signature", 1, true) ~= nil)
 end
 
 -- Headers as the trace shows them: names kept, secret values replaced.
@@ -119,7 +125,8 @@ function trace.headers(headers, opts)
   local out = {}
   for name, value in pairs(headers or {}) do
     local lower = name:lower()
-    if (lower == "x-api-key" and opts.redact_api_key) or (lower ~= "x-api-key" and secret_header(lower)) then
+    if lower == "authorization" or lower == "proxy-authorization" or lower == "cookie"
+        or lower == "set-cookie" or (lower == "x-api-key" and opts.redact_api_key) or secret_header(lower) then
       out[name] = MARKER
     elseif type(value) == "table" then
       out[name] = pieces_text(value)

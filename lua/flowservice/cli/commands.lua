@@ -61,9 +61,20 @@ local function specs_list(ctx, args)
   return ctx:print(output.list(entries), function() output.table(ctx.streams, SPEC_COLUMNS, entries) end)
 end
 
+-- A built-in entry by alias, id, or display name ("Oracle Service Cloud": the service's own name
+-- for it may differ, e.g. oracle-service-cloud), or nil.
+local function builtin_spec(ref)
+  local entry = specs.resolve(ref)
+  if entry then return entry end
+  for _, e in ipairs(specs.list()) do
+    if e.name and e.name:lower() == ref:lower() then return e end
+  end
+  return nil
+end
+
 local function specs_show(ctx, args)
   local ref = args.spec
-  local builtin = specs.resolve(ref)
+  local builtin = builtin_spec(ref)
   if args.offline then
     if not builtin or builtin.unknown then ctx:fail(EXIT.not_found, "no built-in connection spec '" .. ref .. "'") end
     return print_spec(ctx, spec_view(builtin))
@@ -78,16 +89,24 @@ local function specs_show(ctx, args)
   return print_spec(ctx, spec_view(ctx:must(specs.resolve(item))))
 end
 
-local function token(ctx)
+local function token(ctx, args)
   local client = ctx:client()
+  if args.forget then
+    ctx:must(client:forget_token())
+    return ctx:print({ forgotten = true }, function() ctx.streams.stdout:write("the cached token is forgotten\n") end)
+  end
   local info = ctx:must(client:authenticate())
+  local function whole(v) return v and math.floor(v) or nil end
   local view = {
     org_id = client.config.org_id, sandbox = client.config.sandbox, client_id = client.config.client_id,
-    expires_in = info.expires_in and math.floor(info.expires_in) or nil,
+    expires_in = whole(info.expires_in), refresh_in = whole(info.refresh_in), cached = info.cached,
   }
   return ctx:print(view, function()
+    local given = "(a given access token)"
     output.item(ctx.streams, { org = view.org_id, sandbox = view.sandbox,
-      expires_in = view.expires_in and (view.expires_in .. " s") or "(a given access token)" })
+      expires_in = view.expires_in and (view.expires_in .. " s") or given,
+      refresh_in = view.refresh_in and (view.refresh_in .. " s") or given,
+      cached = view.cached == nil and given or (view.cached and "yes (token cache)" or "no (asked IMS)") })
   end)
 end
 
@@ -161,8 +180,13 @@ end
 return {
   {
     path = { "token" },
-    summary = "Check the credentials: fetch a token and show org, sandbox and expiry (never the token).",
-    epilog = "  flowservice --credentials ~/aep-credentials.json token\n  flowservice token --json",
+    summary = "Check the credentials: get a token (cached, or from IMS) and show org, sandbox and expiry "
+      .. "(never the token).",
+    epilog = "  flowservice --credentials ~/aep-credentials.json token\n  flowservice token --json\n"
+      .. "  flowservice token --forget          # remove the cached token",
+    options = function(cmd)
+      cmd:flag("--forget", "Remove the cached token (the next command asks IMS for a new one).")
+    end,
     run = token,
   },
   {
@@ -178,7 +202,7 @@ return {
     epilog = "  flowservice specs show oracle-service-cloud\n  flowservice specs show \"Oracle Service Cloud\" --json\n"
       .. "  flowservice specs show ba5126ec-c9ac-11eb-b8bc-0242ac130003 --offline",
     options = function(cmd)
-      cmd:argument("spec", "Alias (oracle-service-cloud), id or name."):argname "ID_OR_NAME"
+      cmd:argument("ID_OR_NAME", "Alias (oracle-service-cloud), id or name."):argname("ID_OR_NAME"):target "spec"
       cmd:flag("--offline", "Only the built-in catalogue; sends nothing.")
     end,
     run = specs_show,
@@ -190,8 +214,8 @@ return {
       .. "  flowservice explore OSC incidents         # its columns\n"
       .. "  flowservice explore OSC incidents --preview 5 --json",
     options = function(cmd)
-      cmd:argument("connection", "Base connection id or name."):argname "CONNECTION"
-      cmd:argument("table", "A table's path (from the listing)."):args "?":argname "TABLE"
+      cmd:argument("CONNECTION", "Base connection id or name."):argname("CONNECTION"):target "connection"
+      cmd:argument("TABLE", "A table's path (from the listing)."):args("?"):argname("TABLE"):target "table"
       cmd:option("--preview", "Show N preview rows of TABLE."):argname "N":convert(positive_integer)
     end,
     run = function(ctx, args)
@@ -207,7 +231,8 @@ return {
       .. "  FLOWSERVICE_EMULATOR_CLIENT_SECRET=... flowservice emulator --client-id my-client\n"
       .. "The emulator's own options follow this help.",
     options = function(cmd)
-      cmd:argument("emulator_args", "Options of flowservice-emulator (see below)."):args "*":argname "OPTION"
+      cmd:argument("OPTION", "Options of flowservice-emulator (see below)."):args("*"):argname("OPTION")
+        :target "emulator_args"
     end,
     run = emulator,
   },

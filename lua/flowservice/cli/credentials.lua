@@ -1,7 +1,8 @@
 -- Where the command line's configuration comes from, in order of precedence: flags, the
--- environment (the library's AEP_* variables, plus AEP_CREDENTIALS_FILE), then the JSON file the
--- Adobe Developer Console downloads for an OAuth Server-to-Server credential. Secrets never come
--- from flags (ps and shell history would show them).
+-- environment (the library's AEP_* variables, plus AEP_CREDENTIALS_FILE, AEP_PROXY,
+-- AEP_CA_FILE), the profile of the config file (cli/config.lua), then the JSON file the Adobe
+-- Developer Console downloads for an OAuth Server-to-Server credential. Secrets never come from
+-- flags (ps and shell history would show them), nor from the config file.
 --
 -- The downloaded file ("Download JSON" on the credential's page) is one object with upper-case
 -- members, e.g. as read by datajoin-org/aezpz (aezpz/api.py, load_config_file) and Adobe's
@@ -12,6 +13,8 @@
 -- API_KEY is read when CLIENT_ID is missing. The sandbox is not in the file (--sandbox or
 -- AEP_SANDBOX, default prod).
 local flowservice = require "flowservice"
+local token_cache = require "flowservice.token_cache"
+local config = require "flowservice.cli.config"
 
 local json = flowservice.json
 
@@ -89,34 +92,74 @@ function credentials.read(path, warn)
   }
 end
 
--- The options for flowservice.new from flags (the parsed arguments), `getenv` and the credentials
--- file (flag --credentials, else AEP_CREDENTIALS_FILE). The library is then told not to read the
--- environment itself (env = false), so this order is the only one. Returns opts, or nil and a
--- message. `warn(message)` prints warnings.
-function credentials.client_options(args, getenv, warn)
+-- Settings that are paths or network options, besides FLAGS: flag field, environment variable.
+local NETWORK = {
+  { "proxy", "proxy", "AEP_PROXY" }, { "ca_file", "ca_file", "AEP_CA_FILE" },
+}
+credentials.NETWORK = NETWORK
+
+-- The options for flowservice.new, in order of precedence: flags (the parsed arguments), the
+-- environment (`getenv`), the profile of the config file (cli/config.lua), then the credentials
+-- file (flag --credentials, else AEP_CREDENTIALS_FILE, else the profile's `credentials`). The
+-- library is then told not to read the environment itself (env = false), so this order is the
+-- only one. Returns opts and sources (option -> where its value came from, for `config show`),
+-- or nil and a message. `warn(message)` prints warnings.
+function credentials.resolve(args, getenv, warn)
   local function env(name)
     local v = getenv(name)
     if v == "" then return nil end
     return v
   end
+  local profile, profile_name, config_path = config.select(args.profile, env)
+  if not profile then return nil, profile_name end
+  local from_profile = "profile " .. tostring(profile_name) .. " (" .. tostring(config_path) .. ")"
+  local sources = { profile_name = profile_name, config_file = config_path }
   local file = {}
-  local path = args.credentials or env(credentials.FILE_ENV)
+  local path, path_source
+  if args.credentials then
+    path, path_source = args.credentials, "flag --credentials"
+  elseif env(credentials.FILE_ENV) then
+    path, path_source = env(credentials.FILE_ENV), "environment " .. credentials.FILE_ENV
+  elseif profile.credentials then
+    path, path_source = profile.credentials, from_profile
+  end
   if path then
     local read, err = credentials.read(path, warn)
     if not read then return nil, err end
     file = read
   end
+  sources.credentials = path_source
+  local from_file = "credentials file " .. tostring(path)
   local opts = { env = false }
-  for _, pair in ipairs(credentials.FLAGS) do
-    local name, flag = pair[1], pair[2]
-    opts[name] = args[flag] or env(ENV[name]) or file[name]
+  local function pick(name, flag, var)
+    local candidates = {
+      { flag and args[flag], "flag --" .. (flag or ""):gsub("_", "-") },
+      { var and env(var), "environment " .. tostring(var) },
+      { profile[name], from_profile },
+      { file[name], from_file },
+    }
+    for _, c in ipairs(candidates) do
+      if c[1] ~= nil then
+        opts[name], sources[name] = c[1], c[2]
+        return
+      end
+    end
   end
-  opts.client_secret = env(ENV.client_secret) or file.client_secret
-  opts.access_token = env(ENV.access_token)
-  opts.api_key = env(ENV.api_key)
-  opts.ca_file = args.ca_file
+  for _, pair in ipairs(credentials.FLAGS) do pick(pair[1], pair[2], ENV[pair[1]]) end
+  for _, t in ipairs(NETWORK) do pick(t[1], t[2], t[3]) end
+  pick("client_secret", nil, ENV.client_secret)
+  pick("access_token", nil, ENV.access_token)
+  pick("api_key", nil, ENV.api_key)
   opts.timeout = args.timeout
-  return opts
+  -- The token cache shared by processes (token_cache.lua): off only without a home directory.
+  opts.token_cache = token_cache.default_dir(env) or false
+  return opts, sources, path
+end
+
+-- The options for flowservice.new (see resolve), or nil and a message.
+function credentials.client_options(args, getenv, warn)
+  local opts, why = credentials.resolve(args, getenv, warn)
+  return opts, why
 end
 
 return credentials

@@ -39,7 +39,8 @@ local function query_string(query)
 end
 
 -- req = { method, path, query, body (Lua value), headers (extra) } -> a description with
--- secrets masked: { method, url, headers, body } (body decoded, or nil).
+-- secrets masked: { method, url, headers, body } (body: the JSON text that would be sent, secrets
+-- masked, never decoded again: lua-cjson would turn an empty array into {}).
 function dryrun.describe(client, req)
   local headers = {
     ["Authorization"] = "Bearer <token from IMS>",
@@ -54,7 +55,7 @@ function dryrun.describe(client, req)
     headers["Content-Type"] = "application/json"
     local text, err = json.encode(req.body)
     if not text then error("cannot describe the request body: " .. err) end
-    body = json.decode(trace.body(text, "application/json"))
+    body = trace.body(text, "application/json")
   end
   return {
     method = req.method,
@@ -67,8 +68,13 @@ end
 -- Prints descriptions (a list): as one JSON array with --json, else as HTTP-like text.
 function dryrun.print(streams, descriptions, as_json)
   if as_json then
-    local text = json.encode(json.array(descriptions))
-    streams.stdout:write(text, "\n")
+    -- each body spliced in as the JSON text itself, so the document shows the bytes sent
+    local items = {}
+    for i, d in ipairs(descriptions) do
+      local text = json.encode { method = d.method, url = d.url, headers = d.headers }
+      items[i] = d.body and text:sub(1, -2) .. ',"body":' .. d.body .. "}" or text
+    end
+    streams.stdout:write("[", table.concat(items, ","), "]\n")
     return
   end
   for i, d in ipairs(descriptions) do
@@ -78,7 +84,7 @@ function dryrun.print(streams, descriptions, as_json)
     for name in pairs(d.headers) do names[#names + 1] = name end
     table.sort(names)
     for _, name in ipairs(names) do streams.stdout:write(name, ": ", d.headers[name], "\n") end
-    if d.body ~= nil then streams.stdout:write("\n", json.encode(d.body), "\n") end
+    if d.body ~= nil then streams.stdout:write("\n", d.body, "\n") end
   end
   streams.stderr:write("flowservice: dry run: nothing was sent\n")
 end

@@ -9,12 +9,15 @@ local credentials = require "flowservice.cli.credentials"
 local dryrun = require "flowservice.cli.dryrun"
 local output = require "flowservice.cli.output"
 
+local json = flowservice.json
+
 local cli = {}
 
 local EXIT = output.EXIT
 
 local COMMAND_MODULES = {
-  "flowservice.cli.commands", "flowservice.cli.resources",
+  "flowservice.cli.commands", "flowservice.cli.resources", "flowservice.cli.settings",
+  "flowservice.cli.extras", "flowservice.cli.state",
 }
 
 -- Command groups (first word) and what they are for; their verbs come from the modules.
@@ -25,19 +28,26 @@ local GROUPS = {
   { "target-connections", "Target connections: the dataset the data lands in." },
   { "flows", "Dataflows from a source connection to a target connection." },
   { "runs", "Runs of dataflows." },
+  { "config", "The settings in use: flags, environment, profile and credentials file." },
 }
 
 local ROOT_EPILOG = [[
 Configuration, in order of precedence: the flags above, the environment (AEP_CLIENT_ID,
 AEP_CLIENT_SECRET, AEP_ORG_ID, AEP_SANDBOX, AEP_SCOPES, AEP_BASE_URL, AEP_IMS_URL,
-AEP_ACCESS_TOKEN, AEP_API_KEY, AEP_CREDENTIALS_FILE), then the credentials file (the JSON the
-Adobe Developer Console downloads for an OAuth Server-to-Server credential). Secrets are never
-taken from flags.
+AEP_ACCESS_TOKEN, AEP_API_KEY, AEP_CREDENTIALS_FILE, AEP_PROXY, AEP_CA_FILE), the profile
+(--profile or AEP_PROFILE, else [default]) of the config file ($XDG_CONFIG_HOME/flowservice/config,
+or AEP_CONFIG_FILE), then the credentials file (the JSON the Adobe Developer Console downloads for
+an OAuth Server-to-Server credential). Secrets are never taken from flags nor from the config
+file. `flowservice config show` shows what is in use and where each value came from.
+The IMS token is cached in $XDG_CACHE_HOME/flowservice/ (`flowservice token --forget` clears it).
 
 Exit status: 0 ok, 1 a watched run ended without success, 2 usage, 3 validation (nothing was
 sent), 4 authentication or permission, 5 not found, 6 conflict (stale etag, or a name that
 matches several resources), 7 other service error (5xx, other HTTP errors, unexpected
-responses), 8 network (transport failure or timeout).
+responses), 8 network (transport failure or timeout), 9 ambiguous (a change that is not safe to
+repeat may have happened: look before running it again), 10 `runs watch` timed out.
+With --json a failure is exactly one JSON object on stderr (kind, status, code, title, detail,
+request_id, field, retryable, ambiguous, attempts, message, exit).
 
 Examples:
   flowservice --credentials ~/aep-credentials.json --sandbox dev token
@@ -77,8 +87,18 @@ function Context.fail(_, code, message)
   error(failure(nil, code, message), 0)
 end
 
+-- Stops the command with a library error and an exit code of its own (not the error's).
+function Context.fail_with(_, err, code)
+  error(failure(err, code), 0)
+end
+
+-- A warning on stderr; with --json kept for the one JSON object printed at the end.
 function Context:warn(message)
-  self.streams.stderr:write("flowservice: ", message, "\n")
+  if self.json_warnings then
+    self.json_warnings[#self.json_warnings + 1] = message
+  else
+    self.streams.stderr:write("flowservice: ", message, "\n")
+  end
 end
 
 -- The client, made once from flags, environment and credentials file. Making it sends nothing.
@@ -132,7 +152,11 @@ local function global_options(parser)
   parser:option("--client-id", "OAuth Server-to-Server client id (also the API key)."):argname "ID"
   parser:option("--sandbox", "Sandbox name (default prod)."):argname "NAME"
   parser:option("--scopes", "IMS scopes, comma-separated."):argname "LIST"
-  parser:option("--ca-file", "PEM file of the CAs to trust instead of the system store.")
+  parser:option("--profile", "Profile of the config file (default: AEP_PROFILE, else [default]).")
+    :argname "NAME"
+  parser:option("--proxy", "Proxy URL, http:// or https:// (default: AEP_PROXY, the profile's, else none).")
+    :argname "URL"
+  parser:option("--ca-file", "PEM file of the CAs to trust instead of the system store (or AEP_CA_FILE).")
     :argname "FILE"
   parser:option("--timeout", "Seconds for each request (default 60)."):argname "SECONDS"
     :convert(function(v)
@@ -145,15 +169,21 @@ local function global_options(parser)
     end)
 end
 
--- Builds the parser; returns it and name -> command definition ("connections create").
+-- Builds the parser; returns it, name -> command definition ("connections create") and name ->
+-- argparse command ("connections", "connections create"), for the usage of a command that failed.
 local function build_parser(state)
   local parser = argparse("flowservice",
     "Drive Adobe Experience Platform's Flow Service from the shell (library flowservice "
       .. flowservice.VERSION .. ").")
     :epilog(ROOT_EPILOG):command_target("command"):help_max_width(100)
   add_help(parser, state)
+  parser:flag("--version", "Show the version (and libcurl's) and exit."):action(function()
+    local core = require "flowservice.core"
+    state.help = "flowservice " .. flowservice.VERSION .. " (" .. core.curl_version .. "; " .. _VERSION .. ")"
+    error(HELP, 0)
+  end)
   global_options(parser)
-  local groups, defs = {}, {}
+  local groups, defs, parsers = {}, {}, {}
   for _, g in ipairs(GROUPS) do
     groups[g[1]] = { summary = g[2] }
   end
@@ -169,6 +199,7 @@ local function build_parser(state)
       if not g.command then
         g.command = parser:command(def.path[1], g.summary):command_target("verb")
         add_help(g.command, state)
+        parsers[def.path[1]] = g.command
       end
       parent = g.command
     end
@@ -180,8 +211,53 @@ local function build_parser(state)
       cmd:flag("--dry-run", "Print the request(s) it would send, secrets masked; send nothing.")
     end
     defs[table.concat(def.path, " ")] = def
+    parsers[table.concat(def.path, " ")] = cmd
+    parsers[#parsers + 1] = table.concat(def.path, " ") -- the commands in order (for the man page)
   end
-  return parser, defs
+  return parser, defs, parsers
+end
+
+-- Options whose value may start with "-" (a descending sort, -createdAt): argparse would take
+-- it for an option, so `--orderby -createdAt` becomes `--orderby=-createdAt`.
+local DASH_VALUES = { ["--orderby"] = true }
+
+local function join_dash_values(args)
+  local out, i = {}, 1
+  while i <= #args do
+    local a = args[i]
+    if a == "--" then
+      for j = i, #args do out[#out + 1] = args[j] end
+      break
+    end
+    if DASH_VALUES[a] and args[i + 1] and args[i + 1]:sub(1, 1) == "-" then
+      out[#out + 1] = a .. "=" .. args[i + 1]
+      i = i + 2
+    else
+      out[#out + 1] = a
+      i = i + 1
+    end
+  end
+  return out
+end
+
+-- The usage of the deepest command named in args (a typo in a verb shows the group's usage,
+-- a missing option the verb's), else the top level's.
+local function usage_for(parser, parsers, args)
+  local found, group = parser, nil
+  for _, a in ipairs(args) do
+    if a == "--" then break end
+    if a:sub(1, 1) ~= "-" then
+      local name = group and (group .. " " .. a) or a
+      if parsers[name] then
+        found = parsers[name]
+        if group then break end
+        group = a
+      elseif group then
+        break
+      end
+    end
+  end
+  return found:get_usage()
 end
 
 ---------------------------------------------------------------------------------------------------
@@ -234,10 +310,17 @@ function cli.main(argv, streams, env)
     stderr = streams.stderr or io.stderr, isatty = streams.isatty or default_isatty,
   }
   local state = {}
-  local parser, defs = build_parser(state)
+  local parser, defs, parsers = build_parser(state)
   local args = {}
   for i, a in ipairs(argv or {}) do args[i] = a end
+  if args[1] ~= "emulator" then args = join_dash_values(args) end
   if args[1] == "emulator" then return cli.emulator(parser, state, defs.emulator, args, streams) end
+  -- --json anywhere before `--` asks for JSON errors, even when the arguments do not parse
+  local as_json = false
+  for _, a in ipairs(args) do
+    if a == "--" then break end
+    if a == "--json" then as_json = true end
+  end
   local ok, parsed, result = pcall(parser.pparse, parser, args)
   if state.help then
     streams.stdout:write(state.help, "\n")
@@ -245,21 +328,36 @@ function cli.main(argv, streams, env)
   end
   if not ok then error(parsed, 0) end
   if not parsed then
-    streams.stderr:write(parser:get_usage(), "\n\nflowservice: ", result, " (see --help)\n")
+    if as_json then
+      output.json_error(streams, nil, EXIT.usage, result)
+    else
+      streams.stderr:write(usage_for(parser, parsers, args), "\n\nflowservice: ", result, " (see --help)\n")
+    end
     return EXIT.usage
   end
   local name = result.verb and (result.command .. " " .. result.verb) or result.command
-  local ctx = setmetatable({ streams = streams, getenv = getenv_from(env), args = result }, Context)
+  local ctx = setmetatable({ streams = streams, getenv = getenv_from(env), args = result,
+    parser = parser, parsers = parsers,
+    json_warnings = as_json and {} or nil }, Context)
   local run_ok, code = pcall(defs[name].run, ctx, result)
   if ctx._client then ctx._client:close() end
-  if run_ok then return code or EXIT.ok end
-  if getmetatable(code) ~= Failure then error(code, 0) end
-  if code.err then
-    output.error(streams, code.err)
-    return output.exit_code(code.err)
+  local warnings = ctx.json_warnings
+  if run_ok then
+    if warnings and #warnings > 0 then
+      streams.stderr:write(json.encode { warnings = json.array(warnings) }, "\n")
+    end
+    return code or EXIT.ok
   end
-  output.fail(streams, code.message)
-  return code.code
+  if getmetatable(code) ~= Failure then error(code, 0) end
+  local exit = code.code or output.exit_code(code.err)
+  if as_json then
+    output.json_error(streams, code.err, exit, code.message, warnings)
+  elseif code.err then
+    output.error(streams, code.err)
+  else
+    output.fail(streams, code.message)
+  end
+  return exit
 end
 
 cli.EXIT = EXIT

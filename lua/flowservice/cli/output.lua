@@ -9,14 +9,23 @@ local output = {}
 -- Documented exit codes (README, `flowservice --help`).
 output.EXIT = {
   ok = 0, failed_run = 1, usage = 2, validation = 3, auth = 4, not_found = 5, conflict = 6,
-  server = 7, network = 8,
+  server = 7, network = 8, ambiguous = 9, wait_timeout = 10,
 }
 local EXIT = output.EXIT
+
+-- The `kind` of a --json error object for a failure that is not a library error, by exit code.
+local KIND_OF_EXIT = {
+  [EXIT.usage] = "usage", [EXIT.validation] = "validation", [EXIT.auth] = "auth",
+  [EXIT.not_found] = "not_found", [EXIT.conflict] = "conflict", [EXIT.server] = "http",
+  [EXIT.network] = "transport", [EXIT.ambiguous] = "ambiguous", [EXIT.wait_timeout] = "timeout",
+}
 
 -- The exit code for a library error, from its fields (never from its message).
 function output.exit_code(err)
   if not errors.is(err) then return EXIT.server end
   local kind, status = err.kind, err.status
+  -- first: whatever else went wrong, the change may have happened (look before retrying)
+  if err.ambiguous then return EXIT.ambiguous end
   if kind == "validation" then return EXIT.validation end
   if kind == "transport" or kind == "timeout" then return EXIT.network end
   if kind == "auth" or status == 401 or status == 403 then return EXIT.auth end
@@ -40,8 +49,16 @@ function output.safe(text)
 end
 local safe = output.safe
 
+-- JSON text with DEL and the C1 controls (U+0080-U+009F, U+009B being a one-character CSI)
+-- written as \u escapes too (the encoder escapes only C0): the same JSON values, and no byte a
+-- terminal would act on. Those bytes occur in JSON text only inside strings.
+local function terminal_safe_json(text)
+  text = text:gsub("\127", "\\u007f")
+  return (text:gsub("\194([\128-\159])", function(c) return ("\\u%04x"):format(c:byte()) end))
+end
+
 -- One line on stderr: the error's kind, status, code, message and request id (its tostring,
--- which never shows a secret), made safe for the terminal (--json too: stderr is for people).
+-- which never shows a secret), made safe for the terminal.
 function output.error(streams, err)
   streams.stderr:write(safe(tostring(err)), "\n")
 end
@@ -49,6 +66,31 @@ end
 -- A plain "flowservice: message" line on stderr (usage problems, refusals).
 function output.fail(streams, message)
   streams.stderr:write("flowservice: ", safe(message), "\n")
+end
+
+-- The fields of a --json error object, each present (null when it does not apply).
+local ERROR_FIELDS = { "kind", "status", "code", "title", "detail", "request_id", "field", "retryable",
+  "ambiguous", "attempts" }
+
+-- --json: the failure as exactly one JSON object on one line of stderr: ERROR_FIELDS, `message`
+-- (the one-line text) and `exit` (the exit status). `err` is a library error, or nil with
+-- `message` (a usage problem, a refusal); `warnings`: messages printed before, or nil.
+function output.json_error(streams, err, code, message, warnings)
+  local object = {}
+  for _, name in ipairs(ERROR_FIELDS) do object[name] = json.null end
+  if errors.is(err) then
+    for _, name in ipairs(ERROR_FIELDS) do
+      if err[name] ~= nil then object[name] = err[name] end
+    end
+    object.message = err.message
+  else
+    object.kind, object.message = KIND_OF_EXIT[code] or "error", message
+    object.retryable, object.ambiguous, object.attempts = false, false, 0
+  end
+  object.exit = code
+  if warnings and #warnings > 0 then object.warnings = json.array(warnings) end
+  local text = json.encode(object) or json.encode { kind = object.kind, message = "(unprintable error)", exit = code }
+  streams.stderr:write(terminal_safe_json(text), "\n")
 end
 
 -- Marks a Lua list as a JSON array, so an empty list prints as [] and not {}.
@@ -59,7 +101,7 @@ end
 function output.json(streams, value)
   local text, err = json.encode(value)
   if not text then error("cannot print JSON: " .. err) end
-  streams.stdout:write(text, "\n")
+  streams.stdout:write(terminal_safe_json(text), "\n")
 end
 
 -- A value as one table cell or block line: strings as they are, epoch-ms timestamps readable,

@@ -20,6 +20,7 @@ end
 local function is_secret(auth, name)
   return sensitive.name(name) or (auth ~= nil and auth.secrets[name] == true)
 end
+params.is_secret = is_secret
 
 -- A plain value converted to the JSON type the spec's schema asks for (port numbers, flags).
 local function typed(auth, name, value)

@@ -3,11 +3,11 @@
 -- which verbs it has. The verbs (create, list, get, update, delete, test, enable, disable,
 -- watch) are written once below and shared by every kind that has them.
 local flowservice = require "flowservice"
-local compat = require "flowservice.compat"
 local dryrun = require "flowservice.cli.dryrun"
 local output = require "flowservice.cli.output"
 local params = require "flowservice.cli.params"
 local refs = require "flowservice.cli.refs"
+local schedule = require "flowservice.cli.schedule"
 local resource = require "flowservice.resource"
 
 local EXIT = output.EXIT
@@ -38,30 +38,21 @@ end
 -- create: each kind's options and how they become the library's create input
 ---------------------------------------------------------------------------------------------------
 
+-- Options create (and ensure) cannot do without are required (usage error, exit 2, when missing),
+-- and shown without brackets in the usage line.
 local function common_create_options(cmd)
-  cmd:option("--name", "Name of the new resource."):argname "NAME"
+  cmd:option("--name", "Name of the new resource."):argname("NAME"):count(1)
   cmd:option("--description", "Description."):argname "TEXT"
 end
 
-local function epoch_seconds(v)
-  local rel = v:match("^%+(%d+)$")
-  if rel then return os.time() + tonumber(rel) end
-  local n = compat.tointeger(tonumber(v))
-  if not n then return nil, "expected epoch seconds or +SECONDS from now" end
-  return n
-end
+local whole_positive = schedule.whole_positive
 
-local function whole(v)
-  local n = compat.tointeger(tonumber(v))
-  if not n then return nil, "expected a whole number" end
-  return n
-end
 
 local CREATE = {
   connections = {
     options = function(cmd)
       common_create_options(cmd)
-      cmd:option("--spec", "Connection spec alias (oracle-service-cloud, ...) or id."):argname "SPEC"
+      cmd:option("--spec", "Connection spec alias (oracle-service-cloud, ...) or id."):argname("SPEC"):count(1)
       cmd:option("--auth-spec", "Auth spec name, when the spec has several."):argname "NAME"
       cmd:option("--param", "A plain auth param (not a secret)."):argname "NAME=VALUE":count "*"
       cmd:option("--param-env", "An auth param read from an environment variable.")
@@ -81,8 +72,8 @@ local CREATE = {
   source_connections = {
     options = function(cmd)
       common_create_options(cmd)
-      cmd:option("--connection", "Base connection id or name."):argname "CONNECTION"
-      cmd:option("--table", "Table path (from flowservice explore CONNECTION)."):argname "TABLE"
+      cmd:option("--connection", "Base connection id or name."):argname("CONNECTION"):count(1)
+      cmd:option("--table", "Table path (from flowservice explore CONNECTION)."):argname("TABLE"):count(1)
       cmd:option("--columns", "Comma-separated columns to read (default all)."):argname "LIST"
       cmd:option("--format", "Data format (default tabular)."):argname "FORMAT"
       cmd:option("--spec", "Connection spec (default: the base connection's)."):argname "SPEC"
@@ -102,8 +93,8 @@ local CREATE = {
   target_connections = {
     options = function(cmd)
       common_create_options(cmd)
-      cmd:option("--dataset", "Dataset id (Catalog Service)."):argname "ID"
-      cmd:option("--schema", "The dataset's XDM schema $id."):argname "ID"
+      cmd:option("--dataset", "Dataset id (Catalog Service)."):argname("ID"):count(1)
+      cmd:option("--schema", "The dataset's XDM schema $id."):argname("ID"):count(1)
       cmd:option("--schema-version", "Schema version (default application/vnd.adobe.xed-full+json;version=1).")
         :argname "VERSION"
       cmd:option("--spec", "Target connection spec id (default the data lake)."):argname "ID"
@@ -118,16 +109,12 @@ local CREATE = {
   flows = {
     options = function(cmd)
       common_create_options(cmd)
-      cmd:option("--source", "Source connection id or name."):argname "SOURCE"
-      cmd:option("--target", "Target connection id or name."):argname "TARGET"
+      cmd:option("--source", "Source connection id or name."):argname("SOURCE"):count(1)
+      cmd:option("--target", "Target connection id or name."):argname("TARGET"):count(1)
       cmd:option("--flow-spec", "Flow spec id or name.", "CRMToAEP"):argname "SPEC"
       cmd:option("--delta-column", "Column that tells new rows (needed unless --frequency once)."):argname "COLUMN"
       cmd:option("--mapping", "Data Prep mapping set id."):argname "ID"
-      cmd:option("--frequency", "once, minute, hour, day or week.", "minute"):argname "FREQ"
-      cmd:option("--interval", "Interval in units of the frequency (minute: at least 15)."):argname "N"
-        :convert(whole)
-      cmd:option("--start", "Start: epoch seconds, or +SECONDS from now.", "+1"):argname "TIME"
-        :convert(epoch_seconds)
+      schedule.options(cmd, true)
     end,
     input = function(ctx, args)
       return { name = args.name, description = args.description, flow_spec = args.flow_spec,
@@ -140,6 +127,7 @@ local CREATE = {
       .. "      --target 'Incidents dataset' --delta-column updatedTime --mapping 8c1d0e2f3a4b\n"
       .. "  flowservice flows create ... --frequency once",
   },
+  runs = require "flowservice.cli.runcreate",
 }
 
 ---------------------------------------------------------------------------------------------------
@@ -151,31 +139,31 @@ local run_status = require("flowservice.runs").status -- == client.runs.status
 local KINDS = {
   {
     group = "connections", field = "connections", path = "/connections", noun = "base connection",
-    verbs = { "create", "list", "get", "update", "delete", "test" },
+    verbs = { "create", "ensure", "list", "get", "update", "delete", "test" },
     columns = columns({ title = "SPEC", value = spec_name }, { title = "STATE", value = "state" },
       { title = "CREATED", value = "createdAt" }),
   },
   {
     group = "source-connections", field = "source_connections", path = "/sourceConnections",
-    noun = "source connection", verbs = { "create", "list", "get", "delete" },
+    noun = "source connection", verbs = { "create", "ensure", "list", "get", "update", "delete" },
     columns = columns({ title = "BASE CONNECTION", value = "baseConnectionId" },
       { title = "TABLE", value = param("tableName") }),
   },
   {
     group = "target-connections", field = "target_connections", path = "/targetConnections",
-    noun = "target connection", verbs = { "create", "list", "get", "delete" },
+    noun = "target connection", verbs = { "create", "ensure", "list", "get", "update", "delete" },
     columns = columns({ title = "DATASET", value = param("dataSetId") }),
   },
   {
     group = "flows", field = "flows", path = "/flows", noun = "dataflow",
-    verbs = { "create", "list", "get", "enable", "disable", "delete" },
+    verbs = { "create", "ensure", "list", "get", "update", "enable", "disable", "delete" },
     columns = columns({ title = "STATE", value = "state" },
       { title = "SOURCE", value = function(f) return first(f.sourceConnectionIds) end },
       { title = "TARGET", value = function(f) return first(f.targetConnectionIds) end }),
   },
   {
     group = "runs", field = "runs", path = "/runs", noun = "run", no_names = true,
-    verbs = { "list", "get", "watch" },
+    verbs = { "create", "list", "get", "watch" },
     columns = {
       { title = "ID", value = "id" }, { title = "FLOW", value = "flowId" },
       { title = "STATUS", value = run_status }, { title = "CREATED", value = "createdAt" },
@@ -193,8 +181,9 @@ local KINDS = {
 
 local function ref_argument(kind)
   return function(cmd)
-    cmd:argument("ref", kind.no_names and "The " .. kind.noun .. "'s id." or "The " .. kind.noun .. "'s id or name.")
-      :argname(kind.no_names and "ID" or "ID_OR_NAME")
+    local label = kind.no_names and "ID" or "ID_OR_NAME"
+    cmd:argument(label, kind.no_names and "The " .. kind.noun .. "'s id." or "The " .. kind.noun .. "'s id or name.")
+      :argname(label):target "ref"
   end
 end
 
@@ -233,33 +222,70 @@ VERBS.create = function(kind)
   }
 end
 
+-- ensure: create's options, and the library's ensure (look by name, and spec, before creating;
+-- an ambiguous create is looked for again, never sent blindly twice).
+VERBS.ensure = function(kind)
+  local how = CREATE[kind.field]
+  return {
+    summary = "Create a " .. kind.noun .. " unless one with this name exists; prints its id and whether it "
+      .. "was created (exit 0 either way).", sends = true,
+    options = how.options,
+    epilog = "  flowservice " .. kind.group .. " ensure --name NAME ...   # the options of create\n"
+      .. "  flowservice --json " .. kind.group .. " ensure ...   # {\"id\", \"etag\", \"created\": true|false}",
+    run = function(ctx, args)
+      local input = how.input(ctx, args)
+      local resources = ctx:client()[kind.field]
+      if args.dry_run then
+        local body = ctx:must(getmetatable(resources).def.build_body(input, dryrun.lookup_client()))
+        local look = { method = "GET", path = kind.path,
+          query = ctx:must(resources:_list_query { property = resource._identity_filters(body) }) }
+        ctx:dry { look, { method = "POST", path = kind.path, body = body } }
+        return EXIT.ok
+      end
+      local result = ctx:must(resources:ensure(input))
+      local view = { id = result.id, etag = result.etag, created = result.created == true,
+        recovered = result.recovered == true or nil }
+      return ctx:print(view, function()
+        local out = ctx.streams.stdout
+        if view.recovered then
+          out:write("created ", view.id, " (found after an ambiguous create)\n")
+        else
+          out:write(view.created and "created " or "found ", view.id,
+            view.created and "\n" or " (it already existed)\n")
+        end
+      end)
+    end,
+  }
+end
+
 VERBS.list = function(kind)
   return {
     summary = "List " .. kind.noun .. "s (every page).", sends = true,
     epilog = "  flowservice " .. kind.group .. " list\n  flowservice " .. kind.group .. " list --json"
-      .. (kind.field == "runs" and "\n  flowservice runs list --flow FLOW_ID --limit 5" or
+      .. (kind.field == "runs" and "\n  flowservice runs list --flow 'OSC to Platform' --max-items 5" or
         "\n  flowservice " .. kind.group .. " list --filter 'name==\"My name\"' --orderby -createdAt"),
     options = function(cmd)
       cmd:option("--filter", "A property filter (field==value, ...), repeatable."):argname "FILTER":count "*"
       cmd:option("--orderby", "Sort field, - for descending."):argname "FIELD"
-      cmd:option("--limit", "At most N items."):argname "N":convert(function(v)
-        local n = compat.tointeger(tonumber(v))
-        if not n or n < 1 then return nil, "expected a whole number >= 1" end
-        return n
-      end)
-      if kind.field == "runs" then cmd:option("--flow", "Only the runs of this flow (id)."):argname "FLOW_ID" end
+      -- Not --limit: the library's `limit` (and the API's) is the page size, and one name keeps one
+      -- meaning across both.
+      cmd:option("--max-items", "Print at most N items (stops reading pages)."):argname "N":convert(whole_positive)
+      cmd:option("--page-size", "Items per page the service returns (the library's limit, 1 to 1000).")
+        :argname("N"):convert(whole_positive)
+      if kind.field == "runs" then cmd:option("--flow", "Only the runs of this flow (id or name)."):argname "FLOW" end
     end,
     run = function(ctx, args)
-      local opts = { orderby = args.orderby, limit = args.limit and math.min(args.limit, 1000) or nil }
+      local page = args.page_size or args.max_items
+      local opts = { orderby = args.orderby, limit = page and math.min(page, 1000) or nil }
       if #args.filter > 0 then opts.property = args.filter end
-      if args.flow then opts.flow_id = args.flow end
+      if args.flow then opts.flow_id = refs.resolve(ctx, "flows", args.flow) end
       local query = ctx:must(ctx:client()[kind.field]:_list_query(opts)) -- what list sends
       if ctx:dry { { method = "GET", path = kind.path, query = query } } then return EXIT.ok end
       local items = output.list()
       for item, err in ctx:client()[kind.field]:list(opts) do
         ctx:must(item, err)
         items[#items + 1] = item
-        if args.limit and #items >= args.limit then break end
+        if args.max_items and #items >= args.max_items then break end
       end
       return ctx:print(items, function() output.table(ctx.streams, kind.columns, items) end)
     end,
@@ -293,32 +319,7 @@ VERBS.delete = function(kind)
   }
 end
 
-VERBS.update = function(kind)
-  return {
-    summary = "Change a " .. kind.noun .. "'s name or description (JSON Patch with If-Match).", sends = true,
-    epilog = "  flowservice " .. kind.group .. " update OSC --name 'OSC production'\n"
-      .. "  flowservice " .. kind.group .. " update ID --description 'nightly' --etag '\"8c1d...\"'",
-    options = function(cmd)
-      ref_argument(kind)(cmd)
-      cmd:option("--name", "New name."):argname "NAME"
-      cmd:option("--description", "New description."):argname "TEXT"
-      cmd:option("--etag", "The etag you read (default: read it now; a stale one is a conflict)."):argname "ETAG"
-    end,
-    run = function(ctx, args)
-      if not args.name and not args.description then ctx:fail(EXIT.usage, "give --name and/or --description") end
-      local patch = { name = args.name, description = args.description }
-      local id = resolve(ctx, kind, args.ref)
-      if ctx:dry { { method = "PATCH", path = with_id(kind.path, id), body = ctx:must(resource._patch_body(patch)),
-        headers = { ["If-Match"] = args.etag or "<etag read with GET first>" } } } then
-        return EXIT.ok
-      end
-      local resources = ctx:client()[kind.field]
-      local etag = args.etag or ctx:must(resources:get(id)).etag
-      local updated = ctx:must(resources:update(id, patch, etag))
-      return print_item(ctx, updated)
-    end,
-  }
-end
+VERBS.update = require "flowservice.cli.update"
 
 VERBS.test = function(kind)
   return {

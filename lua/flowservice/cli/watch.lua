@@ -1,6 +1,7 @@
 -- `runs watch`: waits for a run to finish with the library's runs:wait. On a terminal one
 -- progress line is rewritten in place (\r); otherwise (a pipe, a log) one plain line per poll.
--- Exit status 0 when the run succeeded, 1 when it ended otherwise (failed, partial success).
+-- Exit status 0 when the run succeeded, 1 when it ended otherwise (failed, partial success),
+-- 10 when --timeout passed first.
 local output = require "flowservice.cli.output"
 local refs = require "flowservice.cli.refs"
 
@@ -26,13 +27,14 @@ end
 return function(kind)
   return {
     summary = "Wait for a run (or a flow's first run) to finish, showing its progress.", sends = true,
-    epilog = "  flowservice runs watch RUN_ID\n  flowservice runs watch --flow 'OSC incidents' --timeout 900\n"
+    epilog = "  flowservice runs watch RUN_ID\n  flowservice runs watch --flow 'OSC to Platform' --timeout 900\n"
       .. "  flowservice runs watch --flow FLOW_ID --json      # the final run as JSON",
     options = function(cmd)
-      cmd:argument("ref", "The run's id."):args "?":argname "RUN_ID"
+      cmd:argument("RUN_ID", "The run's id."):args("?"):argname("RUN_ID"):target "ref"
       cmd:option("--flow", "Watch this flow's first run instead (the flow's id or name)."):argname "FLOW"
-      cmd:option("--timeout", "Give up after this many seconds.", "600"):argname "SECONDS"
-        :convert(seconds(0))
+      -- its own target: the global --timeout (each request's) must not take this value
+      cmd:option("--timeout", "Give up after this many seconds (exit status 10).", "600"):argname "SECONDS"
+        :convert(seconds(0)):target "wait_timeout"
       cmd:option("--interval", "Seconds between polls.", "5"):argname "SECONDS":convert(seconds(0.05, 86400))
     end,
     run = function(ctx, args)
@@ -45,13 +47,17 @@ return function(kind)
             limit = 1 }) }
       if ctx:dry { first_request } then return EXIT.ok end
       local runs = ctx:client().runs
-      -- Progress goes to stderr with --json (stdout holds exactly one document).
+      -- Progress goes to stderr with --json (stdout holds exactly one document), and only to a
+      -- terminal: a script's stderr then holds nothing but a failure's one JSON object.
       local stream = args.json and ctx.streams.stderr or ctx.streams.stdout
       local live = ctx:isatty(args.json and "stderr" or "stdout")
-      local width = 0
+      local quiet = args.json and not live
+      local width, last_elapsed = 0, 0
       local run, status = runs:wait {
-        run_id = args.ref, flow_id = flow_id, timeout = args.timeout, interval = args.interval,
+        run_id = args.ref, flow_id = flow_id, timeout = args.wait_timeout, interval = args.interval,
         progress = function(r, elapsed)
+          last_elapsed = elapsed
+          if quiet then return end
           local line = progress_line(runs, r, elapsed)
           if live then
             stream:write("\r", line, (" "):rep(math.max(0, width - #line)))
@@ -63,6 +69,10 @@ return function(kind)
         end,
       }
       if live then stream:write("\n") end
+      -- the wait's own time limit (not a request's): its own exit status
+      if run == nil and status.kind == "timeout" and last_elapsed >= args.wait_timeout then
+        ctx:fail_with(status, EXIT.wait_timeout)
+      end
       ctx:must(run, status)
       ctx:print(run, function()
         local records = type(run.metrics) == "table" and run.metrics.recordSummary or {}

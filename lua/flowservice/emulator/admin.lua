@@ -11,11 +11,17 @@
 --   DELETE /_emulator/faults   removes every rule and reseeds
 --   POST   /_emulator/reset    clears every store, issued tokens, rules, counters; start seed
 --   GET    /_emulator/stats    -> {"requests", "by_route": {"POST /data/.../connections": n},
---                                  "faults_fired"}
+--                                  "faults_fired", "throttled", "early"}
+--   GET    /_emulator/ratelimit -> {"enabled", "rate", "burst", "per", "retry_after",
+--                                   "throttled", "early"} (ratelimit.lua)
+--   PUT    /_emulator/ratelimit {"rate", "burst"?, "per"?, "retry_after"?} sets the limit at
+--                               run time (buckets keep their tokens)
+--   DELETE /_emulator/ratelimit  no limit
 -- Every faults route answers with the rule set as GET shows it; a bad body gets 400 with a
 -- message naming the rule and the field.
 local faults = require "flowservice.emulator.faults"
 local http = require "flowservice.emulator.http"
+local ratelimit = require "flowservice.emulator.ratelimit"
 local util = require "flowservice.emulator.util"
 
 local admin = {}
@@ -77,21 +83,34 @@ local function count_request(stats, req)
   stats.by_route[key] = (stats.by_route[key] or 0) + 1
 end
 
--- Prepares state.faults (from `config`, checked by the caller) and state.stats.
-function admin.init(state, config)
+-- Prepares state.faults (from `config`, checked by the caller), state.ratelimit (from
+-- `limit`, checked by the caller, or nil) and state.stats.
+function admin.init(state, config, limit)
   state.faults = faults.new(config)
   state.start_seed = state.faults.seed
+  state.ratelimit = ratelimit.new(limit)
+  state.start_ratelimit = limit
   state.stats = new_stats()
 end
 
+local function is_flow_service(path)
+  return path:sub(1, #BASE + 1) == BASE .. "/" or path == BASE
+end
+
 -- The function http.lua calls with each request head: counts the request and returns the fault
--- rule that fires for it, or nil. Admin requests are neither counted nor faulted.
+-- rule that fires for it, or nil. Admin requests are neither counted nor faulted. The rate limit
+-- (the gateway, in front of the service) overrides any other fault but a delay, which still
+-- applies before the 429 (ratelimit.rule).
 function admin.interceptor(state)
   return function(req)
     if admin.is_admin_path(req.path) then return nil end
     count_request(state.stats, req)
     local rule = state.faults:match(req.method, req.path)
     if rule then state.stats.faults_fired = state.stats.faults_fired + 1 end
+    if is_flow_service(req.path) then
+      local retry_after = state.ratelimit:take(req)
+      if retry_after ~= nil then return ratelimit.rule(retry_after, rule) end
+    end
     return rule
   end
 end
@@ -101,13 +120,15 @@ local function clear(t)
 end
 
 -- Back to a freshly started emulator: no resources, runs or sandbox ids, no valid token, no
--- fault rule, zeroed statistics, the start seed.
+-- fault rule, zeroed statistics, the start seed, the rate limit it started with.
 function admin.reset(state)
   clear(state.buckets)
   clear(state.sandbox_ids)
   clear(state.tokens)
   state.faults:replace({}, state.start_seed)
+  state.ratelimit:reset(state.start_ratelimit)
   state.stats = new_stats()
+  if state.scenario_reset then state.scenario_reset() end      -- the start scenario (scenarios.lua)
 end
 
 ---------------------------------------------------------------------------------------------------
@@ -159,8 +180,26 @@ local function stats(state)
   local s = state.stats
   return http.json(200, {
     requests = s.requests, by_route = util.object(s.by_route),
-    faults_fired = s.faults_fired,
+    faults_fired = s.faults_fired, throttled = state.ratelimit.throttled,
+    early = state.ratelimit.early,
   })
+end
+
+local function describe_limit(state)
+  return http.json(200, state.ratelimit:describe())
+end
+
+local function set_limit(state, req)
+  if (req.body or "") == "" then return bad_request("the body must be a JSON object") end
+  local config, err = ratelimit.decode_config(req.body)
+  if not config then return bad_request(err) end
+  state.ratelimit:configure(config)
+  return describe_limit(state)
+end
+
+local function clear_limit(state)
+  state.ratelimit:configure(nil)
+  return describe_limit(state)
 end
 
 -- Whether a Host header or an Origin's host[:port] names this machine's loopback.
@@ -223,6 +262,9 @@ function admin.register(router, state)
   add("DELETE", "/faults", clear_faults)
   add("POST", "/reset", reset)
   add("GET", "/stats", stats)
+  add("GET", "/ratelimit", describe_limit)
+  add("PUT", "/ratelimit", set_limit)
+  add("DELETE", "/ratelimit", clear_limit)
 end
 
 return admin

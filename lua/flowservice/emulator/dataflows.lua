@@ -26,6 +26,16 @@
 --   [{id, connectionSpec, baseConnection {id, connectionSpec}}], targetConnections [{id,
 --   connectionSpec}]} and scheduleParams values such as "15" and mappingVersion "0" as strings
 --   (EN:help/sources/tutorials/api/update-dataflows.md), so digit strings are accepted.
+--   Field types (issue 17, point 5): the OpenAPI (static/swagger-specs/flow-service.yaml, the
+--   CRMToAEP flow spec's scheduleSpec / transformationSpec) types startTime and interval integer,
+--   backfill boolean and mappingVersion string; the create tutorials
+--   (EN:help/sources/tutorials/api/collect/customer-success.md, crm.md, database-nosql.md) send
+--   "startTime": "1625040887", "interval": "15" or 15, "backfill": "true" and
+--   "mappingVersion": "0", and the update tutorial (update-dataflows.md) sends mappingVersion 2
+--   while its GET shows every one of them as a string. So the service accepts both forms and
+--   stores the string form: the emulator accepts a JSON number or a string of digits (backfill
+--   true / false or "true" / "false") and stores and returns startTime, interval, backfill and
+--   mappingVersion as strings, as update-dataflows.md's GET shows.
 --   Codes (EN:help/sources/errors/flow-service-errors.md): FLOW-1410-400 state in a create
 --   request; FLOW-1412-400 invalid mapping version; FLOW-1413-400 invalid spec id;
 --   FLOW-1422-400 "The action disable cannot be applied on the current state ...".
@@ -353,11 +363,13 @@ end
 
 -- CRM delta-column rules, then the column's existence in the source table.
 -- Returns the source table path (or nil) or nil, err.
-local function check_delta_column(spec, by_name, schedule, source)
+-- run_delta: the delta column a first on-demand run patched into the flow (runs.lua), allowed
+-- with once.
+local function check_delta_column(spec, by_name, schedule, source, run_delta)
   local delta, err = delta_column_of(by_name.Copy)
   if delta == false then return nil, err end
   if schedule.frequency == "once" then
-    if delta then
+    if delta and delta.name ~= run_delta then
       return fail("CONNECTOR-1369", "The delta column in copy transform is not allowed when frequency "
         .. "is set to once. Please remove the delta column and try again.")
     end
@@ -399,7 +411,8 @@ local function check_body(body, lookup, check_past)
   if not mapped then return nil, m_err end
   local schedule, s_err = check_schedule(body.scheduleParams, check_past)
   if not schedule then return nil, s_err end
-  local table_path, d_err = check_delta_column(spec, by_name, schedule, connections.source)
+  local table_path, d_err = check_delta_column(spec, by_name, schedule, connections.source,
+    body._run_delta_column)
   if table_path == nil then return nil, d_err end
   return {
     schedule = schedule,
@@ -412,19 +425,40 @@ end
 -- Public: create / patch / action
 ---------------------------------------------------------------------------------------------------
 
+-- scheduleParams in the form the service returns (update-dataflows.md): digit strings, backfill
+-- "true" / "false"; only the documented keys.
+local function stored_schedule(params, schedule)
+  local out = { startTime = string.format("%d", schedule.start), frequency = schedule.frequency }
+  if schedule.interval then out.interval = string.format("%d", schedule.interval) end
+  if not is_absent(params.backfill) then
+    out.backfill = (params.backfill == true or params.backfill == "true") and "true" or "false"
+  end
+  return out
+end
+
+-- The Mapping transformation's mappingVersion as a digit string (checked by check_mapping).
+local function store_mapping_version(transformations)
+  for _, t in ipairs(is_list(transformations) and transformations or {}) do
+    if is_object(t) and t.name == "Mapping" and is_object(t.params) then
+      t.params.mappingVersion = string.format("%d", whole_number(t.params.mappingVersion))
+    end
+  end
+end
+
 function dataflows.validate_create(_, _, body, lookup)
   if body.state ~= nil then
     return fail("FLOW-1410", "State is not allowed in the create flow request.")
   end
   local derived, err = check_body(body, lookup, true)
   if not derived then return nil, err end
+  store_mapping_version(body.transformations)
   local fields = {
     name = body.name,
     flowSpec = { id = body.flowSpec.id, version = body.flowSpec.version },
     sourceConnectionIds = util.array { body.sourceConnectionIds[1] },
     targetConnectionIds = util.array { body.targetConnectionIds[1] },
     transformations = util.array(is_list(body.transformations) and body.transformations or {}),
-    scheduleParams = body.scheduleParams,
+    scheduleParams = stored_schedule(body.scheduleParams, derived.schedule),
     state = "enabled",
     inheritedAttributes = derived.inherited,
     _schedule = derived.schedule,
@@ -445,6 +479,8 @@ function dataflows.validate_patch(state, ctx, old_record, new_record)
   local derived, err = check_body(new_record, lookup, new_start ~= old_start)
   if not derived then return nil, err end
   if type(new_record.transformations) == "table" then util.array(new_record.transformations) end
+  store_mapping_version(new_record.transformations)
+  new_record.scheduleParams = stored_schedule(new_record.scheduleParams, derived.schedule)
   new_record._schedule = derived.schedule
   new_record._source_table = derived.source_table
   new_record.inheritedAttributes = derived.inherited
@@ -513,24 +549,41 @@ local function due_slots(schedule, now)
   return slots
 end
 
--- Adds the runs that are due and were enabled at their start; keeps the latest MAX_RUNS_PER_FLOW.
-local function materialise(record, now)
+-- A new run entry starting at `start` (epoch seconds). Its outcome ("success", "failed",
+-- "partial") and duration are fixed now, from state.decide_run(flow) (scenarios.lua) when set.
+function dataflows.new_run(state, flow, start, extra)
+  local decided = state.decide_run and state.decide_run(flow) or {}
+  local run = { id = util.uuid4(), start = start, etag = store.new_etag(), batch = batch_id(),
+    outcome = decided.outcome or "success", failed_records = decided.failed_records,
+    duration = decided.duration or state.run_duration or dataflows.DEFAULT_RUN_DURATION }
+  for k, v in pairs(extra or {}) do run[k] = v end
+  return run
+end
+
+-- Adds a run entry to a flow's runs; keeps the latest MAX_RUNS_PER_FLOW.
+function dataflows.add_run(flow, run)
+  local runs = flow._runs or {}
+  flow._runs = runs
+  runs[#runs + 1] = run
+  table.sort(runs, function(a, b) return a.start < b.start end)
+  while #runs > dataflows.MAX_RUNS_PER_FLOW do table.remove(runs, 1) end
+end
+
+-- Adds the scheduled runs that are due and were enabled at their start (on-demand runs never
+-- take a schedule slot).
+local function materialise(state, record, now)
   local runs = record._runs or {}
   record._runs = runs
   local have = {}
-  for _, run in ipairs(runs) do have[run.start] = true end
-  local added = false
+  for _, run in ipairs(runs) do
+    if not run.on_demand then have[run.start] = true end
+  end
   for _, start in ipairs(due_slots(record._schedule, now)) do
     if not have[start] and was_enabled(record, start) then
-      runs[#runs + 1] = { id = util.uuid4(), start = start, etag = store.new_etag(), batch = batch_id() }
-      added = true
+      dataflows.add_run(record, dataflows.new_run(state, record, start))
     end
   end
-  if added then
-    table.sort(runs, function(a, b) return a.start < b.start end)
-    while #runs > dataflows.MAX_RUNS_PER_FLOW do table.remove(runs, 1) end
-  end
-  return runs
+  return record._runs
 end
 
 -- Row count and JSON size of a source table (0, 0 when unknown), cached per path.
@@ -552,8 +605,14 @@ local function ms(seconds)
   return math.floor(seconds * 1000)
 end
 
--- One activity's view over [from, to) seconds at time `now`.
-local function activity(id, from, to, now, size, info_key, info)
+-- Errors of a failed copy (CONNECTOR-1001-500) and of records refused at promotion
+-- (CONNECTOR-2001-500, with INGEST-1212-400 and MAPPER-3700-400 in the activity's extensions), as
+-- monitor.md and reference §3 show them.
+local COPY_FAILED = { code = "CONNECTOR-1001-500", message = "Error occurred at copy activity." }
+local PROMOTION_ERRORS = { code = "CONNECTOR-2001-500", message = "Error occurred at promotion activity." }
+
+-- One activity's view over [from, to) seconds at time `now`; status is its final status.
+local function activity(id, from, to, now, size, info_key, info, status)
   local done = now >= to
   local view = {
     id = id,
@@ -562,10 +621,20 @@ local function activity(id, from, to, now, size, info_key, info)
     sizeSummary = { inputBytes = done and size.bytes or 0, outputBytes = done and size.bytes or 0 },
     recordSummary = util.object(),
     fileSummary = { inputFileCount = done and 1 or 0, outputFileCount = done and 1 or 0 },
-    statusSummary = { status = done and "success" or "inProgress" },
+    statusSummary = { status = done and (status or "success") or "inProgress" },
     [info_key] = util.array { info },
   }
   return view
+end
+
+-- The records a finished run reports: {input, output, failed}.
+local function record_counts(run, rows)
+  if run.outcome == "failed" then return 0, 0, 0 end
+  if run.outcome == "partial" then
+    local failed = math.min(rows, math.max(1, run.failed_records or 1))
+    return rows, rows - failed, failed
+  end
+  return rows, rows, 0
 end
 
 local function run_view(flow, run, now, duration, ctx)
@@ -575,46 +644,76 @@ local function run_view(flow, run, now, duration, ctx)
   if done and not run.done then        -- completing changes the run, so a new etag
     run.done, run.etag = true, store.new_etag()
   end
-  local rows = done and size.rows or 0
+  local status = dataflows.run_status(run, now)
+  local started = now >= run.start
+  local input, output, failed = 0, 0, 0
+  if done then input, output, failed = record_counts(run, size.rows) end
   local creator = flow.createdBy or ctx.client_id .. "@techacct.adobe.com"
   local client = flow.createdClient or ctx.client_id
-  local copy = activity("copyActivity", run.start, run.start + duration / 2, now, size, "sourceInfo",
-    { id = flow.sourceConnectionIds[1], type = "SourceConnection" })
-  local promotion = activity("promotionActivity", run.start + duration / 2, finish, now, size,
-    "targetInfo", { id = flow.targetConnectionIds[1], type = "TargetConnection",
-      reference = { type = "Batch", ids = util.array { run.batch } } })
-  promotion.recordSummary = { inputRecordCount = rows, outputRecordCount = rows, failedRecordCount = 0 }
-  return {
+  local failed_copy = run.outcome == "failed"
+  local copy_end = failed_copy and finish or run.start + duration / 2
+  local activities = util.array()
+  if started then
+    local copy = activity("copyActivity", run.start, copy_end, now, failed_copy and { rows = 0, bytes = 0 } or size,
+      "sourceInfo", { id = flow.sourceConnectionIds[1], type = "SourceConnection" },
+      failed_copy and "failed" or "success")
+    if failed_copy and done then copy.statusSummary.errors = util.array { COPY_FAILED } end
+    if run.window then
+      copy.durationSummary.extensions = { windowStart = ms(run.window.start), windowEnd = ms(run.window["end"]) }
+    end
+    activities[1] = copy
+    if not failed_copy then
+      local promotion = activity("promotionActivity", copy_end, finish, now, size,
+        "targetInfo", { id = flow.targetConnectionIds[1], type = "TargetConnection",
+          reference = { type = "Batch", ids = util.array { run.batch } } })
+      promotion.recordSummary = { inputRecordCount = input, outputRecordCount = output, failedRecordCount = failed }
+      if done and failed > 0 then
+        promotion.statusSummary.errors = util.array { PROMOTION_ERRORS }
+        promotion.statusSummary.extensions = { errors = util.array {
+          { code = "INGEST-1212-400", message = ("Encountered %d errors in the data. Successfully ingested %d "
+            .. "rows. Review the associated diagnostic files for additional details."):format(failed, output) },
+          { code = "MAPPER-3700-400", recordCount = failed, message = "Mapper Transform Error" },
+        } }
+      end
+      activities[2] = promotion
+    end
+  end
+  local errors = util.array()
+  if done and failed_copy then errors[1] = COPY_FAILED end
+  if done and failed > 0 then errors[1] = PROMOTION_ERRORS end
+  local bytes = done and not failed_copy and size.bytes or 0
+  local view = {
     id = run.id, flowId = flow.id,
     flowSpec = { id = flow.flowSpec.id, version = flow.flowSpec.version },
-    createdAt = ms(run.start), updatedAt = ms(done and finish or run.start),
+    createdAt = ms(run.created or run.start), updatedAt = ms(done and finish or run.created or run.start),
     createdBy = creator, updatedBy = creator, createdClient = client, updatedClient = client,
     sandboxId = flow.sandboxId or ctx.sandbox_id, sandboxName = flow.sandboxName or ctx.sandbox_name,
     imsOrgId = flow.imsOrgId or ctx.org_id,
     etag = run.etag,
+    params = run.params,
     metrics = {
       durationSummary = { startedAtUTC = ms(run.start), completedAtUTC = done and ms(finish) or nil },
-      sizeSummary = { inputBytes = done and size.bytes or 0, outputBytes = done and size.bytes or 0 },
-      recordSummary = { inputRecordCount = rows, outputRecordCount = rows, failedRecordCount = 0 },
+      sizeSummary = { inputBytes = bytes, outputBytes = bytes },
+      recordSummary = { inputRecordCount = input, outputRecordCount = output, failedRecordCount = failed },
       fileSummary = {
-        inputFileCount = done and 1 or 0, outputFileCount = done and 1 or 0,
+        inputFileCount = (done and not failed_copy) and 1 or 0, outputFileCount = (done and not failed_copy) and 1 or 0,
         activityRefs = util.array { "promotionActivity" },
       },
       statusSummary = {
-        status = done and "success" or "inProgress", errors = util.array(),
-        activityRefs = util.array { "promotionActivity" },
+        status = status, errors = errors,
+        activityRefs = util.array { failed_copy and "copyActivity" or "promotionActivity" },
       },
     },
-    activities = util.array { copy, promotion },
+    activities = activities,
   }
+  return view
 end
 
 function dataflows.runs(state, ctx, flows)
   local now = util.now()
-  local duration = state.run_duration or dataflows.DEFAULT_RUN_DURATION
   local entries = {}
   for _, flow in ipairs(flows) do
-    for _, run in ipairs(materialise(flow, math.floor(now))) do
+    for _, run in ipairs(materialise(state, flow, math.floor(now))) do
       entries[#entries + 1] = { flow = flow, run = run }
     end
   end
@@ -623,8 +722,27 @@ function dataflows.runs(state, ctx, flows)
     return a.run.id < b.run.id
   end)
   local items = {}
-  for i, e in ipairs(entries) do items[i] = run_view(e.flow, e.run, now, duration, ctx) end
+  for i, e in ipairs(entries) do items[i] = run_view(e.flow, e.run, now, e.run.duration, ctx) end
   return items
+end
+
+-- The run entry with this id among the flows' runs, and its flow; or nil.
+function dataflows.find_run(state, flows, id)
+  local now = math.floor(util.now())
+  for _, flow in ipairs(flows) do
+    for _, run in ipairs(materialise(state, flow, now)) do
+      if run.id == id then return run, flow end
+    end
+  end
+  return nil
+end
+
+-- "scheduled", "inProgress", or the final status ("success", "failed") of a run entry now.
+function dataflows.run_status(run, now)
+  now = now or util.now()
+  if now < run.start then return "scheduled" end
+  if now < run.start + run.duration then return "inProgress" end
+  return run.outcome == "failed" and "failed" or "success"
 end
 
 return dataflows

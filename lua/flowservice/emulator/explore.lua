@@ -12,9 +12,12 @@
 --   objectType=table&object=<path> -> {format "flat", schema = {columns}};
 --   preview=true adds "data", an array of row objects.
 --   The spec's objectType enum is upper case (ROOT, TABLE, FILE, FOLDER, REST); the docs send
---   lower case.
+--   lower case. SPEC (static/swagger-specs/flow-service.yaml, GET /connections/{id}/explore)
+--   marks objectType optional, and the tutorials (explore/tabular.md, explore/customer-success.md)
+--   only ever send it; no page documents an error for its absence, so without objectType the
+--   answer is the root listing, as for objectType=root.
 -- Documented error codes and texts used (EN:help/sources/errors/sources-errors.md):
---   CONNECTOR-1358-400 objectType missing or invalid (file, folder and rest are not served by a
+--   CONNECTOR-1358-400 objectType invalid (file, folder and rest are not served by a
 --                      tabular source, so they count as invalid here)
 --   CONNECTOR-1337-400 object missing or empty with objectType=table
 --   CONNECTOR-1330-400 no such table ("No columns were found for table ...")
@@ -137,7 +140,7 @@ function explore.handle(connection_record, params)
       .. "api-tutorials/filter.html.")
   end
   local object_type = params.objectType and params.objectType:lower()
-  if object_type == "root" then
+  if object_type == nil or object_type == "root" then
     return 200, root_listing()
   elseif object_type == "table" then
     return explore_table(params)

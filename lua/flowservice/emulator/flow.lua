@@ -14,6 +14,10 @@
 -- EN:help/dataflows/api/sort-and-filter.md): POST -> 201 {id, etag}; GET one -> {"items": [item]};
 -- lists -> {items, count, _links}; PATCH (JSON Patch array, If-Match) -> 200 {id, etag};
 -- DELETE -> 204; GET /connections/{id}/test -> {"result": bool}; POST /flows/{id}/action?op=.
+-- SPEC (AdobeDocs/experience-platform-apis static/swagger-specs/flow-service.yaml) declares a
+-- Location header on the 201 of POST /connections and POST /flows only ("Location of the newly
+-- created ... instance"); the emulator sends the new resource's path, /data/foundation/
+-- flowservice/<kind>/<id> (an origin-relative reference, RFC 9110 section 10.2.2).
 -- Documented codes used (EN:help/sources/errors/flow-service-errors.md, labels.md; titles and
 -- messages from the catalogue):
 --   FLOW-2105-400 Header is missing        x-sandbox-name absent or empty
@@ -45,7 +49,8 @@
 --   FLOW-1101-404 Resource not found for a path under the flowservice base that no route serves
 --     (any of GET HEAD POST PUT PATCH DELETE OPTIONS; other methods get the generic 404), after
 --     the gateway and sandbox checks. A known path with another method answers 405 with Allow.
---   Any well-formed lowercase sandbox name exists ([a-z0-9][a-z0-9-]*, at most 64 characters);
+--   A well-formed lowercase sandbox name ([a-z0-9][a-z0-9-]*, at most 64 characters) exists when
+--     the scenario lists it (scenarios.lua: default prod, dev, stage, test-*; others FLOW-2101-404);
 --     its sandboxId is a random UUID fixed until the process ends or POST /_emulator/reset.
 --   Secret params (format "password" in the authSpec) read back as the fixed string "****"; the
 --     mask never depends on the value. The mask itself is refused as a secret's value (FLOW-1100),
@@ -58,7 +63,8 @@
 --     transformations.
 --   DELETE of a base connection is refused (1418) only when a flow uses it; a source connection
 --     without a flow does not block it. Deleting a flow deletes its runs.
---   GET /connections/{id}/test answers {"result": true} for any stored connection.
+--   GET /connections/{id}/test answers {"result": true} for any stored connection, but for the
+--     magic values of scenarios.lua (which also refuse some creates).
 --   Source connections: data.format is one of tabular, delimited, json, parquet; for a tabular
 --     spec (catalog.is_tabular) params.tableName must name a table of dataset.lua.
 local catalog = require "flowservice.emulator.catalog"
@@ -69,6 +75,8 @@ local gateway = require "flowservice.emulator.gateway"
 local http = require "flowservice.emulator.http"
 local patch = require "flowservice.emulator.patch"
 local query = require "flowservice.emulator.query"
+local runs = require "flowservice.emulator.runs"
+local scenarios = require "flowservice.emulator.scenarios"
 local store = require "flowservice.emulator.store"
 local util = require "flowservice.emulator.util"
 
@@ -117,9 +125,11 @@ local function guarded(state, handler)
   return function(req)
     local identity, denied = gateway.check(state, req)
     if not identity then return denied end
-    local bad_sandbox = sandbox_problem(req)
-    if bad_sandbox then return bad_sandbox end
+    denied = scenarios.identity_problem(state, identity)
+    if denied then return denied end
     local name = req.headers["x-sandbox-name"]
+    local bad_sandbox = sandbox_problem(req) or scenarios.sandbox_problem(state, req, name)
+    if bad_sandbox then return bad_sandbox end
     identity.sandbox_name = name
     identity.sandbox_id = sandbox_id(state, identity.org_id, name)
     return handler(state, req, identity)
@@ -244,6 +254,7 @@ end
 local KINDS = {
   connections = {
     has_connection_spec = true, validate = connections.validate_connection, view = connections.connection_view,
+    location = true,
     patchable = set_of { "name", "description", "auth" },
     orderable = field_set { "name", "description", "connectionSpec", "state", "auth" },
     check_delete = check_delete_connection,
@@ -264,6 +275,7 @@ local KINDS = {
   },
   flows = {
     has_connection_spec = false, validate = validate_flow, validate_patch = dataflows.validate_patch,
+    location = true,
     view = store.public,
     patchable = set_of { "name", "description", "scheduleParams", "transformations" },
     orderable = field_set { "name", "description", "flowSpec", "state", "sourceConnectionIds",
@@ -273,7 +285,7 @@ local KINDS = {
 }
 
 local RUN_FIELDS = field_set { "flowId", "flowSpec", "metrics", "activities", "status", "state",
-  "providerRefId" }
+  "providerRefId", "params" }
 
 local function lookup_in(state, ctx)
   return function(kind, id)
@@ -310,8 +322,11 @@ local function create(kind)
     local fields
     fields, err = def.validate(state, ctx, body, spec, lookup_in(state, ctx))
     if not fields then return render_error(req, err) end
+    err = scenarios.create_problem(kind, body)            -- magic values (scenarios.lua)
+    if err then return render_error(req, err) end
     local record = store.insert(state, ctx, kind, fields)
-    return http.json(201, { id = record.id, etag = record.etag })
+    local headers = def.location and { Location = BASE .. "/" .. kind .. "/" .. record.id } or nil
+    return http.json(201, { id = record.id, etag = record.etag }, headers)
   end
 end
 
@@ -437,10 +452,10 @@ end
 local function test_connection(state, req, ctx)
   local record = store.find(state, ctx, "connections", req.params[1])
   if not record then return render_error(req, not_found("connections", req.params[1])) end
-  return http.json(200, { result = true })
+  return http.json(200, { result = scenarios.test_result(record) })
 end
 
--- name -> value from a raw query string ("+" kept; a repeated name or a bad escape -> err).
+-- name -> value from a raw query string ("+" a space; a repeated name or a bad escape -> err).
 local function simple_params(raw)
   local pairs_list, err = query.split_params(raw)
   if not pairs_list then return nil, err end
@@ -490,8 +505,20 @@ local function all_runs(state, ctx)
 end
 
 local function list_runs(state, req, ctx)
-  local runs = all_runs(state, ctx)
-  return list_response(state, req, runs, "runs", RUN_FIELDS)
+  return list_response(state, req, all_runs(state, ctx), "runs", RUN_FIELDS)
+end
+
+-- POST /runs (on-demand ingestion) and POST /runs/{id}/action?op=re-trigger: runs.lua.
+local function create_run(state, req, ctx)
+  local body, response, err = read_json_body(req)
+  if not body then return response or render_error(req, err) end
+  return runs.create(state, req, ctx, body)
+end
+
+local function run_action(state, req, ctx)
+  local params, err = simple_params(req.query)
+  if not params then return render_error(req, err) end
+  return runs.action(state, req, ctx, req.params[1], params.op)
 end
 
 local function get_run(state, req, ctx)
@@ -563,6 +590,8 @@ local function flow_routes()
   routes:add("POST", "^/flows/([^/]+)/action/?$", flow_action)
   routes:add("GET", "^/runs/?$", list_runs)
   routes:add("GET", "^/runs" .. ID, get_run)
+  routes:add("POST", "^/runs/?$", create_run)
+  routes:add("POST", "^/runs/([^/]+)/action/?$", run_action)
   for _, kind in ipairs { "connectionSpecs", "flowSpecs" } do
     routes:add("GET", "^/" .. kind .. "/?$", list_specs(kind))
     routes:add("GET", "^/" .. kind .. ID, get_spec(kind))

@@ -589,6 +589,7 @@ end
 function Server:log_access(req, status, fault)
   local ms = (util.now() - (req.started or util.now())) * 1000
   local note = fault and (" fault=%s phase=%s"):format(fault.fault, fault.phase) or ""
+  if fault and fault.rate_limited then note = " ratelimit=throttled" end
   self.log:write(("%s %s %s %s %.2fms%s\n"):format(os.date("!%Y-%m-%dT%H:%M:%SZ"), req.method or "-",
     loggable_path(req.path), status and ("%d"):format(status) or "-", ms, note))
 end
@@ -659,6 +660,7 @@ end
 
 -- A fault applied instead of processing the request ("before").
 function Server:inject_before(conn, req, fault)
+  if fault.delay then conn:sleep(fault.delay) end -- the rate limit's 429 after injected latency
   if fault.fault == "status" then
     return self:send_response(conn, req, faults.status_response(fault, req.request_id), fault)
   end

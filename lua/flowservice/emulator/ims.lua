@@ -99,6 +99,9 @@ local function token_endpoint(state, req)
   if not util.secure_equals(params.client_secret, client.secret) then
     return oauth_error(401, "invalid_client", "invalid client_secret parameter")
   end
+  if client.disabled then                    -- a scenario switch (scenarios.lua)
+    return oauth_error(400, "unauthorized_client", "the client is not allowed to get tokens")
+  end
   return http.json(200, {
     access_token = issue_token(state, params.client_id, client),
     token_type = "bearer",

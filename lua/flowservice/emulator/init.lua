@@ -13,13 +13,18 @@
 -- run_duration (seconds a dataflow run stays in progress, number > 0, default 2),
 -- tls ({certificate = path, key = path}, PEM files: serve HTTPS only, TLS 1.2 or later),
 -- faults ({seed = n, rules = {...}}: fault injection from the start, see faults.lua; a bad rule
--- raises with a message naming the rule and the field). Admin endpoints: admin.lua.
+-- raises with a message naming the rule and the field), scenario (failure switches from the
+-- start, see scenarios.lua; a bad one raises naming the field), rate_limit ({rate, burst?, per?,
+-- retry_after?}: the gateway's throttling from the start, see ratelimit.lua; a bad one raises
+-- naming the field). Admin endpoints: admin.lua, scenarios.lua.
 local compat = require "flowservice.compat"
 local admin = require "flowservice.emulator.admin"
 local faults = require "flowservice.emulator.faults"
 local flow = require "flowservice.emulator.flow"
 local http = require "flowservice.emulator.http"
 local ims = require "flowservice.emulator.ims"
+local scenarios = require "flowservice.emulator.scenarios"
+local ratelimit = require "flowservice.emulator.ratelimit"
 
 local emulator = {}
 
@@ -30,7 +35,8 @@ emulator.DEFAULT_RUN_DURATION = 2
 local OPTIONS = {
   host = "string", port = "number", client_id = "string", client_secret = "string",
   org_id = "string", token_ttl = "number", log = "userdata", limits = "table", timeouts = "table",
-  page_size = "number", run_duration = "number", tls = "table", faults = "table",
+  page_size = "number", run_duration = "number", tls = "table", faults = "table", scenario = "table",
+  rate_limit = "table",
 }
 
 local function check_tls(tls)
@@ -77,6 +83,14 @@ local function check_options(opts)
     local ok, err = faults.check_config(opts.faults)
     if not ok then error("option 'faults': " .. err, 3) end
   end
+  if opts.scenario then
+    local ok, err = scenarios.check_config(opts.scenario)
+    if not ok then error("option 'scenario': " .. err, 3) end
+  end
+  if opts.rate_limit then
+    local ok, err = ratelimit.check_config(opts.rate_limit)
+    if not ok then error("option 'rate_limit': " .. err, 3) end
+  end
 end
 
 -- Returns a server with .url, :run(), :step(timeout), :stop(), :close(); or nil and a message
@@ -93,8 +107,10 @@ function emulator.new(opts)
     sandbox_ids = {},
   }
   local router = http.router()
-  admin.init(state, opts.faults)
+  admin.init(state, opts.faults, opts.rate_limit and ratelimit.check_config(opts.rate_limit))
+  scenarios.init(state, (scenarios.check_config(opts.scenario or {})))
   admin.register(router, state)
+  scenarios.register(router, state)
   ims.register(router, state)
   flow.register(router, state)
   return http.server {

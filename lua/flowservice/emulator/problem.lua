@@ -17,7 +17,8 @@ local FLOW_TITLES = {
   [1101] = "Resource not found", [1102] = "Internal Error", [1103] = "Service Unavailable",
   [1104] = "Gateway Timeout", [1400] = "Internal Error", [1403] = "Header is missing",
   [1404] = "Version not matching", [1439] = "Resource not found",
-  [2100] = "Sandbox not found", [2105] = "Header is missing",
+  [2100] = "Sandbox not found", [2101] = "Sandbox not found", [2105] = "Header is missing",
+  [2108] = "Get active sandboxes error",
 }
 
 -- Adobe's title for a code name such as "FLOW-1100" or "CONNECTOR-1327".

@@ -16,8 +16,10 @@
 --   List responses {"items", "count", "_links": {"next": {"href": "/<kind>?continuationToken=.."}}}
 --   with the href relative to the flowservice base and "_links": {} on the last page (monitor.md).
 -- Emulator choices:
---   - Query parameters are percent-decoded one by one; "+" stays a plus sign (so orderby=+name
---     works unencoded); a bad %-escape is FLOW-1453.
+--   - Query parameters are percent-decoded one by one, "+" as a space and "%2B" as a plus, as
+--     the Java servlet containers behind Adobe's APIs read a query string (reference §13); a bad
+--     %-escape is FLOW-1453. So an unencoded orderby=+name arrives as " name": a leading space is
+--     read as the "+" (ascending) the sort-and-filter guide documents.
 --   - Inside a double-quoted value \" and \\ are escapes and commas are literal; an unquoted value
 --     runs to the next comma; an empty value or an unterminated quote is FLOW-1453.
 --   - Comparison: a number field against a value that reads as a number compares numerically; a
@@ -162,7 +164,7 @@ local ORDER_HELP = "Sort order specified is not correct, prepend + for ascending
 local function parse_orderby(raw, orderable)
   local keys = {}
   for key in (raw .. ","):gmatch("([^,]*),") do
-    local sign, name = key:match("^([+-]?)([%w_.]+)$")
+    local sign, name = key:match("^([+ -]?)([%w_.]+)$")   -- " ": an unencoded "+", decoded
     if not sign or name:find("^%.") or name:find("%.$") or name:find("%.%.") then
       return fail(1432, ORDER_HELP)
     end
@@ -182,13 +184,13 @@ local function parse_limit(raw)
   return n
 end
 
--- Splits a raw query string into a list of {name, value} (percent-decoded; "+" kept).
+-- Splits a raw query string into a list of {name, value} (percent-decoded; "+" is a space).
 -- A bad escape -> nil, err (FLOW-1453).
 local function split_params(raw)
   local params = {}
   for pair in (raw or ""):gmatch("[^&]+") do
     local raw_name, raw_value = pair:match("^([^=]*)=?(.*)$")
-    local name, value = util.percent_decode(raw_name), util.percent_decode(raw_value)
+    local name, value = util.percent_decode(raw_name, true), util.percent_decode(raw_value, true)
     if not name or not value then return bad_value(raw_name) end
     params[#params + 1] = { name = name, value = value, raw = pair }
   end

@@ -1,0 +1,30 @@
+-- Mutants of the transport options that cannot be turned off (README: Security): peer and host
+-- name verification, TLS 1.2 or newer, no redirects, no proxy from the environment, http and
+-- https only. Format: see the header of mutants/run.lua.
+return {
+  { id = "verify_peer", file = "src/session.c",
+    from = [[SET(CURLOPT_SSL_VERIFYPEER, 1L);]], to = [[SET(CURLOPT_SSL_VERIFYPEER, 0L);]],
+    breaks = "any certificate is accepted",
+    specs = { "spec/tls_spec.lua" } },
+  { id = "verify_host", file = "src/session.c",
+    from = [[SET(CURLOPT_SSL_VERIFYHOST, 2L);]], to = [[SET(CURLOPT_SSL_VERIFYHOST, 0L);]],
+    breaks = "a certificate for another host name is accepted",
+    specs = { "spec/tls_spec.lua" } },
+  { id = "tls_version", file = "src/session.c",
+    from = [[SET(CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);]],
+    to = [[SET(CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1);]],
+    breaks = "TLS 1.0 and 1.1 are accepted",
+    specs = { "spec/tls_spec.lua" } },
+  { id = "follow_redirects", file = "src/session.c",
+    from = [[SET(CURLOPT_FOLLOWLOCATION, 0L);]], to = [[SET(CURLOPT_FOLLOWLOCATION, 1L);]],
+    breaks = "redirects are followed, carrying x-api-key and the org header elsewhere",
+    specs = { "spec/core_spec.lua" } },
+  { id = "env_proxy", file = "src/session.c",
+    from = [[SET(CURLOPT_PROXY, cfg->proxy);]], to = [[if (cfg->proxy[0]) SET(CURLOPT_PROXY, cfg->proxy);]],
+    breaks = "http_proxy/all_proxy from the environment are used",
+    specs = { "spec/core_spec.lua" } },
+  { id = "protocols", file = "src/session.c",
+    from = [[SET(CURLOPT_PROTOCOLS_STR, "http,https");]], to = [[SET(CURLOPT_PROTOCOLS_STR, "all");]],
+    breaks = "file:// and other protocols are allowed",
+    specs = { "spec/core_spec.lua" } },
+}
