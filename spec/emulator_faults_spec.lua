@@ -466,12 +466,20 @@ describe("emulator fault injection", function()
         { "DELETE", "/_emulator/faults", { ["Content-Type"] = JSON, Host = "evil.example:8080" } },
         { "GET", "/_emulator/faults", { Host = "rebind.evil.example" } },
         { "GET", "/_emulator/stats", { Origin = "https://evil.example" } },
+        -- the scenario and rate-limit routes go through the same guard
+        { "PUT", "/_emulator/scenario", { ["Content-Type"] = "text/plain" }, '{"credentials": "disabled"}' },
+        { "PUT", "/_emulator/scenario", { ["Content-Type"] = JSON, Origin = "http://evil.example" },
+          '{"credentials": "disabled"}' },
+        { "GET", "/_emulator/scenario", { Host = "rebind.evil.example" } },
+        { "PUT", "/_emulator/ratelimit", { ["Content-Type"] = "text/plain" }, '{"rate": 1}' },
+        { "DELETE", "/_emulator/ratelimit", { Origin = "http://evil.example" } },
       }
       for _, r in ipairs(refused) do
         local res = call(r[1], r[2], r[3], r[4])
         assert.are.equal(403, res.status, r[1] .. " " .. r[2] .. " " .. cjson.encode(r[3]))
       end
       assert.are.equal(1, #admin.faults().rules)
+      assert.is_nil(cjson.decode(call("GET", "/_emulator/scenario", {}).body).credentials) -- not switched off
       -- a loopback Origin, Host forms and JSON with parameters are fine
       for _, headers in ipairs { { Origin = "http://127.0.0.1:" .. port }, { Origin = "http://localhost:3000" },
           { Host = "localhost:" .. port }, { Host = "[::1]:" .. port } } do

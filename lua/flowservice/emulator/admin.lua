@@ -252,6 +252,10 @@ local function loopback_only(state, handler)
   end
 end
 
+-- The guard every admin route goes through (scenarios.lua's routes too): loopback_only(state, handler),
+-- handler(state, req).
+admin.guard = loopback_only
+
 function admin.register(router, state)
   local function add(method, path, handler)
     router:add(method, "^" .. PREFIX .. path .. "/?$", loopback_only(state, handler))
