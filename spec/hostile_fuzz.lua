@@ -70,7 +70,7 @@ function Run:new_case(kind, seed, group, count)
   return case
 end
 
-function Run:describe(case, api)
+local function describe_case(case, api)
   return ("%s case %s %s/%d"):format(api, case.id, case.kind, case.seed)
 end
 
@@ -81,12 +81,12 @@ function Run:running(api, cases)
   local f = io.open(self.case_file, "w")
   if not f then return end
   f:write(("seed %d, %s, in flight:\n"):format(self.seed, api))
-  for _, case in ipairs(cases) do f:write("  ", self:describe(case, api), "\n") end
+  for _, case in ipairs(cases) do f:write("  ", describe_case(case, api), "\n") end
   f:close()
 end
 
 function Run:problem(case, api, what)
-  local line = ("hostile fuzz (seed %d): %s: %s"):format(self.seed, case and self:describe(case, api) or api, what)
+  local line = ("hostile fuzz (seed %d): %s: %s"):format(self.seed, case and describe_case(case, api) or api, what)
   self.problems[#self.problems + 1] = line
   self.log("FAIL " .. line)
 end

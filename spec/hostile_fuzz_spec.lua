@@ -10,7 +10,7 @@ local helper = require "helper"
 local fuzz = require "hostile_fuzz"
 
 local SEED = tonumber(os.getenv("FLOWSERVICE_FUZZ_SEED") or "") or (os.time() % 1000000 + 1)
-local CASES = tonumber(os.getenv("FLOWSERVICE_FUZZ_CASES") or "") or 300
+local CASES = tonumber(os.getenv("FLOWSERVICE_FUZZ_CASES") or "") or 500
 
 local server, run, case_file
 setup(function()
