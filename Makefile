@@ -110,7 +110,7 @@ check: deps
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  FLOWSERVICE_LUA=$(LUA) $(LUA) "$$(command -v busted)" --cpath='./$(ASAN_BUILD)/?.so' $(BUSTED_FLAGS) $(SPECS)
 	FLOWSERVICE_LUA=$(LUA) FLOWSERVICE_FUZZ_CASES=$(FUZZ_CASES_VALGRIND) \
-	  FLOWSERVICE_CHAOS_STRIDE=$(CHAOS_STRIDE_VALGRIND) $(VALGRIND) $(LUA) "$$(command -v busted)" $(BUSTED_FLAGS) $(SPECS)
+	  FLOWSERVICE_CHAOS_TRIES=$(CHAOS_TRIES_VALGRIND) $(VALGRIND) $(LUA) "$$(command -v busted)" $(BUSTED_FLAGS) $(SPECS)
 
 # The hostile-server fuzzer (issue 13). Its short run is spec/hostile_fuzz_spec.lua (in make
 # test and make check; fewer random cases under valgrind, which is slow). The long run: rounds
@@ -118,8 +118,8 @@ check: deps
 # with its seed and case and the run goes on. FUZZ_DURATION: seconds (default 600); FUZZ_SEED:
 # the first round's seed (default: the time); FUZZ_CASES: cases a round.
 FUZZ_CASES_VALGRIND ?= 150
-# spec/finalizer_chaos_spec.lua under valgrind: library calls tried at every 25th allocation
-CHAOS_STRIDE_VALGRIND ?= 25
+# spec/finalizer_chaos_spec.lua under valgrind: at most 15 allocation points a sweep
+CHAOS_TRIES_VALGRIND ?= 15
 FUZZ_DURATION ?= 600
 FUZZ_SEED   ?=
 FUZZ_CASES  ?= 400

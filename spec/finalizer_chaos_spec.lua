@@ -11,15 +11,15 @@
 -- or trip a sanitizer (make check runs this file under ASan/UBSan and valgrind); each must
 -- complete with a well-formed result, or raise an error that says why (the session, multi or
 -- client was closed, the secret wiped, the object is in use).
--- FLOWSERVICE_CHAOS_STRIDE=n: library calls try every n-th tick only (make check sets it under
--- valgrind, which is slow: a sweep costs ticks squared collection cycles).
+-- FLOWSERVICE_CHAOS_TRIES=n: a sweep tries at most n ticks, spread evenly (make check sets it
+-- under valgrind, which is slow: a sweep costs its tries times the call's ticks in cycles).
 local helper = require "helper"
 local core = require "flowservice.core"
 local flowservice = require "flowservice"
 
--- The ticks a library call's sweep tries: every one on 5.4, every 4th elsewhere (a call
--- allocates more there). A core call's sweep tries every tick (a few dozen).
-local STRIDE = tonumber(os.getenv("FLOWSERVICE_CHAOS_STRIDE") or "") or (_VERSION == "Lua 5.4" and 1 or 4)
+-- How many ticks a sweep tries at most, spread evenly over the call: every one on 5.4; 12
+-- elsewhere, where a call allocates more and a cycle costs more.
+local MAX_TRIES = tonumber(os.getenv("FLOWSERVICE_CHAOS_TRIES") or "") or (_VERSION == "Lua 5.4" and math.huge or 12)
 local MAX_TICKS = 2000     -- far more than any call here allocates
 local POPULATION = 8       -- finalizable objects pending at any time
 
@@ -107,23 +107,30 @@ local function chaos_off()
   collectgarbage("collect") -- runs the last finalizers, with chaos off
 end
 
--- Runs call() with `action` armed for tick `at`; returns whether it fired and pcall's results.
+-- Runs call() with `action` armed for tick `at` (none: nil); returns whether it fired, pcall's
+-- results and the ticks the call took.
 local function with_chaos(at, action, background, call)
   chaos.fired, chaos.armed, chaos.at = false, action, at
   chaos.holder = chaos_on(background)
   chaos.holder = nil -- the objects are garbage: the call's first allocation collects them
   local results = table.pack(pcall(call))
+  local ticks = chaos.tick
   chaos_off()
-  return chaos.fired, results
+  return chaos.fired, results, ticks
 end
 
--- Sweeps tick k from 1 (by `stride`) until the call ends before its tick; `setup()` makes a
--- fresh world and returns { call = function, action = function, check = function(results) -> problem },
--- where results are pcall's. Returns the problems (with their tick) and the ticks tried.
-local function sweep(name, stride, setup, background)
+-- Sweeps tick k from 1 until the call ends before its tick (by a stride that keeps the tries
+-- under MAX_TRIES: a first run with nothing armed counts the call's ticks); `setup()` makes a
+-- fresh world and returns { call = function, action = function, check = function(results) ->
+-- problem, cleanup = function }, where results are pcall's. Returns the problems, with their tick.
+local function sweep(name, setup, background)
+  local calibration = setup()
+  local _, _, ticks = with_chaos(nil, nil, background, calibration.call)
+  if calibration.cleanup then pcall(calibration.cleanup) end
+  local stride = math.max(1, math.ceil(ticks / MAX_TRIES))
   local problems, tried, fired, completed, raised = {}, 0, true, 0, {}
   local k = 1
-  while fired and k <= MAX_TICKS * stride do
+  while fired and k <= MAX_TICKS do
     local world = setup()
     local results
     fired, results = with_chaos(k, world.action, background, world.call)
@@ -145,7 +152,7 @@ local function sweep(name, stride, setup, background)
   local reasons = {}
   for message, n in pairs(raised) do reasons[#reasons + 1] = ("%d x %q"):format(n, message) end
   table.sort(reasons)
-  io.stderr:write(("\nchaos: %s: %d ticks, %d completed, raised: %s\n"):format(name, tried, completed,
+  io.stderr:write(("\nchaos: %s: %d ticks, %d tried, %d completed, raised: %s\n"):format(name, ticks, tried, completed,
     #reasons > 0 and table.concat(reasons, ", ") or "none"))
   return problems
 end
@@ -252,7 +259,7 @@ describe("finalizer chaos", function()
   for _, action in ipairs(core_actions) do
     local name, act = action[1], action[2]
     it("session:request: a finalizer that " .. name .. " at every allocation", function()
-      local problems = sweep("session:request, " .. name, 1, function()
+      local problems = sweep("session:request, " .. name, function()
         local w = core_world()
         return {
           action = function() act(w) end,
@@ -300,7 +307,7 @@ describe("finalizer chaos", function()
   for _, action in ipairs(multi_actions) do
     local name, act = action[1], action[2]
     it("session:multi: a finalizer that " .. name .. " at every allocation of m:start and m:wait", function()
-      local problems = sweep("session:multi, " .. name, 1, function()
+      local problems = sweep("session:multi, " .. name, function()
         local w = core_world()
         w.multi = w.session:multi(2)
         return {
@@ -318,7 +325,7 @@ describe("finalizer chaos", function()
 
     -- the transfers started before the chaos: every allocation of m:wait and its result pushing
     it("session:multi: a finalizer that " .. name .. " at every allocation of m:wait", function()
-      local problems = sweep("session:multi (wait), " .. name, 1, function()
+      local problems = sweep("session:multi (wait), " .. name, function()
         local w = core_world()
         w.multi = w.session:multi(2)
         start_both(w)
@@ -398,7 +405,7 @@ describe("finalizer chaos", function()
     for _, action in ipairs(client_actions) do
       local name, act = action[1], action[2]
       it(call[1] .. ": a finalizer that " .. name .. " at every allocation", function()
-        local problems = sweep(call[1] .. ", " .. name, STRIDE, function()
+        local problems = sweep(call[1] .. ", " .. name, function()
           local w = client_world()
           return {
             action = function() act(w) end,
