@@ -64,6 +64,29 @@ local totals, problems, crashes = {}, {}, {}
 local case_file, out_file, err_file = os.tmpname(), os.tmpname(), os.tmpname()
 local started, round = os.time(), 0
 
+local died_requests = 0 -- cases run by rounds that died (not in the per-kind counts)
+
+-- The sanitizer's or glibc's report in a child's stderr: 30 lines from the first error line,
+-- without the shadow-byte map and the interpreter's own frames.
+local function first_error(err)
+  local lines, seen = {}, false
+  for line in err:gmatch("[^\n]+") do
+    seen = seen or line:find("ERROR: ", 1, true) or line:find("runtime error", 1, true)
+      or line:find("free(): ", 1, true) or line:find("corrupted", 1, true) or line:find("Segmentation", 1, true)
+      or line:find("Aborted", 1, true)
+    local noise = line:find("^ *0x%x+:") or line:find("^=>") or line:find("(/usr/bin/lua", 1, true)
+      or line:find(" in lua_pcallk ", 1, true)
+    if seen and not noise and #lines < 30 then
+      lines[#lines + 1] = line
+    end
+  end
+  if #lines == 0 then
+    for line in err:gmatch("[^\n]+") do lines[#lines + 1] = line end
+    lines = { table.concat(lines, "\n  ", math.max(1, #lines - 20)) }
+  end
+  return table.concat(lines, "\n  ")
+end
+
 local function add_count(api, kind, numbers)
   totals[api] = totals[api] or {}
   local t = totals[api][kind] or { 0, 0, 0, 0 }
@@ -95,18 +118,21 @@ repeat
   end
   for line in err:gmatch("FAIL ([^\n]*)") do problems[#problems + 1] = line end
   local crashed = not out:find("done\n", 1, true)
+  local in_flight = ""
+  if crashed then
+    local f = io.open(case_file, "rb")
+    in_flight = f and f:read("*a") or "(no case file)\n"
+    if f then f:close() end
+    requests = tonumber(in_flight:match("(%d+) cases before these")) or 0
+    died_requests = died_requests + requests
+  end
   io.stdout:write(("round %d: seed %d, %d requests, %d s, %s\n"):format(round, round_seed, requests,
     os.time() - round_started, crashed and ("DIED (exit " .. tostring(status) .. ")")
       or (status == 0 and "ok" or "problems")))
   if crashed then
-    local f = io.open(case_file, "rb")
-    local in_flight = f and f:read("*a") or "(no case file)\n"
-    if f then f:close() end
-    local tail = {}
-    for line in err:gmatch("[^\n]+") do tail[#tail + 1] = line end
-    local report = ("round %d (seed %d) died with exit status %s (124: hung past %d s); %s"
-      .. "last lines of its stderr:\n  %s"):format(round, round_seed, tostring(status), ROUND_LIMIT, in_flight,
-      table.concat(tail, "\n  ", math.max(1, #tail - 40)))
+    local how = status == 124 and ("hung past %d s"):format(ROUND_LIMIT) or ("exit status " .. tostring(status))
+    local report = ("round %d (seed %d) died (%s); %sits stderr from the first error on:\n  %s"):format(round,
+      round_seed, how, in_flight, first_error(err))
     crashes[#crashes + 1] = report
     io.stdout:write(report, "\n")
   end
@@ -130,6 +156,7 @@ for _, api in ipairs { "session", "client", "multi", "batch" } do
   end
 end
 io.stdout:write(("%-8s %-18s %8d %9d %8d %8d\n"):format("all", "", all[1], all[2], all[3], all[4]))
+io.stdout:write(("and %d cases run by rounds that died (not counted above)\n"):format(died_requests))
 io.stdout:write(("%d problems, %d rounds died\n"):format(#problems, #crashes))
 for _, line in ipairs(problems) do io.stdout:write("problem: ", line, "\n") end
 for _, report in ipairs(crashes) do io.stdout:write("died: ", report, "\n") end

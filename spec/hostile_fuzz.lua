@@ -80,7 +80,7 @@ function Run:running(api, cases)
   if not self.case_file then return end
   local f = io.open(self.case_file, "w")
   if not f then return end
-  f:write(("seed %d, %s, in flight:\n"):format(self.seed, api))
+  f:write(("seed %d, %d cases before these, %s, in flight:\n"):format(self.seed, self.next_id - #cases, api))
   for _, case in ipairs(cases) do f:write("  ", describe_case(case, api), "\n") end
   f:close()
 end
