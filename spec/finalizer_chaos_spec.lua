@@ -16,6 +16,7 @@
 local helper = require "helper"
 local core = require "flowservice.core"
 local flowservice = require "flowservice"
+local compat = require "flowservice.compat"
 
 -- How many ticks a sweep tries at most, spread evenly over the call: every one on 5.4; 12
 -- elsewhere, where a call allocates more and a cycle costs more.
@@ -113,7 +114,7 @@ local function with_chaos(at, action, background, call)
   chaos.fired, chaos.armed, chaos.at = false, action, at
   chaos.holder = chaos_on(background)
   chaos.holder = nil -- the objects are garbage: the call's first allocation collects them
-  local results = table.pack(pcall(call))
+  local results = compat.pack(pcall(call))
   local ticks = chaos.tick
   chaos_off()
   return chaos.fired, results, ticks

@@ -11,6 +11,7 @@ local hostile = require "fixtures.hostile_http"
 local core = require "flowservice.core"
 local flowservice = require "flowservice"
 local cjson = require "cjson"
+local compat = require "flowservice.compat"
 
 local fuzz = {}
 
@@ -183,7 +184,7 @@ end
 -- Runs fn (a call that may raise), bounded: a raise and a call over CALL_BOUND are problems.
 function Run:timed(case, api, fn)
   local started = core.monotonic()
-  local results = table.pack(pcall(fn))
+  local results = compat.pack(pcall(fn))
   local took = core.monotonic() - started
   if not results[1] then
     self:problem(case, api, "raised: " .. short(results[2]))
