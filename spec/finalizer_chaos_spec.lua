@@ -83,7 +83,7 @@ local saved_pause, saved_stepmul
 -- A step multiplier that makes one step a whole cycle: 5.1 and LuaJIT read 0 as "no limit";
 -- 5.2 and 5.3 raise anything under 40 to 40, so a huge one; 5.4 keeps it in a byte (at most
 -- 1023), so 1000 and a step size of 2^40 bytes (set below).
-local WHOLE_CYCLE_STEPMUL = (_VERSION == "Lua 5.1" and 0) or (_VERSION == "Lua 5.4" and 1000) or 1000000
+local WHOLE_CYCLE_STEPMUL = (_VERSION == "Lua 5.1" and 0) or (_VERSION == "Lua 5.4" and 1000) or 1000000000
 
 -- From here every allocation finishes a collection cycle (and so runs finalizers): pause 0 and
 -- a step that does a whole cycle, and a collection so the new pause applies at once. Returns
