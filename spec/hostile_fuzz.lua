@@ -281,8 +281,11 @@ function Run:judge_wait(done, by_key, strict, finished)
 end
 
 -- `cases` through one session:multi(concurrency) (core): started as slots free up, results
--- judged as m:wait returns them.
-function Run:multi_cases(cases, concurrency)
+-- judged as m:wait returns them. `settle` (seconds): after the first starts, one m:wait of that
+-- long (the requests go out, the server holds the ends of the responses) and a sleep of twice
+-- that without driving the transfers, so what the server sends meanwhile is all read by the
+-- next m:wait.
+function Run:multi_cases(cases, concurrency, settle)
   local s = core.session { timeout = CALL_TIMEOUT, connect_timeout = 10 }
   local m = s:multi(concurrency)
   local by_key, strict, finished, next_case, dirty = {}, {}, {}, 1, false
@@ -304,7 +307,9 @@ function Run:multi_cases(cases, concurrency)
       end
     end
     if m:pending() > 0 then
-      local ok, done = pcall(m.wait, m, 1)
+      local ok, done = pcall(m.wait, m, settle or 1)
+      if settle and ok then core.sleep(2 * settle) end
+      settle = nil
       if not ok then
         self:problem(nil, "multi", "m:wait raised: " .. short(done))
         break
@@ -368,7 +373,7 @@ function Run:storm(api, kind, count, seed)
   local group, cases = "g" .. self.next_id, {}
   seed = seed or self:case_seed()
   for i = 1, count do cases[i] = self:new_case(kind, seed, group, count) end
-  if api == "multi" then return self:multi_cases(cases, count) end
+  if api == "multi" then return self:multi_cases(cases, count, 1) end
   return self:batch_cases(cases, count)
 end
 
