@@ -223,11 +223,6 @@ function Run:client()
   return self.lib_client
 end
 
--- The path of a case under the Flow Service base, as client:request takes it.
-local function client_path(case)
-  return case.path
-end
-
 -- `n` cases one after another on the round's session (core).
 function Run:session_round(n)
   local s = self:session()
@@ -237,6 +232,8 @@ function Run:session_round(n)
     local r = self:timed(case, "session", function() return s:request { url = case.url, timeout = CALL_TIMEOUT } end)
     if r then
       self:settle(case, "session", judge_core(case, case.clean and not self.session_dirty, r[2], r[3], r[4], r[5]))
+    else
+      self:count("session", case, "problem")
     end
     self.session_dirty = not case.clean and not case.must_fail
   end
@@ -249,9 +246,13 @@ function Run:client_round(n)
     local case = self:new_case(self:next_kind("client"))
     self:running("client:request", { case })
     local r = self:timed(case, "client", function()
-      return c:request { method = "GET", path = client_path(case) }
+      return c:request { method = "GET", path = case.path }
     end)
-    if r then self:settle(case, "client", judge_client(case, case.clean and not self.client_dirty, r[2], r[3])) end
+    if r then
+      self:settle(case, "client", judge_client(case, case.clean and not self.client_dirty, r[2], r[3]))
+    else
+      self:count("client", case, "problem")
+    end
     self.client_dirty = not case.clean and not case.must_fail
   end
 end
@@ -337,7 +338,7 @@ function Run:batch_cases(cases, concurrency, c)
   c = c or self:client()
   local calls, dirty, strict = {}, false, {}
   for i, case in ipairs(cases) do
-    calls[i] = function() return c:request { method = "GET", path = client_path(case) } end
+    calls[i] = function() return c:request { method = "GET", path = case.path } end
     strict[i] = case.clean and not dirty
     dirty = dirty or (not case.clean and not case.must_fail)
   end
