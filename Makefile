@@ -48,8 +48,8 @@ DEBIAN_PKGS := lua5.4 liblua5.4-dev $(LUA_DEBIAN_PKGS_$(LUA)) lua-cjson lua-sock
                nginx-light curl time python3-requests \
                cppcheck clang-tidy lua-ldoc lua-markdown lua5.1
 
-.PHONY: all deps test test-all demo check lint doc install clean bench bench-short reliability reliability-short \
-        mutants bench-throttle bench-throttle-short
+.PHONY: all deps test test-all demo check fuzz-long lint doc install clean bench bench-short reliability \
+        reliability-short mutants bench-throttle bench-throttle-short
 
 all: $(CORE)
 
@@ -111,7 +111,25 @@ check: deps
 	  ASAN_OPTIONS=detect_leaks=1:detect_stack_use_after_return=1:strict_string_checks=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  FLOWSERVICE_LUA=$(LUA) $(LUA) "$$(command -v busted)" --cpath='./$(ASAN_BUILD)/?.so' $(BUSTED_FLAGS) $(SPECS)
-	FLOWSERVICE_LUA=$(LUA) $(VALGRIND) $(LUA) "$$(command -v busted)" $(BUSTED_FLAGS) $(SPECS)
+	FLOWSERVICE_LUA=$(LUA) FLOWSERVICE_FUZZ_CASES=$(FUZZ_CASES_VALGRIND) \
+	  FLOWSERVICE_CHAOS_TRIES=$(CHAOS_TRIES_VALGRIND) $(VALGRIND) $(LUA) "$$(command -v busted)" $(BUSTED_FLAGS) $(SPECS)
+
+# The hostile-server fuzzer (issue 13). Its short run is spec/hostile_fuzz_spec.lua (in make
+# test and make check; fewer random cases under valgrind, which is slow). The long run: rounds
+# of random cases against the ASan+UBSan build, each in a child process, so a crash is reported
+# with its seed and case and the run goes on. FUZZ_DURATION: seconds (default 600); FUZZ_SEED:
+# the first round's seed (default: the time); FUZZ_CASES: cases a round.
+FUZZ_CASES_VALGRIND ?= 150
+# spec/finalizer_chaos_spec.lua under valgrind: at most 15 allocation points a sweep
+CHAOS_TRIES_VALGRIND ?= 15
+FUZZ_DURATION ?= 600
+FUZZ_SEED   ?=
+FUZZ_CASES  ?= 400
+fuzz-long: deps
+	$(MAKE) BUILD=$(ASAN_BUILD) CFLAGS='-O1 -g $(SAN_FLAGS)' LDFLAGS='$(SAN_FLAGS)' all
+	FLOWSERVICE_LUA=$(LUA) $(LUA) spec/fuzz_long.lua --duration $(FUZZ_DURATION) --cases $(FUZZ_CASES) \
+	  $(if $(FUZZ_SEED),--seed $(FUZZ_SEED)) --cpath './$(ASAN_BUILD)/?.so' \
+	  --preload "$$($(CC) -print-file-name=libasan.so)"
 
 # Performance (issue 7): baselines, nginx and the emulator started by the bench itself; one
 # table of ratios with PASS/FAIL. The full form takes a few minutes; CI runs the short one.
