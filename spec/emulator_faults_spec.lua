@@ -431,8 +431,9 @@ describe("emulator fault injection", function()
         { "DELETE", "/_emulator/faults" }, { "POST", "/_emulator/reset" },
         { "GET", "/_emulator/stats" } } do
         local handler = assert(router:match(call[1], call[2]))
+        -- everything else as a loopback caller sends it: only the peer can be why it is refused
         local res = handler { method = call[1], path = call[2], peer = "192.0.2.7", body = call[3] or "",
-          headers = {} }
+          headers = { host = "127.0.0.1:8080", ["content-type"] = "application/json" } }
         assert.are.equal(403, res.status, call[1] .. " " .. call[2])
         local loopback = handler { method = call[1], path = call[2], peer = "127.0.0.1", body = call[3] or "",
           headers = { host = "127.0.0.1:8080", ["content-type"] = "application/json" } }
