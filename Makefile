@@ -123,8 +123,9 @@ check: deps
 # the first round's seed (default: the time); FUZZ_CASES: cases a round.
 FUZZ_CASES_VALGRIND ?= 150
 # spec/finalizer_chaos_spec.lua: at most this many allocation points a sweep, spread evenly over
-# the call (make test: 40 on 5.4, 12 on the others, where a GC cycle per allocation costs more) (every point of a call on 5.4 is some 2,000: about 4 minutes normally, far more under
-# the sanitizers). CHAOS_TRIES_ASAN=all sweeps every point (the spec's default on 5.4).
+# the call. make test: 40 on 5.4, 12 on the others (a GC cycle per allocation costs more there).
+# Every point of a call on 5.4 is some 2,000 (about 4 minutes normally, far more under the
+# sanitizers): CHAOS_TRIES_ASAN=all sweeps them all (the spec's own default on 5.4).
 CHAOS_TRIES_TEST ?= $(if $(filter lua5.4,$(LUA)),40,12)
 CHAOS_TRIES_ASAN ?= 300
 CHAOS_TRIES_VALGRIND ?= 15
