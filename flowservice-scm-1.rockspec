@@ -70,6 +70,7 @@ build = {
     ["flowservice.json"] = "lua/flowservice/json.lua",
     ["flowservice.jsonschema"] = "lua/flowservice/jsonschema.lua",
     ["flowservice.limiter"] = "lua/flowservice/limiter.lua",
+    ["flowservice.missing"] = "lua/flowservice/missing.lua",
     ["flowservice.resource"] = "lua/flowservice/resource.lua",
     ["flowservice.retry"] = "lua/flowservice/retry.lua",
     ["flowservice.runs"] = "lua/flowservice/runs.lua",

@@ -63,6 +63,37 @@ describe("packaging", function()
     os.execute("rm -rf " .. dest)
   end)
 
+  it("make install puts library and commands under one prefix (default /usr/local, DESTDIR for packagers)", function()
+    local dest = os.tmpname()
+    os.remove(dest)
+    local out, ok = helper.run("make -s install LUA=" .. helper.LUA .. " DESTDIR=" .. dest)
+    assert.is_true(ok, out)
+    local abi = helper.LUA == "luajit" and "5.1" or helper.LUA:match("[%d.]+$")
+    for _, file in ipairs { "/usr/local/share/lua/" .. abi .. "/flowservice/init.lua",
+        "/usr/local/lib/lua/" .. abi .. "/flowservice/core.so", "/usr/local/bin/flowservice",
+        "/usr/local/bin/flowservice-emulator" } do
+      assert.truthy(io.open(dest .. file), "not installed: " .. file)
+    end
+    os.execute("rm -rf " .. dest)
+  end)
+
+  it("commands installed under any PREFIX run from there without LUA_PATH", function()
+    local prefix = os.tmpname()
+    os.remove(prefix)
+    local out, ok = helper.run("make -s install LUA=" .. helper.LUA .. " PREFIX=" .. prefix)
+    assert.is_true(ok, out)
+    local stdout, stderr, code = helper.run_process("cd /tmp && env -u LUA_PATH -u LUA_CPATH "
+      .. prefix .. "/bin/flowservice --version")
+    assert.equals(0, code, stderr)
+    assert.matches("^flowservice " .. require("flowservice").VERSION:gsub("%.", "%%.") .. " ", stdout)
+    local emu = helper.spawn("sh -c 'cd /tmp && exec env -u LUA_PATH -u LUA_CPATH " .. prefix
+      .. "/bin/flowservice-emulator --port 0 2>/dev/null'")
+    local url = emu.first_line
+    emu.stop()
+    os.execute("rm -rf " .. prefix)
+    assert.matches("^http://127%.0%.0%.1:%d+$", url)
+  end)
+
   it("gives the C core the Lua layer's version", function()
     local flowservice = require "flowservice"
     local core = require "flowservice.core"
