@@ -118,7 +118,7 @@ describe("Debian packages by need", function()
       assert.is_nil(set[dev], dev)
     end
     assert.is_nil(set["lua-ldoc"])
-      assert.is_nil(set[dev], dev)
+  end)
 
   it("make test adds the test set but not the checkers of make lint and make check", function()
     local set = packages_of("test")
