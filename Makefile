@@ -120,7 +120,7 @@ ASAN_BUILD  ?= build-asan
 SAN_FLAGS   := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 SPECS       ?= $(filter-out spec/cli_spec.lua spec/cli_unattended_spec.lua spec/bench_spec.lua \
                  spec/reliability_bench_spec.lua spec/lint_doc_spec.lua spec/packaging_spec.lua \
-                 spec/readme_spec.lua spec/mutants_spec.lua spec/throttle_bench_spec.lua, \
+                 spec/readme_spec.lua spec/mutants_spec.lua spec/throttle_bench_spec.lua spec/rocks_spec.lua, \
                  $(sort $(wildcard spec/*_spec.lua)))
 VALGRIND    ?= valgrind --error-exitcode=1 --leak-check=full --keep-debuginfo=yes \
                --errors-for-leak-kinds=definite,indirect,possible \

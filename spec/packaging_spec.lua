@@ -19,6 +19,28 @@ describe("packaging", function()
     end
   end)
 
+  it("releases (rockspecs/) build, install and depend exactly as the scm rockspec", function()
+    for _, path in ipairs(lines_of("ls rockspecs/*.rockspec")) do
+      local release = {}
+      local text = helper.read_file(path)
+      if setfenv then -- luacheck: ignore 113
+        assert(setfenv(assert(loadstring(text, path)), release))() -- luacheck: ignore 113
+      else
+        assert(load(text, path, "t", release))()
+      end
+      assert.equals(path, "rockspecs/" .. release.package .. "-" .. release.version .. ".rockspec")
+      assert.same(rockspec.build, release.build, path)
+      assert.same(rockspec.dependencies, release.dependencies, path)
+      assert.same(rockspec.external_dependencies, release.external_dependencies, path)
+    end
+  end)
+
+  it("declares what the installed emulator needs: luasocket, and luasec for HTTPS", function()
+    local declared = table.concat(rockspec.dependencies, "\n")
+    assert.matches("\nluasocket ", declared)
+    assert.matches("\nluasec ", declared)
+  end)
+
   it("lists every Lua module of lua/ in the rockspec", function()
     for _, path in ipairs(lines_of("find lua -name '*.lua' | sort")) do
       local module = path:gsub("^lua/", ""):gsub("/init%.lua$", ""):gsub("%.lua$", ""):gsub("/", ".")
