@@ -60,7 +60,7 @@ TEST_PKGS   := $(RUNTIME_PKGS) lua-busted openssl luarocks nginx-light curl time
 DEV_PKGS    := $(TEST_PKGS) lua-check valgrind cppcheck clang-tidy
 
 .PHONY: all deps deps-runtime deps-test test test-all demo check lint doc install clean bench bench-short reliability reliability-short \
-        mutants bench-throttle bench-throttle-short
+        mutants bench-throttle bench-throttle-short example-embed
 
 all: $(CORE)
 
@@ -120,7 +120,7 @@ ASAN_BUILD  ?= build-asan
 SAN_FLAGS   := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 SPECS       ?= $(filter-out spec/cli_spec.lua spec/cli_unattended_spec.lua spec/bench_spec.lua \
                  spec/reliability_bench_spec.lua spec/lint_doc_spec.lua spec/packaging_spec.lua \
-                 spec/readme_spec.lua spec/mutants_spec.lua spec/throttle_bench_spec.lua spec/rocks_spec.lua, \
+                 spec/readme_spec.lua spec/mutants_spec.lua spec/throttle_bench_spec.lua spec/rocks_spec.lua spec/embed_spec.lua, \
                  $(sort $(wildcard spec/*_spec.lua)))
 VALGRIND    ?= valgrind --error-exitcode=1 --leak-check=full --keep-debuginfo=yes \
                --errors-for-leak-kinds=definite,indirect,possible \
@@ -134,6 +134,20 @@ check: deps
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  FLOWSERVICE_LUA=$(LUA) $(LUA) "$$(command -v busted)" --cpath='./$(ASAN_BUILD)/?.so' $(BUSTED_FLAGS) $(SPECS)
 	FLOWSERVICE_LUA=$(LUA) $(VALGRIND) $(LUA) "$$(command -v busted)" $(BUSTED_FLAGS) $(SPECS)
+
+# The embedding example (issue 19, docs/EMBEDDING.md): a C host built twice against Lua 5.4, with
+# the shared liblua and with the static liblua5.4.a (linked -Wl,-E so that core.so, loaded by
+# require, finds the Lua API in the executable), each run against an emulator run.sh starts.
+EMBED_DIR   := build/embed
+EMBED_CFLAGS := -std=gnu99 $(WARN) $(CFLAGS) $(shell $(PKG_CONFIG) --cflags lua5.4 2>/dev/null)
+LIBLUA_A    := $(shell $(PKG_CONFIG) --variable=libdir lua5.4 2>/dev/null)/liblua5.4.a
+
+example-embed: deps-runtime
+	$(MAKE) all LUA=lua5.4
+	@mkdir -p $(EMBED_DIR)
+	$(CC) $(EMBED_CFLAGS) -o $(EMBED_DIR)/host-shared examples/embed/host.c $$($(PKG_CONFIG) --libs lua5.4)
+	$(CC) $(EMBED_CFLAGS) -o $(EMBED_DIR)/host-static examples/embed/host.c $(LIBLUA_A) -lm -ldl -Wl,-E
+	sh examples/embed/run.sh $(EMBED_DIR)/host-shared $(EMBED_DIR)/host-static
 
 # Performance (issue 7): baselines, nginx and the emulator started by the bench itself; one
 # table of ratios with PASS/FAIL. The full form takes a few minutes; CI runs the short one.

@@ -33,6 +33,13 @@ function missing.explain(err)
   local lua = lua_name()
   local lua_version = lua == "luajit" and "5.1" or lua:sub(4)
   if name == "flowservice.core" then
+    if load_error and err:find("undefined symbol: lua", 1, true) and not err:find("luaJIT", 1, true) then
+      -- A host linked with a static liblua that does not export the Lua API, or a core built
+      -- for another Lua.
+      return ("the C core (flowservice.core) does not load (%s): a host program linked with a static "
+        .. "liblua must export the Lua API (-Wl,-E; docs/EMBEDDING.md), and the core must be built for %s")
+        :format(one_line(err), lua)
+    end
     local what = load_error and "does not load (" .. one_line(err) .. ")" or "is not built or not on package.cpath"
     return ("the C core (flowservice.core) %s for %s: in a checkout run `make%s` first; "
       .. "installed, install it for this Lua (luarocks --lua-version %s, or make install LUA=%s)")
