@@ -8,6 +8,15 @@ local function lines_of(cmd)
   return out
 end
 
+-- make install into a scratch directory given as DESTDIR or PREFIX (var); returns the directory.
+local function scratch_install(var)
+  local dir = os.tmpname()
+  os.remove(dir)
+  local out, ok = helper.run("make -s install LUA=" .. helper.LUA .. " " .. var .. "=" .. dir)
+  assert.is_true(ok, out)
+  return dir
+end
+
 describe("packaging", function()
   local rockspec = {}
   setup(function()
@@ -57,10 +66,7 @@ describe("packaging", function()
   end)
 
   it("make install puts a loadable library and the emulator under DESTDIR", function()
-    local dest = os.tmpname()
-    os.remove(dest)
-    local out, ok = helper.run("make -s install LUA=" .. helper.LUA .. " DESTDIR=" .. dest)
-    assert.is_true(ok, out)
+    local dest = scratch_install("DESTDIR")
     local init = lines_of("find " .. dest .. " -path '*/flowservice/init.lua'")[1]
     local so = lines_of("find " .. dest .. " -path '*/flowservice/core.so'")[1]
     local bin = lines_of("find " .. dest .. " -name flowservice-emulator -perm -u+x")[1]
@@ -86,10 +92,7 @@ describe("packaging", function()
   end)
 
   it("make install puts library and commands under one prefix (default /usr/local, DESTDIR for packagers)", function()
-    local dest = os.tmpname()
-    os.remove(dest)
-    local out, ok = helper.run("make -s install LUA=" .. helper.LUA .. " DESTDIR=" .. dest)
-    assert.is_true(ok, out)
+    local dest = scratch_install("DESTDIR")
     local abi = helper.LUA == "luajit" and "5.1" or helper.LUA:match("[%d.]+$")
     for _, file in ipairs { "/usr/local/share/lua/" .. abi .. "/flowservice/init.lua",
         "/usr/local/lib/lua/" .. abi .. "/flowservice/core.so", "/usr/local/bin/flowservice",
@@ -100,10 +103,7 @@ describe("packaging", function()
   end)
 
   it("commands installed under any PREFIX run from there without LUA_PATH", function()
-    local prefix = os.tmpname()
-    os.remove(prefix)
-    local out, ok = helper.run("make -s install LUA=" .. helper.LUA .. " PREFIX=" .. prefix)
-    assert.is_true(ok, out)
+    local prefix = scratch_install("PREFIX")
     local stdout, stderr, code = helper.run_process("cd /tmp && env -u LUA_PATH -u LUA_CPATH "
       .. prefix .. "/bin/flowservice --version")
     assert.equals(0, code, stderr)

@@ -12,6 +12,12 @@ local function unbuilt_checkout()
   return dir
 end
 
+-- Requires flowservice from the checkout's lua/ and prints pcall's results.
+local REQUIRE_SCRIPT = [[
+  package.path = "./lua/?.lua;./lua/?/init.lua;" .. package.path
+  local ok, err = pcall(require, "flowservice")
+  print(ok, err)]]
+
 -- An empty directory, as LUA_CPATH: no C module is found there.
 local function empty_cpath(dir)
   return dir .. "/nothing/?.so"
@@ -35,26 +41,17 @@ describe("a checkout before make", function()
   end)
 
   it("require 'flowservice' raises one clear line naming the C core and this Lua", function()
-    local script = [[
-      package.path = "./lua/?.lua;./lua/?/init.lua;" .. package.path
-      local ok, err = pcall(require, "flowservice")
-      print(ok, err)]]
     local out = helper.run(("cd %s && LUA_CPATH=%s %s -e %s"):format(helper.shell_quote(dir),
-      helper.shell_quote(empty_cpath(dir)), helper.LUA, helper.shell_quote(script)))
-    local lua = rawget(_G, "jit") and "luajit" or helper.LUA
+      helper.shell_quote(empty_cpath(dir)), helper.LUA, helper.shell_quote(REQUIRE_SCRIPT)))
     assert.matches("^false\tflowservice: the C core %(flowservice%.core%) is not built or not on "
-      .. "package%.cpath for " .. lua:gsub("%.", "%%."), out)
+      .. "package%.cpath for " .. helper.LUA:gsub("%.", "%%."), out)
     assert.is_nil(out:find("no file", 1, true))
   end)
 
   it("require 'flowservice' with a core that does not load says why, in one line", function()
     -- a file named core.so that is not a shared object
-    local script = [[
-      package.path = "./lua/?.lua;./lua/?/init.lua;" .. package.path
-      local ok, err = pcall(require, "flowservice")
-      print(ok, err)]]
     local out = helper.run(("cd %s && mkdir -p bad/flowservice && echo junk >bad/flowservice/core.so && "
-      .. "LUA_CPATH='./bad/?.so' %s -e %s"):format(helper.shell_quote(dir), helper.LUA, helper.shell_quote(script)))
+      .. "LUA_CPATH='./bad/?.so' %s -e %s"):format(helper.shell_quote(dir), helper.LUA, helper.shell_quote(REQUIRE_SCRIPT)))
     assert.matches("^false\tflowservice: the C core %(flowservice%.core%) does not load %(", out)
     assert.equals(1, select(2, out:gsub("\n", "")))
   end)
