@@ -51,7 +51,8 @@ describe("a checkout before make", function()
   it("require 'flowservice' with a core that does not load says why, in one line", function()
     -- a file named core.so that is not a shared object
     local out = helper.run(("cd %s && mkdir -p bad/flowservice && echo junk >bad/flowservice/core.so && "
-      .. "LUA_CPATH='./bad/?.so' %s -e %s"):format(helper.shell_quote(dir), helper.LUA, helper.shell_quote(REQUIRE_SCRIPT)))
+      .. "LUA_CPATH='./bad/?.so' %s -e %s"):format(helper.shell_quote(dir), helper.LUA,
+      helper.shell_quote(REQUIRE_SCRIPT)))
     assert.matches("^false\tflowservice: the C core %(flowservice%.core%) does not load %(", out)
     assert.equals(1, select(2, out:gsub("\n", "")))
   end)
