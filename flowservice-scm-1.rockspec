@@ -39,7 +39,7 @@ build = {
     ["flowservice.core"] = {
       sources = { "src/core.c", "src/session.c", "src/request.c", "src/buffer.c", "src/json_encode.c",
         "src/json_decode.c", "src/secret.c", "src/capture.c", "src/multi.c",
-        "src/private_file.c" },
+        "src/private_file.c", "src/harden.c", "src/wipe_alloc.c" },
       libraries = { "curl" },
       incdirs = { "$(CURL_INCDIR)" },
       libdirs = { "$(CURL_LIBDIR)" },

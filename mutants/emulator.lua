@@ -32,4 +32,9 @@ return {
     from = [[if not admin.is_loopback(req.peer) then]], to = [[if false then]],
     breaks = "the admin endpoints answer any peer",
     specs = { "spec/emulator_faults_spec.lua" } },
+  { id = "scenario_guard", file = "lua/flowservice/emulator/scenarios.lua",
+    from = [[router:add("PUT", path, admin.guard(state, function(st, req)]],
+    to = [[router:add("PUT", path, (function(h) return function(req) return h(state, req) end end)(function(st, req)]],
+    breaks = "a cross-site text/plain PUT /_emulator/scenario switches the credentials off",
+    specs = { "spec/emulator_faults_spec.lua" } },
 }

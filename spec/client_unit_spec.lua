@@ -117,6 +117,47 @@ describe("flowservice.new", function()
     assert.equals("ims_url", err2.field)
   end)
 
+  it("takes as loopback only addresses libcurl connects to without resolving a name", function()
+    -- names that look like addresses: libcurl resolves (or rewrites) them, so they could go anywhere
+    for _, host in ipairs { "127.0.0.300", "127.0.0.1000", "127.999.999.999", "127.0.0.256", "127.1",
+        "127.0.1", "0177.0.0.1", "127.0.0.01", "0x7f.0.0.1", "127.0.0.1.", "127.0.0.1.example", "localhost.",
+        "a.localhost", "[::ffff:127.0.0.1]", "[0:0:0:0:0:0:0:1]", "128.0.0.1", "127.0.0.%31", "2130706433" } do
+      for _, field in ipairs { "base_url", "ims_url" } do
+        local c, err = new_client { [field] = "http://" .. host .. ":8080" }
+        assert.is_nil(c, host)
+        assert.same({ "validation", field }, { err.kind, err.field }, host)
+        assert.truthy(new_client { [field] = "https://" .. host .. ":8080" }, host)
+      end
+    end
+    for _, host in ipairs { "127.0.0.1", "127.255.255.255", "127.0.0.0", "127.10.200.3", "[::1]", "localhost",
+        "LocalHost" } do
+      assert.truthy(new_client { base_url = "http://" .. host .. ":8080", ims_url = "http://" .. host }, host)
+    end
+  end)
+
+  it("takes localhost as loopback only from libcurl 7.78 on, which answers it without a resolver", function()
+    local core = require "flowservice.core"
+    local real = core.curl_version
+    core.curl_version = "libcurl/7.77.0 OpenSSL/1.1.1"
+    local c, err = new_client { base_url = "http://localhost:8080" }
+    core.curl_version = real
+    assert.is_nil(c)
+    assert.equals("base_url", err.field)
+    assert.is_true(require("flowservice.client")._is_loopback("localhost"))
+  end)
+
+  it("refuses a proxy elsewhere with plain http: the proxy would read it in the clear", function()
+    assert.truthy(new_client { base_url = "http://127.0.0.1:8080", proxy = "http://127.0.0.1:3128" })
+    for _, proxy in ipairs { "http://proxy.example:3128", "https://proxy.example:8443", "http://127.0.0.300:3128" } do
+      local c, err = new_client { base_url = "http://127.0.0.1:8080", proxy = proxy }
+      assert.is_nil(c, proxy)
+      assert.same({ "validation", "proxy" }, { err.kind, err.field })
+    end
+    assert.truthy(new_client { base_url = "http://127.0.0.1:8080", proxy = "" })
+    assert.truthy(new_client { base_url = "https://platform.example", ims_url = "https://ims.example",
+      proxy = "http://proxy.example:3128" })
+  end)
+
   it("refuses service URLs with credentials, a query or a fragment", function()
     local CREDENTIALS = "must not contain credentials, a query or a fragment"
     local BAD = {
@@ -158,6 +199,19 @@ describe("flowservice.new", function()
     end
     local _, err = new_client { max_response_size = 1.5 }
     assert.equals("max_response_size", err.field)
+  end)
+
+  it("one rule for option values: out of range is a validation error, never a raise", function()
+    for _, case in ipairs { { "timeout", 1e9 }, { "timeout", 2147484 }, { "connect_timeout", 3e6 },
+        { "max_response_size", 1e300 }, { "user_agent", "ua\r\nX-Injected: 1" }, { "user_agent", "" },
+        { "base_url", "http://127.0.0.1:1/ x" }, { "ims_url", "https://ims.example/\tx" },
+        { "base_url", "https://platform.example/a\0b" } } do
+      local ok, c, err = pcall(new_client, { [case[1]] = case[2] })
+      assert.is_true(ok, case[1] .. ": " .. tostring(c))
+      assert.is_nil(c, case[1])
+      assert.same({ "validation", case[1] }, { err.kind, err.field })
+    end
+    assert.truthy(new_client { timeout = 2147483, connect_timeout = 0.001 })
   end)
 
   it("needs a client secret or an access token", function()

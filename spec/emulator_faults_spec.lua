@@ -118,6 +118,24 @@ describe("emulator fault injection", function()
       assert.are.equal(1, connection_count())
     end)
 
+    it("before: a 429 has the gateway's throttling shape; after: a Flow Service problem, never 429050", function()
+      admin.set_faults { { fault = "status", status = 429, method = "POST", path = CONNECTIONS, count = 1 } }
+      local res = api.call("POST", "/connections", osc_connection())
+      assert.are.same({ 429, { error_code = "429050", message = "Too many requests" } }, { res.status, res.json })
+      assert.are.equal(0, connection_count())
+      for _, status in ipairs { 429, 503 } do
+        admin.set_faults { { fault = "status", status = status, method = "POST", path = CONNECTIONS, count = 1,
+          phase = "after" } }
+        res = api.call("POST", "/connections", osc_connection())
+        assert.are.equal(status, res.status)
+        assert.is_nil(res.json.error_code)
+        assert.matches("^https://ns%.adobe%.com/aep/errors/FLOW%-%d+%-" .. status .. "$", res.json.type)
+        assert.are.equal(status, res.json.status)
+        assert.are.equal(res.headers["x-request-id"], res.json.report["request-id"])
+      end
+      assert.are.equal(2, connection_count())
+    end)
+
     it("sends Retry-After as delta-seconds, verbatim text or an IMF-fixdate", function()
       admin.set_faults { { fault = "status", status = 429, path = SPECS, count = 1, retry_after = 7 } }
       assert.are.equal("7", api.call("GET", "/connectionSpecs").headers["retry-after"])
@@ -413,15 +431,64 @@ describe("emulator fault injection", function()
         { "DELETE", "/_emulator/faults" }, { "POST", "/_emulator/reset" },
         { "GET", "/_emulator/stats" } } do
         local handler = assert(router:match(call[1], call[2]))
+        -- everything else as a loopback caller sends it: only the peer can be why it is refused
         local res = handler { method = call[1], path = call[2], peer = "192.0.2.7", body = call[3] or "",
-          headers = {} }
+          headers = { host = "127.0.0.1:8080", ["content-type"] = "application/json" } }
         assert.are.equal(403, res.status, call[1] .. " " .. call[2])
         local loopback = handler { method = call[1], path = call[2], peer = "127.0.0.1", body = call[3] or "",
-          headers = {} }
+          headers = { host = "127.0.0.1:8080", ["content-type"] = "application/json" } }
         assert.are.equal(200, loopback.status)
         admin_module.init(state, { rules = { { fault = "empty" } } })
       end
       assert.are.equal(1, #state.faults.rules)
+    end)
+
+    it("refuses what a web page of another site could send, and changes nothing", function()
+      local function call(method, path, headers, body)
+        local list = {}
+        for name, value in pairs(headers) do list[#list + 1] = { name, value } end
+        return rawhttp.request(emu, method, path, list, body)
+      end
+      admin.set_faults { { fault = "empty", path = "/nowhere" } }
+      local JSON = "application/json"
+      local port = emu.url:match(":(%d+)$")
+      local refused = {
+        -- a "simple" cross-site POST: text/plain, no preflight
+        { "POST", "/_emulator/reset", { ["Content-Type"] = "text/plain", Origin = "http://evil.example" }, "x" },
+        { "POST", "/_emulator/reset", { ["Content-Type"] = "text/plain" }, "x" },
+        { "PUT", "/_emulator/faults", { ["Content-Type"] = "application/x-www-form-urlencoded" }, '{"rules": []}' },
+        { "PUT", "/_emulator/faults", {}, '{"rules": []}' },
+        { "DELETE", "/_emulator/faults", {} },
+        { "POST", "/_emulator/reset", { ["Content-Type"] = "application/jsonx" } },
+        -- JSON, but from a foreign page (after a preflight the emulator never grants) or a rebinding name
+        { "POST", "/_emulator/reset", { ["Content-Type"] = JSON, Origin = "http://evil.example" } },
+        { "POST", "/_emulator/reset", { ["Content-Type"] = JSON, Origin = "null" } },
+        { "POST", "/_emulator/reset", { ["Content-Type"] = JSON, Origin = "http://127.0.0.1.evil.example" } },
+        { "DELETE", "/_emulator/faults", { ["Content-Type"] = JSON, Host = "evil.example:8080" } },
+        { "GET", "/_emulator/faults", { Host = "rebind.evil.example" } },
+        { "GET", "/_emulator/stats", { Origin = "https://evil.example" } },
+        -- the scenario and rate-limit routes go through the same guard
+        { "PUT", "/_emulator/scenario", { ["Content-Type"] = "text/plain" }, '{"credentials": "disabled"}' },
+        { "PUT", "/_emulator/scenario", { ["Content-Type"] = JSON, Origin = "http://evil.example" },
+          '{"credentials": "disabled"}' },
+        { "GET", "/_emulator/scenario", { Host = "rebind.evil.example" } },
+        { "PUT", "/_emulator/ratelimit", { ["Content-Type"] = "text/plain" }, '{"rate": 1}' },
+        { "DELETE", "/_emulator/ratelimit", { Origin = "http://evil.example" } },
+      }
+      for _, r in ipairs(refused) do
+        local res = call(r[1], r[2], r[3], r[4])
+        assert.are.equal(403, res.status, r[1] .. " " .. r[2] .. " " .. cjson.encode(r[3]))
+      end
+      assert.are.equal(1, #admin.faults().rules)
+      assert.is_nil(cjson.decode(call("GET", "/_emulator/scenario", {}).body).credentials) -- not switched off
+      -- a loopback Origin, Host forms and JSON with parameters are fine
+      for _, headers in ipairs { { Origin = "http://127.0.0.1:" .. port }, { Origin = "http://localhost:3000" },
+          { Host = "localhost:" .. port }, { Host = "[::1]:" .. port } } do
+        assert.are.equal(200, call("GET", "/_emulator/stats", headers).status, cjson.encode(headers))
+      end
+      assert.are.equal(200, call("DELETE", "/_emulator/faults", { ["Content-Type"] = "application/json; charset=utf-8",
+        Origin = "http://[::1]:9" }).status)
+      assert.are.equal(0, #admin.faults().rules)
     end)
 
     it("serves a peer on another loopback address", function()

@@ -19,8 +19,12 @@ describe("ensure against injected faults", function()
     if emu then emu.stop() end
   end)
 
-  local function new_client(sandbox)
-    return helper.new_client(emu, { sandbox = sandbox, timeout = 2, retry = { base = 0.01, throttle_base = 0.01 } })
+  -- in_flight_limit: a create that failed ambiguously is waited for this long before ensure
+  -- creates again (65 s by default, Adobe's gateway cut plus a margin; the emulator's faults
+  -- here land within 0.6 s)
+  local function new_client(sandbox, timeout)
+    return helper.new_client(emu, { sandbox = sandbox, timeout = timeout or 2, in_flight_limit = 1,
+      retry = { base = 0.01, throttle_base = 0.01 } })
   end
 
   local function input(name)
@@ -38,6 +42,9 @@ describe("ensure against injected faults", function()
     { fault = "invalid_json" },
     { fault = "status", status = 503, phase = "before" },
     { fault = "reset", phase = "before" },
+    { fault = "status", status = 503, phase = "after" },
+    { fault = "status", status = 429, phase = "after" },
+    { fault = "status", status = 429, phase = "before" },
   }
 
   for i, rule in ipairs(FAULTS) do
@@ -63,6 +70,16 @@ describe("ensure against injected faults", function()
       client:close()
     end)
   end
+
+  it("waits for a create still in flight when the client timed out, instead of creating it twice", function()
+    local client = new_client("test-ensure-in-flight", 0.5)
+    admin.clear_faults()
+    admin.add_faults { { method = "POST", path = CREATE, count = 1, fault = "delay", seconds = 0.9, phase = "before" } }
+    local result = assert(client.connections:ensure(input("in flight")))
+    assert.are.same({ true, true }, { result.created, result.recovered })
+    assert.are.equal(1, #assert(client.connections:all { property = { { "name", "==", "in flight" } } }))
+    client:close()
+  end)
 
   it("ensures source and target connections and flows too, after an ambiguous create of each", function()
     admin.clear_faults()

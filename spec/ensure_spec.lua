@@ -60,10 +60,14 @@ end
 local function setup(script)
   local responder, store = fake_service(script)
   local flowservice, sent = fakecore.load(responder)
+  -- a fake clock that sleeping advances (ensure waits out in_flight_limit after an ambiguous
+  -- create); fakecore.load gives every setup fresh modules
+  local now = 0
+  require("flowservice.client").clock = function() return now end
   local client = assert(flowservice.new {
     env = false, client_id = "unit", client_secret = "SENTINEL-ensure-secret",
     org_id = "UNIT@AdobeOrg", base_url = "http://127.0.0.1:9", ims_url = "http://127.0.0.1:9",
-    retry = { sleep = function() end },
+    retry = { sleep = function(s) now = now + s end },
   })
   local function count(method)
     local n = 0

@@ -98,6 +98,7 @@ function fakecore.new(responder)
   end
   core.utf8_valid, core.json_integers = utf8_valid, json_integers
   core.monotonic = os.clock
+  core.curl_version = "libcurl/7.88.1 OpenSSL/3.0.19"
   function core.sleep() end
   core.secret = new_secret
   function core.session(opts)

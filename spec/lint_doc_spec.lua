@@ -46,7 +46,9 @@ local function entry_of(name)
     return page[1], page[2] .. sep .. fn
   end
   if name:match("^flowservice%.[%w_]+$") then
-    if name == "flowservice.new" or name == "flowservice.assert" then return "flowservice", name:match("[%w_]+$") end
+    if name == "flowservice.new" or name == "flowservice.harden_process" or name == "flowservice.assert" then
+      return "flowservice", name:match("[%w_]+$")
+    end
     return name, nil
   end
   local module, fn2 = name:match("^(flowservice%.[%w_]+)%.([%w_]+)$")

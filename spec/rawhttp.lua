@@ -35,13 +35,15 @@ end
 
 -- The bytes of a request; adds Host, and Content-Length when there is a body and no framing.
 local function build_request(method, target, headers, body)
-  local lines = { method .. " " .. target .. " HTTP/1.1", "Host: 127.0.0.1" }
-  local framed = false
+  local lines = { method .. " " .. target .. " HTTP/1.1" }
+  local framed, host = false, false
   for _, h in ipairs(header_list(headers)) do
     lines[#lines + 1] = h[1] .. ": " .. h[2]
     local name = h[1]:lower()
     if name == "content-length" or name == "transfer-encoding" then framed = true end
+    if name == "host" then host = true end
   end
+  if not host then table.insert(lines, 2, "Host: 127.0.0.1") end
   if body and not framed then lines[#lines + 1] = "Content-Length: " .. #body end
   return table.concat(lines, "\r\n") .. "\r\n\r\n" .. (body or "")
 end
@@ -205,7 +207,8 @@ end
 function rawhttp.admin(emu)
   local function call(method, path, value)
     local body = value ~= nil and assert(cjson.encode(value)) or nil
-    local headers = body and { { "Content-Type", "application/json" } } or nil
+    -- the admin endpoints want JSON on every request that changes something (also without a body)
+    local headers = method ~= "GET" and { { "Content-Type", "application/json" } } or nil
     local res = request(emu, method, "/_emulator" .. path, headers, body)
     if res.status ~= 200 then
       error(("%s /_emulator%s answered %d: %s"):format(method, path, res.status, res.body), 2)

@@ -35,6 +35,7 @@ local EXPECTED_ROWS = {
   "1. GET success, 10 % 503s", "1. GET success, 30 % 503s", "1. GET success, 50 % 503s",
   "2. outage, 100 % 503", "2. outage, 100 % 429",
   "3. ensure, reset after send", "3. ensure, 500 after create", "3. ensure, read timeout after create",
+  "3. ensure, create still in flight when the client times out", "3. ensure, 503/429 after the create was carried out",
   "4. Retry-After delta-seconds 1, requested sleep", "4. Retry-After HTTP-date +2 s, requested sleep",
   "4. Retry-After invalid 'soon', requested sleep", "4. Retry-After huge 100000, requested sleep",
   "4. Retry-After delta-seconds 1, real delay (server)", "4. Retry-After HTTP-date +2 s, real delay (server)",

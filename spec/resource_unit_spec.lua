@@ -140,13 +140,31 @@ describe("resources:list", function()
     assert.are.equal("decode", err.kind)
     assert.matches("repeats", err.message)
 
-    for _, href in ipairs { "http://evil.example/x", "//evil.example/x", "/../../x", "/a b" } do
+    for _, href in ipairs { "http://evil.example/x", "//evil.example/x", "/../../x", "/a b",
+        -- dot segments in disguise: percent-encoded, with ;parameters, or with an encoded slash
+        "/%2e%2e/%2e%2e/ims/token/v3", "/%2E%2E/x", "/.%2e/x", "/%2e./x", "/..%2f..%2fims", "/..%2F", "/..;/x",
+        "/..;jsessionid=1/x", "/.;/x", "/%2e", "/connections/%2e%2e?continuationToken=p", "/a%5c..%5cb",
+        "/%252e%252e/x", "/..", "/./x", "/connections/..?x=1" } do
       client = setup { { "GET", "/connections", function()
         return 200, { items = {}, _links = { next = { href = href } } }
       end } }
       all, err = client.connections:all()
       assert.is_nil(all, href)
       assert.are.equal("decode", err.kind)
+    end
+  end)
+
+  it("follows links whose escapes are harmless", function()
+    for _, href in ipairs { "/connections?continuationToken=%2e%2e%2f..", "/connections?x=..;/", "/connections/a%2Db",
+        "/connections/...", "/connections/.x" } do
+      local pages = 0
+      local client = setup { { "GET", "/connections", function()
+        pages = pages + 1
+        if pages == 1 then return 200, { items = {}, _links = { next = { href = href } } } end
+        return 200, { items = {} }
+      end } }
+      assert(client.connections:all(), href)
+      assert.are.equal(2, pages, href)
     end
   end)
 

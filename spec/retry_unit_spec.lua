@@ -109,11 +109,36 @@ describe("retry (pure parts)", function()
           if idempotent(m) then
             retried, ambiguous = STATUS_RETRIED[status] == true, false
           else
-            retried = status == 429 or status == 503
-            ambiguous = status >= 500 and status ~= 503
+            -- a 429 or 503 without the gateway's proof may come after the service acted
+            retried = false
+            ambiguous = status >= 500 or status == 429
           end
           assert.same({ retried, ambiguous }, verdict(m, { status = status }), m[1] .. " " .. status)
         end
+      end
+    end)
+
+    it("a POST is retried after an answer only when it proves the request never reached the service", function()
+      for _, m in ipairs(METHODS) do
+        assert.same({ true, false }, verdict(m, { status = 429, refused = true }), m[1])
+        assert.same({ idempotent(m), not idempotent(m) }, verdict(m, { status = 503, retry_after = true }), m[1])
+      end
+    end)
+
+    it("refused_before_service: only a 429 with the adobe.io gateway's throttling body", function()
+      local gateway = { error_code = "429050", message = "Too many requests" }
+      assert.is_true(retry.refused_before_service(429, {}, gateway))
+      assert.is_true(retry.refused_before_service(429, {}, cjson.encode(gateway)))
+      for _, case in ipairs {
+        { 503, { error_code = "503050", message = "Service unavailable" } },
+        { 503, gateway },
+        { 429, { error_code = "429001", message = "Too many requests" } },
+        { 429, { error_code = 429050, message = "Too many requests" } },
+        { 429, { error_code = "429050" } },
+        { 429, { type = "https://ns.adobe.com/aep/errors/FLOW-1102-429", title = "Internal Error", status = 429 } },
+        { 429, nil }, { 429, "" }, { 429, "Too many requests" }, { 429, '{"error_code":"429050"' },
+      } do
+        assert.is_false(retry.refused_before_service(case[1], {}, case[2]), cjson.encode(case))
       end
     end)
 
@@ -381,9 +406,10 @@ describe("the client's retry loop", function()
       assert.matches("ambiguous", tostring(err))
     end)
 
-    it("retries a POST that never reached the server, and after 429 and 503", function()
+    it("retries a POST that never reached the server, and after the gateway's 429", function()
+      local refused = { 429, JSON, cjson.encode { error_code = "429050", message = "Too many requests" } }
       for _, first in ipairs { { fail = "CURLE_COULDNT_CONNECT" }, { fail = "CURLE_COULDNT_RESOLVE_HOST" },
-          { fail = "CURLE_SSL_CONNECT_ERROR" }, { fail = "CURLE_OPERATION_TIMEDOUT", sent = 0 }, { 429 }, { 503 } } do
+          { fail = "CURLE_SSL_CONNECT_ERROR" }, { fail = "CURLE_OPERATION_TIMEDOUT", sent = 0 }, refused } do
         load { first, { 201, JSON, cjson.encode { id = ID, etag = '"1"' } } }
         local c = new_client()
         local created = assert(c.target_connections:create { name = "t", dataset_id = "d", schema_id = "x" })
@@ -395,7 +421,10 @@ describe("the client's retry loop", function()
     it("marks every other failed POST ambiguous, not retried", function()
       for _, outcome in ipairs { { fail = "CURLE_OPERATION_TIMEDOUT", sent = 300 },
           { fail = "CURLE_RECV_ERROR", sent = 300 }, { fail = "CURLE_GOT_NOTHING", sent = 300 },
-          { fail = "CURLE_PARTIAL_FILE", sent = 300 }, { 502 }, { 504 }, { 201, JSON, '{"id": "' } } do
+          { fail = "CURLE_PARTIAL_FILE", sent = 300 }, { 502 }, { 504 }, { 201, JSON, '{"id": "' },
+          { 429 }, { 503 }, { 503, { ["retry-after"] = "1" } },
+          { 503, JSON, cjson.encode { error_code = "503050", message = "Service unavailable" } },
+          { 429, JSON, cjson.encode { type = "https://ns.adobe.com/aep/errors/FLOW-1102-429", status = 429 } } } do
         load { outcome }
         local c = new_client()
         local _, err = c.target_connections:create { name = "t", dataset_id = "d", schema_id = "x" }
@@ -431,6 +460,14 @@ describe("the client's retry loop", function()
       assert(c.flows:get(ID))
       assert.equals(3, #sent)
       assert.same({ 0.05 }, slept)
+    end)
+
+    it("an IMS outage (5xx) or throttling (429) is an http error, refused credentials an auth error", function()
+      for _, case in ipairs { { 500, "http" }, { 503, "http" }, { 429, "http" }, { 400, "auth" }, { 401, "auth" } } do
+        load({ { 200 } }, { ims = { { case[1], JSON, cjson.encode { error = "e", error_description = "d" } } } })
+        local _, err = ims_client { attempts = 1 }:authenticate()
+        assert.same({ case[2], case[1] }, { err.kind, err.status }, tostring(case[1]))
+      end
     end)
 
     it("after a 401, fetches one new token and repeats the call once", function()
@@ -495,6 +532,16 @@ describe("the client's retry loop", function()
       assert.same({ 0.1 }, waits)
       c:_sleep(3)
       assert.same({ 0.1, 3 }, waits)
+    end)
+
+    it("raises naming retry.random when it returns something that is not a number from 0 to 1", function()
+      for _, bad in ipairs { 0 / 0, -0.5, 2, "0.5", false } do
+        load { { 503 }, { 200 } }
+        local c = new_client { random = function() return bad end }
+        local ok, err = pcall(c.flows.get, c.flows, ID)
+        assert.is_false(ok)
+        assert.matches("option retry%.random: must return a number from 0 to 1", err)
+      end
     end)
 
     it("raises on unknown names and wrong types, at the caller's line", function()

@@ -29,7 +29,9 @@ end
 describe("flowservice export / plan / apply", function()
   local emu, file, outputs
   lazy_setup(function()
-    emu = helper.start_emulator {}
+    -- the sandboxes the tests name (the emulator answers 2101 for any other)
+    emu = helper.start_emulator { args = { "--scenario", '{"sandboxes": ["prod", "dev", "stage", "tty", "a-*", '
+      .. '"c-*", "p-*", "v-*", "prop-*", "prune", "rotate", "test-*"]}' } }
     file = os.tmpname()
     write(file, DESIRED)
     outputs = {}

@@ -45,7 +45,9 @@ describe("flowservice.state", function()
   local emu, admin
 
   lazy_setup(function()
-    emu = helper.start_emulator {}
+    -- the sandboxes the tests name (the emulator answers 2101 for any other)
+    emu = helper.start_emulator { args = { "--scenario", '{"sandboxes": ["prod", "dev", "stage", "tty", "a-*", '
+      .. '"c-*", "p-*", "v-*", "prop-*", "prune", "rotate", "test-*"]}' } }
     admin = rawhttp.admin(emu)
   end)
   lazy_teardown(function()

@@ -122,7 +122,7 @@ describe("TLS", function()
 
     it("a plain http:// URL that is not loopback (validation error from flowservice.new)", function()
       for _, url in ipairs { "http://platform.example", "http://127.0.0.1.example", "http://localhost.example",
-                             "HTTP://platform.example:80" } do
+                             "HTTP://platform.example:80", "http://127.0.0.300", "http://127.999.999.999:80" } do
         for _, field in ipairs { "base_url", "ims_url" } do
           local opts = {
             env = false, base_url = "https://platform.example", ims_url = "https://ims.example",

@@ -17,6 +17,22 @@ describe("trace", function()
     assert.are.same({ ["x-api-key"] = "client", ["X-Extra"] = "a" .. M }, h)
   end)
 
+  it("redacts caller-added headers whose names look secret", function()
+    local given = {
+      ["X-Upstream-Token"] = SECRET, ["X-Client-Secret"] = SECRET, ["X-Db-Password"] = SECRET,
+      ["X-Signing-Key"] = SECRET, ["X-Credentials"] = SECRET, ["X-Auth-User"] = SECRET, Cookie = SECRET,
+      ["Set-Cookie"] = SECRET, ["X-Session-Id"] = SECRET, ["X-Signature"] = SECRET,
+      ["Proxy-Authorization"] = SECRET,
+      ["If-Match"] = '"1"', ["x-sandbox-name"] = "prod", ["x-request-id"] = "r1",
+    }
+    for _, redact_api_key in ipairs { true, false } do
+      local h = trace.headers(given, { redact_api_key = redact_api_key })
+      for name, value in pairs(given) do
+        assert.are.equal(value == SECRET and M or value, h[name], name)
+      end
+    end
+  end)
+
   it("redacts Cookie, Set-Cookie and Proxy-Authorization in any case, whatever the API key option", function()
     for _, redact_api_key in ipairs { true, false } do
       local h = trace.headers({ Cookie = "session=" .. SECRET, ["set-cookie"] = "id=" .. SECRET .. "; HttpOnly",

@@ -10,6 +10,7 @@
 #include "json.h"
 #include "multi.h"
 #include "private_file.h"
+#include "process.h"
 #include "secret.h"
 #include "session.h"
 
@@ -73,21 +74,25 @@ static int core_sleep(lua_State *L) {
 }
 
 static const luaL_Reg core_functions[] = {
+    {"harden_process", fs_harden_process},
     {"monotonic", core_monotonic},
     {"secret", fs_secret_new},
     {"sleep", core_sleep},
     {"session", fs_session_new},
     {"type", fs_session_type},
+    {"wipe_stats", fs_wipe_stats},
     {NULL, NULL},
 };
 
 LUAMOD_API int luaopen_flowservice_core(lua_State *L) {
   /* Once per process and never cleaned up: other Lua states (or the host) may
-   * still use libcurl. Safe to race from 7.84 on when libcurl is threadsafe. */
-  static int curl_ready = 0;
+   * still use libcurl. Safe to race from 7.84 on when libcurl is threadsafe. With
+   * allocation functions that wipe what libcurl frees, unless the host initialised
+   * libcurl first (then libcurl keeps its own and `wiping` says so). */
+  static int curl_ready = 0, wiping = 0;
   const curl_version_info_data *info;
   if (!curl_ready) {
-    CURLcode rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+    CURLcode rc = fs_curl_global_init(&wiping);
     if (rc != CURLE_OK) return luaL_error(L, "curl_global_init failed: %s", curl_easy_strerror(rc));
     curl_ready = 1;
     fs_choose_handle_mode();
@@ -108,10 +113,11 @@ LUAMOD_API int luaopen_flowservice_core(lua_State *L) {
   /* libcurl before 8.1.0: a fresh easy handle per transfer (session.h, fs_fresh_handles) */
   lua_pushboolean(L, fs_fresh_handles);
   lua_setfield(L, -2, "fresh_handles");
-  lua_createtable(L, 0, 4);
+  lua_createtable(L, 0, 5);
   set_feature(L, "ssl", (info->features & CURL_VERSION_SSL) != 0);
   set_feature(L, "asynchdns", (info->features & CURL_VERSION_ASYNCHDNS) != 0);
   set_feature(L, "http2", (info->features & CURL_VERSION_HTTP2) != 0);
+  set_feature(L, "wiping_allocator", wiping);
 #ifdef CURL_VERSION_THREADSAFE
   set_feature(L, "threadsafe", (info->features & CURL_VERSION_THREADSAFE) != 0);
 #else

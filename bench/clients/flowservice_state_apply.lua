@@ -10,7 +10,7 @@ local workload = require "workload"
 local env = workload.env()
 local per_kind = env.calls
 local requests = 0
-env.sandbox = ("bench-state-%d-%d"):format(os.time(), math.random(1, 1e6))
+env.sandbox = ("test-bench-state-%d-%d"):format(os.time(), math.random(1, 1e6))
 local client = assert(require("flowservice").new {
   client_id = env.api_key, client_secret = env.client_secret, org_id = env.org_id, sandbox = env.sandbox,
   base_url = env.base_url, ims_url = env.ims_url, env = false,

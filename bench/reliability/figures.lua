@@ -113,12 +113,25 @@ end
 -- 3. Duplicates created by ensure under faults after send (R6)
 ---------------------------------------------------------------------------------------------------
 
+-- calls / probability: the sizes' fields to use (default ensure_calls, fault_probability).
+-- in_flight_limit: the client option (seconds ensure waits for an ambiguous create to land):
+-- small here, as the emulator's delays are short; the default is Adobe's gateway cut plus a margin.
 local ENSURE_FAULTS = {
   { label = "reset after send", rule = { fault = "reset", phase = "after" } },
   { label = "500 after create", rule = { fault = "status", status = 500, phase = "after" } },
   -- The reply comes later than the client's timeout: a read timeout after the create was done.
   { label = "read timeout after create", timeout = 0.3, rule = { fault = "delay", seconds = 0.6, phase = "after" },
-    delay = true },
+    calls = "delay_calls", probability = "delay_probability" },
+  -- The create is still queued at the service when the client gives up: it is carried out
+  -- 0.3 s later, after ensure's first look (issue 14 point 2).
+  { label = "create still in flight when the client times out", timeout = 0.3, in_flight_limit = 1,
+    rule = { fault = "delay", seconds = 0.6, phase = "before" },
+    calls = "in_flight_calls", probability = "in_flight_probability" },
+  -- The service carried the create out, then a 503 or 429 came back (a problem document, not
+  -- the gateway's 429050 refusal): not resent, ambiguous (issue 14 point 4).
+  { label = "503/429 after the create was carried out", in_flight_limit = 1,
+    rule = { fault = "status", status = 503, phase = "after" },
+    second = { fault = "status", status = 429, phase = "after" } },
 }
 
 -- Names created more than once, names never created, from the emulator's own list.
@@ -137,15 +150,21 @@ end
 local function ensure_under(ctx, sizes, f)
   ctx.faults()
   local sandbox = "test-ensure-" .. f.rule.fault
-  local client = ctx.client { sandbox = sandbox, timeout = f.timeout,
+  local client = ctx.client { sandbox = sandbox, timeout = f.timeout, in_flight_limit = f.in_flight_limit,
     retry = { base = SMALL_BACKOFF, throttle_base = SMALL_BACKOFF } }
   assert(client:authenticate())
-  local rule = { method = "POST", path = CREATE,
-    probability = f.delay and sizes.delay_probability or sizes.fault_probability }
-  for k, v in pairs(f.rule) do rule[k] = v end
-  ctx.admin.set_faults { seed = ctx.seed, rules = { rule } }
+  local probability = sizes[f.probability or "fault_probability"]
+  local rules = {}
+  for _, r in ipairs { f.rule, f.second } do
+    -- with a second rule, each fires for half of the faulted creates
+    local rule = { method = "POST", path = CREATE, probability = f.second and probability / 2 or probability }
+    if #rules == 1 then rule.probability = rule.probability / (1 - rules[1].probability) end
+    for k, v in pairs(r) do rule[k] = v end
+    rules[#rules + 1] = rule
+  end
+  ctx.admin.set_faults { seed = ctx.seed, rules = rules }
 
-  local n = f.delay and sizes.delay_calls or sizes.ensure_calls
+  local n = sizes[f.calls or "ensure_calls"]
   local recovered, failed, raised = 0, 0, nil
   for i = 1, n do
     local called, result = pcall(client.connections.ensure, client.connections, harness.osc_input("ensure " .. i))
@@ -168,6 +187,8 @@ local function ensure_under(ctx, sizes, f)
   local fired_by_plain = ctx.admin.stats().faults_fired - fired_by_ensure
   ctx.admin.clear_faults()
   client:close()
+  -- a plain create the client gave up on may still land: count once none can be in flight
+  if f.in_flight_limit then core.sleep(f.in_flight_limit) end
   local items = harness.emulator_items(ctx, sandbox, "connections")
   local duplicates, missing = count_names(items, "ensure ", n)
   local plain_duplicates, plain_missing = count_names(items, "plain ", n)

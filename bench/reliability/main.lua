@@ -15,10 +15,13 @@ local SIZES = {
   full = {
     get_calls = 10000, outage_calls = 1000, ensure_calls = 1000, delay_calls = 1000,
     fault_probability = 0.3, delay_probability = 0.1, retry_after_calls = 1000, real_calls = 5, stride = 1,
+    -- each faulted call waits in real time (0.3 s timeout, then up to 1 s for the create to land)
+    in_flight_calls = 500, in_flight_probability = 0.2,
   },
   short = {
     get_calls = 200, outage_calls = 120, ensure_calls = 40, delay_calls = 20,
     fault_probability = 0.3, delay_probability = 0.3, retry_after_calls = 20, real_calls = 1, stride = 61,
+    in_flight_calls = 20, in_flight_probability = 0.3,
   },
 }
 

@@ -46,6 +46,8 @@ Scheduler.__index = Scheduler
 -- client, started on the batch's multi handle while the call yields; otherwise
 -- session:request. Returns what session:request returns.
 function batch.request(session, req)
+  -- the client was closed while this call was on its way (by another batch call, a finalizer)
+  if session == nil then error("attempt to use a closed flowservice client", 0) end
   if active == nil then return session:request(req) end -- no batch running: the usual case
   local sched, co = current()
   if not sched or session ~= sched.session then return session:request(req) end

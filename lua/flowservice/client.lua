@@ -24,6 +24,10 @@ local DEFAULTS = {
   ims_url = "https://ims-na1.adobelogin.com",
   sandbox = "prod",
   scopes = "openid,session,AdobeID,read_organizations,additional_info.projectedProductContext",
+  -- Seconds after which a request the client gave up on can no longer be carried out: Adobe's
+  -- API gateway cuts requests at 60 s (developer.adobe.com/analytics-apis/docs/2.0/guides/faq),
+  -- plus a margin. ensure waits this long after an ambiguous create before creating again.
+  in_flight_limit = 65,
 }
 client.DEFAULTS = DEFAULTS -- read-only: the command line's `config show` lists them
 
@@ -35,7 +39,7 @@ local OPTIONS = {
   max_response_size = "number", user_agent = "string", env = "any",
   ca_file = "string", ca_path = "string", ca_blob = "string", low_speed_limit = "number",
   low_speed_time = "number", proxy = "string", trace = "function", trace_api_key = "boolean",
-  retry = "any", limiter = "any", token_cache = "any",
+  retry = "any", limiter = "any", token_cache = "any", in_flight_limit = "number",
 }
 
 -- Options read from the environment when the table does not give them.
@@ -45,6 +49,8 @@ local ENV = {
   access_token = "AEP_ACCESS_TOKEN", api_key = "AEP_API_KEY", scopes = "AEP_SCOPES",
 }
 client.ENV = ENV
+
+local MAX_SECONDS = 2147483 -- the core's limit for timeouts (src/request.h FS_MAX_SECONDS)
 
 local FLOW_PATH = "/data/foundation/flowservice"
 client.FLOW_PATH = FLOW_PATH
@@ -82,15 +88,39 @@ local RESOURCES = {
 local Client = { __name = "flowservice.client" }
 Client.__index = Client
 
-local function is_loopback(host)
-  return host == "localhost" or host == "::1" or host:match("^127%.%d+%.%d+%.%d+$") ~= nil
+-- libcurl answers the name "localhost" itself with 127.0.0.1 and ::1, never asking a resolver,
+-- from 7.78.0 on (curl/curl pull request #7039); older ones resolve it like any name.
+local function curl_fixes_localhost()
+  local major, minor = (core.curl_version or ""):match("^libcurl/(%d+)%.(%d+)")
+  major, minor = tonumber(major), tonumber(minor)
+  return major ~= nil and (major > 7 or (major == 7 and minor >= 78))
 end
+
+-- True for a host that is a loopback address libcurl connects to without resolving anything:
+-- an IPv4 literal 127.x.y.z in canonical dotted-decimal form (each part 0-255, no leading
+-- zeros: libcurl treats anything else, like 127.0.0.300 or 127.1, as a name or rewrites it),
+-- the IPv6 literal ::1, or "localhost" where libcurl pins it to loopback itself. A name that
+-- only looks like an address would go to whatever a hosts file or DNS says.
+local function is_loopback(host)
+  if host == "::1" then return true end
+  if host == "localhost" then return curl_fixes_localhost() end
+  local octets = { host:match("^(%d+)%.(%d+)%.(%d+)%.(%d+)$") }
+  if #octets ~= 4 or octets[1] ~= "127" then return false end
+  for _, octet in ipairs(octets) do
+    if #octet > 3 or (#octet > 1 and octet:sub(1, 1) == "0") or tonumber(octet) > 255 then return false end
+  end
+  return true
+end
+client._is_loopback = is_loopback -- for specs
 
 -- https anywhere; plain http only to a loopback address (the emulator).
 local function check_service_url(name, value)
   local scheme, host, _, path = url.split(value)
   if not scheme or host == "" then
     return nil, errors.validation(name, "must be an absolute URL like https://host")
+  end
+  if value:find("[%z\1-\32\127]") then
+    return nil, errors.validation(name, "must not contain spaces or control characters")
   end
   if value:find("@", 1, true) or path:find("[?#]") then
     return nil, errors.validation(name, "must not contain credentials, a query or a fragment")
@@ -221,15 +251,31 @@ local function settings_from(opts)
       if bad then return nil, bad end
     end
   end
-  for _, name in ipairs { "timeout", "connect_timeout", "max_response_size" } do
+  for _, name in ipairs { "timeout", "connect_timeout", "max_response_size", "in_flight_limit" } do
     local v = s[name]
     if v ~= nil and (v ~= v or v <= 0 or v == math.huge) then -- NaN, zero, negative, infinite
       return nil, errors.validation(name, "must be a positive number")
     end
   end
+  -- the core keeps milliseconds in a 32-bit long
+  for _, name in ipairs { "timeout", "connect_timeout" } do
+    if s[name] ~= nil and s[name] > MAX_SECONDS then
+      return nil, errors.validation(name, "must be a number of seconds > 0 and <= " .. MAX_SECONDS)
+    end
+  end
+  if s.user_agent then
+    local _, bad = check_header_value("user_agent", s.user_agent)
+    if bad then return nil, bad end
+  end
   local ok
   ok, err = check_transport(s)
   if not ok then return nil, err end
+  -- A proxy reads plain http in the clear: with plain http only one on this machine (loopback).
+  if s.proxy and s.proxy ~= "" and (url.split(s.base_url) == "http" or url.split(s.ims_url) == "http")
+      and not is_loopback(select(2, url.split(s.proxy))) then
+    return nil, errors.validation("proxy", "must be \"\" (none) or a loopback address when base_url or ims_url "
+      .. "uses plain http")
+  end
   return s
 end
 
@@ -326,6 +372,7 @@ function client.new(opts)
     limiter = rate_limiter,
     -- The token cache shared by processes (token_cache.lua), for tokens from IMS only.
     cache = cache_dir and not s.access_token and token_cache.new(cache_dir, self.config) or nil,
+    in_flight_limit = s.in_flight_limit,
   }
   if rate_limiter and opts.trace then
     -- the limiter holds its listeners weakly: this one lives as long as the client
@@ -577,6 +624,7 @@ local function perform(p, call)
       curl_code = failure and failure.curl_code,
       sent = not (failure_info and failure_info.request_size == 0),
       retry_after = retry_after ~= nil,
+      refused = status ~= nil and retry.refused_before_service(status, headers, decoded),
     }
     if not call.verdict.retryable then break end
     local absorbed = lim and status == 429 and policy.attempts > 1 and throttled < lim.throttled_attempts
@@ -639,7 +687,9 @@ local function fetch_token(self, p, deadline)
   local status, headers, body, info = perform(p, call)
   if not status then return nil, headers end
   if status ~= 200 then
-    return nil, annotate(call, errors.from_response(status, headers, body, "auth"))
+    -- IMS refusing the credentials is `auth`; IMS failing or throttling (5xx, 429) is not
+    local kind = (status >= 500 or status == 429) and "http" or "auth"
+    return nil, annotate(call, errors.from_response(status, headers, body, kind))
   end
   -- The core captured a usable (non-empty, header-safe) token, or left the body alone.
   local token, ttl = info.captured, type(body) == "table" and body.expires_in
@@ -758,6 +808,12 @@ function Client:_sleep(seconds)
   state(self, 3).sleep(seconds)
 end
 
+-- For ensure: seconds after a failed request until it can no longer be carried out (option
+-- in_flight_limit).
+function Client:_in_flight_limit()
+  return state(self, 3).in_flight_limit
+end
+
 -- Query values are strings, booleans or whole numbers; a float like 10000.0 (what a decoded
 -- JSON number used to be) is written as 10000, never "10000.0". A list repeats the name
 -- (several `property` filters).
@@ -833,9 +889,27 @@ end
 
 -- A link the service returned (`_links.next.href`): a path and query relative to the Flow
 -- Service base. Anything that could leave that base or split the request line is refused.
+-- The path is judged as servers read it: percent-escapes of unreserved characters decoded
+-- (`%2e` is "."), `;parameters` dropped from each segment (`..;x` is ".."); an escaped "/", "\"
+-- or "%" (`..%2f`, double encoding) is refused outright, as some servers and proxies decode them.
+local function is_unreserved_escape(hex)
+  local c = string.char(tonumber(hex, 16))
+  if c:find("^[%w%-%._~]$") then return c end
+  return nil -- gsub keeps the escape
+end
+
 local function check_href(href)
-  if href:sub(1, 1) ~= "/" or href:sub(1, 2) == "//" or href:find("[%z\1-\32\127#\\]")
-      or href:find("/%.%.?/") or href:find("/%.%.?$") or href:find("/%.%.?%?") then
+  local bad = href:sub(1, 1) ~= "/" or href:sub(1, 2) == "//" or href:find("[%z\1-\32\127#\\]")
+  if not bad then
+    local path = href:match("^[^?]*")
+    local decoded = path:gsub("%%(%x%x)", is_unreserved_escape)
+    bad = decoded:find("%%2[fF]") or decoded:find("%%5[cC]") or decoded:find("%%25")
+    for segment in (decoded .. "/"):gmatch("([^/]*)/") do
+      local bare = segment:match("^[^;]*")
+      if bare == "." or bare == ".." then bad = true end
+    end
+  end
+  if bad then
     return nil, errors.unexpected(nil, "a link that is not a path under the Flow Service base")
   end
   return href

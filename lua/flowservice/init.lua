@@ -68,6 +68,9 @@ local errors = require "flowservice.errors"
 -- @tparam[opt=false] boolean options.trace_api_key `true` shows `x-api-key` in traces
 -- @tparam[opt=true] boolean|table options.env `false` ignores the environment; a table is read
 --   instead of it
+-- @tparam[opt=65] number options.in_flight_limit seconds after which a request the client gave
+--   up on can no longer be carried out by the service (Adobe's gateway cuts requests at 60 s);
+--   `ensure` waits this long after an ambiguous create before creating again
 -- @treturn[1] flowservice.client.Client the client
 -- @return[2] nil
 -- @treturn[2] flowservice.errors.Error a `validation` error
@@ -75,10 +78,23 @@ local errors = require "flowservice.errors"
 -- local client, err = flowservice.new { sandbox = "dev" }  -- the rest from AEP_* variables
 -- if not client then error(tostring(err)) end
 
+--- Turns core dumps off for the whole process, before it reads any secret: `RLIMIT_CORE` 0
+-- (soft and hard, so it cannot be turned back on) and, on Linux, `PR_SET_DUMPABLE` 0 (no core
+-- file whatever the limit, no ptrace or `/proc/<pid>/mem` access by other processes of the same
+-- user). A crash then leaves no file holding the client secret, the token or a password. Opt-in
+-- for the library (it changes the host process); the command line always does it.
+-- @function harden_process
+-- @treturn table `{ core_dumps_off = true, not_dumpable = true }`, as the system reports it
+--   afterwards (`not_dumpable` is false where there is no `prctl`)
+-- @usage
+-- local state = flowservice.harden_process()
+-- print(state.core_dumps_off)   --> true
+
 --- The module table.
 -- @field _VERSION `"flowservice 0.1.0"`
 -- @field VERSION the library's version, `"0.1.0"` (the C core's `core.version` is the same)
 -- @field new `new`, which makes a client
+-- @field harden_process `harden_process`, which turns core dumps off
 -- @field errors the error type: `flowservice.errors`
 -- @field json JSON as the client sends and reads it: `flowservice.json`
 -- @field specs the built-in connection spec catalogue: `flowservice.specs`
@@ -89,6 +105,7 @@ local flowservice = {
   _VERSION = "flowservice " .. VERSION,
   VERSION = VERSION,
   new = client.new,
+  harden_process = require("flowservice.core").harden_process,
   errors = errors,
   json = require "flowservice.json",
   specs = require "flowservice.specs",

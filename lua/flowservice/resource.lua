@@ -178,6 +178,27 @@ resource._identity_filters = identity_filters
 
 -- Rounds of look-then-create ensure makes when creates keep failing ambiguously.
 local ENSURE_ROUNDS = 3
+-- Waits between looks after an ambiguous create: doubling from LOOK_BASE up to LOOK_CAP seconds.
+local LOOK_BASE, LOOK_CAP = 0.1, 8
+
+-- After a create that failed ambiguously at `failed_at` (client.clock): looks for the resource
+-- until that create can no longer be carried out (the client's in_flight_limit later), waiting
+-- between looks with backoff, and once more after that. A create still in flight at the service
+-- when the client gave up would otherwise land after a look that missed it, and the next create
+-- would make a duplicate. Returns the item, false (not there once the window closed), or nil, err.
+local function look_until_settled(self, property, name, failed_at)
+  local clock = require("flowservice.client").clock -- read each time: specs replace it
+  local settled_at = failed_at + self.client:_in_flight_limit()
+  local wait = LOOK_BASE
+  while true do
+    local found, err = find_one(self, property, name)
+    if found ~= false then return found, err end
+    local left = settled_at - clock()
+    if left <= 0 then return false end
+    self.client:_sleep(math.min(wait, left))
+    wait = math.min(wait * 2, LOOK_CAP)
+  end
+end
 
 --- Finds the resource with input.name (and the same connection or flow spec) or creates it.
 -- After a create whose outcome is unknown (err.ambiguous: it may have reached the service), it
@@ -203,11 +224,20 @@ function Resource:ensure(input)
     return nil, errors.validation("name", "required: ensure finds the " .. def.kind .. " by its name")
   end
   local property = identity_filters(body)
-  local last_err
+  local clock = require("flowservice.client").clock
+  local last_err, failed_at
   for _ = 1, ENSURE_ROUNDS do
     local found
-    found, err = find_one(self, property, body.name)
-    if found == nil then return nil, err end
+    if last_err then
+      found, err = look_until_settled(self, property, body.name, failed_at)
+    else
+      found, err = find_one(self, property, body.name)
+    end
+    if found == nil then
+      -- after an ambiguous create the resource may exist whatever the look said
+      if last_err and errors.is(err) then err.ambiguous = true end
+      return nil, err
+    end
     if found then
       -- Found after an ambiguous create: that create reached the service after all.
       local recovered = last_err ~= nil
@@ -220,8 +250,12 @@ function Resource:ensure(input)
       if result then result.created = true end
       return result, err
     end
+    if last_err and errors.is(resp) and not resp.ambiguous then
+      resp.ambiguous = true -- a definite refusal after an earlier ambiguous create: that one may have worked
+      return nil, resp
+    end
     if not (errors.is(resp) and resp.ambiguous) then return nil, resp end
-    last_err = resp -- it may exist now: look again before creating
+    last_err, failed_at = resp, clock() -- it may exist now, or soon: look again before creating
   end
   return nil, last_err
 end

@@ -8,6 +8,7 @@
 local check = require "flowservice.check"
 local compat = require "flowservice.compat"
 local errors = require "flowservice.errors"
+local json = require "flowservice.json"
 
 local retry = {}
 
@@ -100,6 +101,21 @@ function retry.is_idempotent(method, conditional, repeatable)
   return repeatable == true
 end
 
+--- True when an answer proves that a request never reached the service behind Adobe's API
+-- gateway (adobe.io), so even a POST may be sent again: a 429 whose JSON body has the gateway's
+-- throttling shape `{"error_code": "429050", "message": "..."}` (Adobe documents it for the
+-- gateway: developer.adobe.com/analytics-apis/docs/2.0/guides/faq; the gateway's own errors are
+-- `{error_code, message}`, Flow Service's are problem documents). Any other 429 or 503 may come
+-- from behind the gateway, after the service acted. `body`: the decoded JSON (a table) or the
+-- raw text; `headers` is accepted for callers that have it and not needed today.
+function retry.refused_before_service(status, headers, body) -- luacheck: ignore 212/headers
+  if status ~= 429 then return false end
+  if type(body) == "string" then
+    body = json.decode(body)
+  end
+  return type(body) == "table" and body.error_code == "429050" and type(body.message) == "string"
+end
+
 --- Classifies the outcome of one attempt. `outcome`:
 --   method      "GET" | "POST" | ...
 --   conditional true for a request with If-Match
@@ -109,6 +125,8 @@ end
 --               that no request byte was sent (request_size 0), or
 --   decode      true: a 2xx response whose body could not be read
 --   retry_after true when the response has a valid Retry-After
+--   refused     true when the answer proves the request never reached the service
+--               (retry.refused_before_service)
 -- Returns a table { retryable, ambiguous, throttle }: `retryable` another attempt may succeed
 -- and is allowed; `ambiguous` a request that is not safe to repeat may have been carried out
 -- (a resource may have been created); `throttle` the server asked us to slow down (429, or 503
@@ -123,10 +141,12 @@ function retry.classify(outcome)
       -- (or 2xx, 3xx) is a definite answer.
       return { retryable = false, ambiguous = not idempotent and status >= 500, throttle = false }
     end
-    if idempotent or status == 429 or status == 503 then
+    if idempotent or outcome.refused == true then
       return { retryable = true, ambiguous = false, throttle = throttle }
     end
-    -- 408 means the server did not get the whole request; 500, 502, 504 may come after the work.
+    -- 408 means the server did not get the whole request; 500, 502, 504 may come after the work,
+    -- and so may a 429 or 503 without the gateway's proof (an upstream behind the gateway can
+    -- answer them after acting on the request).
     return { retryable = false, ambiguous = status ~= 408, throttle = false }
   end
   if outcome.decode then
@@ -162,7 +182,11 @@ retry.SUCCESS = setmetatable({}, {
 -- random() * min(cap, base * 2^(n-1)), base = throttle_base when throttled.
 function retry.backoff(policy, n, throttle)
   local base = throttle and policy.throttle_base or policy.base
-  return policy.random() * math.min(policy.cap, base * 2 ^ (n - 1))
+  local r = policy.random()
+  if type(r) ~= "number" or not (r >= 0 and r <= 1) then -- NaN fails both comparisons
+    error("flowservice: option retry.random: must return a number from 0 to 1, got " .. tostring(r), 2)
+  end
+  return r * math.min(policy.cap, base * 2 ^ (n - 1))
 end
 
 local MONTHS = { Jan = 1, Feb = 2, Mar = 3, Apr = 4, May = 5, Jun = 6, Jul = 7, Aug = 8, Sep = 9,

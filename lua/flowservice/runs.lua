@@ -216,7 +216,9 @@ function Runs:wait(opts)
   end
   local timeout, interval = opts.timeout or 600, opts.interval or 5
   if not (timeout >= 0 and timeout < math.huge) then error("runs:wait: timeout: expected seconds >= 0", 2) end
-  if not (interval > 0 and interval < math.huge) then error("runs:wait: interval: expected seconds > 0", 2) end
+  if not (interval > 0 and interval <= 86400) then
+    error("runs:wait: interval: expected seconds > 0 and <= 86400", 2) -- core.sleep's limit
+  end
   local sleep, clock = opts.sleep or function(s) self.client:_sleep(s) end, opts.clock or core.monotonic
   local started = clock()
   while true do

@@ -148,6 +148,8 @@ local function run_lua(text, name)
   -- doubles a string in a handful of instructions).
   local steps, memory_at_start = 0, collectgarbage("count")
   local function guard()
+    -- LuaJIT's hooks are global: the host's own code runs under it until it is put back
+    if coroutine.running() ~= co then return end
     steps = steps + 1
     if steps > MAX_INSTRUCTIONS then
       error("the file runs too long (more than " .. MAX_INSTRUCTIONS .. " instructions): a desired-state "

@@ -2,13 +2,13 @@
 -- for each request when the user gave `trace = function(event) ... end`; libcurl's own verbose
 -- output is never turned on (it redacts nothing).
 --
--- Redacted: the Authorization, Proxy-Authorization, Cookie and Set-Cookie headers (always),
--- x-api-key (unless the client is told the API key is not secret), every IMS form field but
--- grant_type and scope, and in JSON bodies every value under auth.params, every member whose
--- name looks secret (password, secret, token, key, credential, in any case and anywhere in the
--- name), the value of a JSON Patch operation whose path reaches into auth or names such a
--- member, and whatever lies deeper than 100 levels. Header values given as pieces (strings and
--- C secrets) show their secrets as the marker too.
+-- Redacted: the Authorization, Proxy-Authorization, Cookie and Set-Cookie headers and every
+-- header whose name looks secret (always), x-api-key (unless the client is told the API key is
+-- not secret), every IMS form field but grant_type and scope, and in JSON bodies every value
+-- under auth.params, every member whose name looks secret (password, secret, token, key,
+-- credential, in any case and anywhere in the name), the value of a JSON Patch operation whose
+-- path reaches into auth or names such a member, and whatever lies deeper than 100 levels.
+-- Header values given as pieces (strings and C secrets) show their secrets as the marker too.
 local json = require "flowservice.json"
 local sensitive = require "flowservice.sensitive"
 
@@ -111,13 +111,22 @@ function trace.body(body, content_type)
   return ("(%d bytes of %s)"):format(#text, content_type ~= "" and content_type or "unknown type")
 end
 
+-- Header names whose values are hidden besides Authorization, Proxy-Authorization, Cookie,
+-- Set-Cookie and x-api-key: the secret-looking ones (password, secret, token, key, credential,
+-- like JSON members), X-Auth-*, and any with session or signature (X-Upstream-Token,
+-- X-Session-Id, ...).
+local function secret_header(lower)
+  return lower ~= "x-api-key" and (trace.secret_name(lower) or lower:find("^x%-auth") ~= nil
+    or lower:find("session", 1, true) ~= nil or lower:find("signature", 1, true) ~= nil)
+end
+
 -- Headers as the trace shows them: names kept, secret values replaced.
 function trace.headers(headers, opts)
   local out = {}
   for name, value in pairs(headers or {}) do
     local lower = name:lower()
     if lower == "authorization" or lower == "proxy-authorization" or lower == "cookie"
-        or lower == "set-cookie" or (lower == "x-api-key" and opts.redact_api_key) then
+        or lower == "set-cookie" or (lower == "x-api-key" and opts.redact_api_key) or secret_header(lower) then
       out[name] = MARKER
     elseif type(value) == "table" then
       out[name] = pieces_text(value)

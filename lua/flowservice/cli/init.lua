@@ -161,7 +161,10 @@ local function global_options(parser)
   parser:option("--timeout", "Seconds for each request (default 60)."):argname "SECONDS"
     :convert(function(v)
       local n = tonumber(v)
-      if not n or n <= 0 then return nil, "--timeout needs a number of seconds > 0" end
+      -- the library's rule for the timeout option (flowservice.new)
+      if not n or not (n > 0 and n <= 2147483) then
+        return nil, "--timeout needs a number of seconds > 0 and <= 2147483"
+      end
       return n
     end)
 end

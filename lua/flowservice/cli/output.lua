@@ -34,16 +34,38 @@ function output.exit_code(err)
   return EXIT.server
 end
 
+-- Text that came from the service, made safe to show on a terminal: line breaks and tabs become
+-- one space, every other control character (C0, DEL, and C1 such as U+009B, the one-byte CSI)
+-- is shown as an escape (\x1b, \u009b) instead of being sent, so ESC ] 0 ; ... BEL (a window
+-- title) or ESC [ 2 J (clear screen) in an error message or a member name does nothing.
+local function escape_control(c)
+  return ("\\x%02x"):format(c:byte())
+end
+
+function output.safe(text)
+  text = tostring(text):gsub("[\t\r\n]+", " ")
+  text = text:gsub("[%z\1-\31\127]", escape_control)
+  return (text:gsub("\194([\128-\159])", function(c) return ("\\u%04x"):format(c:byte()) end))
+end
+local safe = output.safe
+
+-- JSON text with DEL and the C1 controls (U+0080-U+009F, U+009B being a one-character CSI)
+-- written as \u escapes too (the encoder escapes only C0): the same JSON values, and no byte a
+-- terminal would act on. Those bytes occur in JSON text only inside strings.
+local function terminal_safe_json(text)
+  text = text:gsub("\127", "\\u007f")
+  return (text:gsub("\194([\128-\159])", function(c) return ("\\u%04x"):format(c:byte()) end))
+end
+
 -- One line on stderr: the error's kind, status, code, message and request id (its tostring,
--- which never shows a secret), with line breaks from a server message folded.
+-- which never shows a secret), made safe for the terminal.
 function output.error(streams, err)
-  local text = tostring(err):gsub("[\r\n]+", " ")
-  streams.stderr:write(text, "\n")
+  streams.stderr:write(safe(tostring(err)), "\n")
 end
 
 -- A plain "flowservice: message" line on stderr (usage problems, refusals).
 function output.fail(streams, message)
-  streams.stderr:write("flowservice: ", (message:gsub("[\r\n]+", " ")), "\n")
+  streams.stderr:write("flowservice: ", safe(message), "\n")
 end
 
 -- The fields of a --json error object, each present (null when it does not apply).
@@ -68,7 +90,7 @@ function output.json_error(streams, err, code, message, warnings)
   object.exit = code
   if warnings and #warnings > 0 then object.warnings = json.array(warnings) end
   local text = json.encode(object) or json.encode { kind = object.kind, message = "(unprintable error)", exit = code }
-  streams.stderr:write(text, "\n")
+  streams.stderr:write(terminal_safe_json(text), "\n")
 end
 
 -- Marks a Lua list as a JSON array, so an empty list prints as [] and not {}.
@@ -79,7 +101,7 @@ end
 function output.json(streams, value)
   local text, err = json.encode(value)
   if not text then error("cannot print JSON: " .. err) end
-  streams.stdout:write(text, "\n")
+  streams.stdout:write(terminal_safe_json(text), "\n")
 end
 
 -- A value as one table cell or block line: strings as they are, epoch-ms timestamps readable,
@@ -89,8 +111,8 @@ local function cell(value, key)
   if type(value) == "number" and key and key:match("At$") and value > 1e11 then
     return os.date("!%Y-%m-%dT%H:%M:%SZ", math.floor(value / 1000))
   end
-  if type(value) == "table" then return json.encode(value) or "?" end
-  return (tostring(value):gsub("[%c]", " "))
+  if type(value) == "table" then return safe(json.encode(value) or "?") end
+  return safe(value)
 end
 output.cell = cell
 
@@ -107,7 +129,7 @@ function output.table(streams, columns, rows)
     lines[#lines + 1] = cells
   end
   local header = {}
-  for i, col in ipairs(columns) do header[i] = col.title end
+  for i, col in ipairs(columns) do header[i] = safe(col.title) end -- a preview's titles are the source's
   add(header)
   for _, row in ipairs(rows) do
     local cells = {}
@@ -130,13 +152,17 @@ end
 -- One item as "key: value" lines, keys sorted and aligned.
 function output.item(streams, item)
   local keys, width = {}, 0
+  local shown = {} -- member names come from the service: shown safe
   for k in pairs(item) do
-    keys[#keys + 1] = tostring(k)
-    width = math.max(width, #tostring(k))
+    keys[#keys + 1] = k
+    shown[k] = safe(k)
+    width = math.max(width, width_of(shown[k]))
   end
-  table.sort(keys)
+  table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
   for _, k in ipairs(keys) do
-    streams.stdout:write(k, ":", (" "):rep(width - #k + 1), cell(item[k], k), "\n")
+    local name = shown[k]
+    local value = cell(item[k], type(k) == "string" and k or nil)
+    streams.stdout:write(name, ":", (" "):rep(width - width_of(name) + 1), value, "\n")
   end
 end
 

@@ -7,17 +7,21 @@ local refs = require "flowservice.cli.refs"
 
 local EXIT = output.EXIT
 
-local function seconds(min)
+-- max: the longest wait the library's sleep takes (core.sleep: 86400 s), or none
+local function seconds(min, max)
   return function(v)
     local n = tonumber(v)
-    if not n or n < min or n == math.huge then return nil, "expected seconds >= " .. min end
+    if not n or n < min or n == math.huge or (max and n > max) then
+      return nil, "expected seconds >= " .. min .. (max and " and <= " .. max or "")
+    end
     return n
   end
 end
 
 local function progress_line(runs, run, elapsed)
   local status = run and (runs.status(run) or "no status yet") or "waiting for the first run"
-  return string.format("%6.1f s  %s%s", elapsed, run and (run.id .. "  ") or "", status)
+  -- the id and status come from the service: shown safe
+  return output.safe(string.format("%6.1f s  %s%s", elapsed, run and (tostring(run.id) .. "  ") or "", status))
 end
 
 return function(kind)
@@ -31,7 +35,7 @@ return function(kind)
       -- its own target: the global --timeout (each request's) must not take this value
       cmd:option("--timeout", "Give up after this many seconds (exit status 10).", "600"):argname "SECONDS"
         :convert(seconds(0)):target "wait_timeout"
-      cmd:option("--interval", "Seconds between polls.", "5"):argname "SECONDS":convert(seconds(0.05))
+      cmd:option("--interval", "Seconds between polls.", "5"):argname "SECONDS":convert(seconds(0.05, 86400))
     end,
     run = function(ctx, args)
       if (args.ref == nil) == (args.flow == nil) then ctx:fail(EXIT.usage, "give a RUN_ID or --flow FLOW") end
@@ -72,9 +76,9 @@ return function(kind)
       ctx:must(run, status)
       ctx:print(run, function()
         local records = type(run.metrics) == "table" and run.metrics.recordSummary or {}
-        ctx.streams.stdout:write(string.format("run %s: %s (records in %s, out %s, failed %s)\n", run.id, status,
-          tostring(records.inputRecordCount), tostring(records.outputRecordCount),
-          tostring(records.failedRecordCount)))
+        ctx.streams.stdout:write(output.safe(string.format("run %s: %s (records in %s, out %s, failed %s)",
+          tostring(run.id), status, tostring(records.inputRecordCount), tostring(records.outputRecordCount),
+          tostring(records.failedRecordCount))), "\n")
       end)
       return status == "success" and EXIT.ok or EXIT.failed_run
     end,

@@ -1,7 +1,9 @@
 -- The emulator's admin endpoints under /_emulator/ (an emulator choice modelled on moto's
 -- /moto-api/reset and LocalStack's chaos API): fault rules, a reset of all state, request
 -- statistics. JSON in and out, no authentication, loopback peers only (anyone else gets 403 and
--- nothing changes). Admin requests are never faulted and never counted in the statistics.
+-- nothing changes), and nothing a web page of another site could send (admin.cross_site: a
+-- loopback Host, no foreign Origin, Content-Type: application/json to change anything).
+-- Admin requests are never faulted and never counted in the statistics.
 --
 --   GET    /_emulator/faults   -> {"seed", "rules": [{...rule..., "matched", "fired"}]}
 --   PUT    /_emulator/faults   {"seed"?, "rules"} replaces the rules and reseeds
@@ -200,16 +202,59 @@ local function clear_limit(state)
   return describe_limit(state)
 end
 
--- Only loopback peers reach the handler.
+-- Whether a Host header or an Origin's host[:port] names this machine's loopback.
+local function loopback_authority(authority)
+  local host = authority:match("^%[([^%]]+)%]:?%d*$") or authority:match("^([^:]*):?%d*$")
+  if not host then return false end
+  host = host:lower()
+  return host == "localhost" or admin.is_loopback(host)
+end
+
+-- Why a request may come from a web page of another site, or nil. A page in the user's browser
+-- can reach a loopback port: a "simple" cross-site POST (text/plain, no preflight) or a DNS
+-- rebinding page (its own name resolving to 127.0.0.1) would otherwise inject faults or reset
+-- the state. So: the Host must name a loopback address (a rebinding page's Host is its own
+-- name), an Origin, when sent, must be a loopback one, and a request that changes anything must
+-- say `Content-Type: application/json`, which a browser sends cross-site only after a CORS
+-- preflight the emulator never grants (WHATWG Fetch, "CORS-safelisted request-header").
+function admin.cross_site(req)
+  local headers = req.headers or {}
+  if type(headers.host) ~= "string" or not loopback_authority(headers.host) then
+    return "a Host header naming a loopback address (127.0.0.1, [::1] or localhost)"
+  end
+  local origin = headers.origin
+  if origin ~= nil then
+    local authority = type(origin) == "string" and origin:match("^https?://([^/]+)$")
+    if not (authority and loopback_authority(authority)) then return "no Origin of another site" end
+  end
+  if req.method ~= "GET" and req.method ~= "HEAD" then
+    local ctype = type(headers["content-type"]) == "string" and headers["content-type"]:lower() or ""
+    if not (ctype == "application/json" or ctype:find("^application/json%s*;")) then
+      return "Content-Type: application/json on every request that changes something"
+    end
+  end
+  return nil
+end
+
+-- Only loopback peers, and no request a web page of another site could have made, reach the
+-- handler.
 local function loopback_only(state, handler)
   return function(req)
     if not admin.is_loopback(req.peer) then
       return http.generic_error(403, "ForbiddenError",
         "The emulator's admin endpoints answer loopback peers only.")
     end
+    local needed = admin.cross_site(req)
+    if needed then
+      return http.generic_error(403, "ForbiddenError", "The emulator's admin endpoints need " .. needed .. ".")
+    end
     return handler(state, req)
   end
 end
+
+-- The guard every admin route goes through (scenarios.lua's routes too): loopback_only(state, handler),
+-- handler(state, req).
+admin.guard = loopback_only
 
 function admin.register(router, state)
   local function add(method, path, handler)

@@ -336,12 +336,19 @@ end
 -- Fault responses
 ---------------------------------------------------------------------------------------------------
 
--- Emulator choices (Adobe documents no 429 or Retry-After for Flow Service): fault statuses use
--- the adobe.io gateway's {"error_code", "message"} shape, code = status .. "050".
+-- Emulator choices (Adobe documents no 429 or Retry-After for Flow Service). A status fault
+-- "before" processing stands for the adobe.io gateway refusing the request: its
+-- {"error_code", "message"} shape, code = status .. "050" (429050 "Too many requests" is the
+-- gateway's documented throttling answer: developer.adobe.com/analytics-apis/docs/2.0/guides/faq).
+-- A status fault "after" processing stands for the service (or an upstream behind the gateway)
+-- failing once it acted: Flow Service's problem shape (experienceleague.adobe.com/en/docs/
+-- experience-platform/sources/flow-service-api-errors: FLOW-1102 Internal Error, 1103 Service
+-- Unavailable, 1104 Gateway Timeout; 429 and 502 have no code of their own there: 1102).
 local STATUS_MESSAGES = {
   [429] = "Too many requests", [500] = "Internal server error", [502] = "Bad gateway",
   [503] = "Service unavailable", [504] = "Gateway timeout",
 }
+local FLOW_CODES = { [503] = { 1103, "Service Unavailable" }, [504] = { 1104, "Gateway Timeout" } }
 
 faults.http_date = util.http_date
 
@@ -357,12 +364,25 @@ function faults.retry_after_value(rule, now)
   return nil
 end
 
--- The response of a "status" rule: {status, headers, body}.
-function faults.status_response(rule)
+-- The response of a "status" rule: {status, headers, body}; the body's shape follows the
+-- rule's phase (see STATUS_MESSAGES), `request_id` goes into a problem's report.
+function faults.status_response(rule, request_id)
   local status = rule.status
   local headers = { ["Content-Type"] = "application/json" }
   headers["Retry-After"] = faults.retry_after_value(rule)
-  local body = util.json_encode({ error_code = status .. "050", message = STATUS_MESSAGES[status] })
+  local body
+  if rule.phase == "after" then
+    local flow = FLOW_CODES[status] or { 1102, "Internal Error" }
+    local code, title = flow[1], flow[2]
+    local detail = STATUS_MESSAGES[status]
+    body = util.json_encode({
+      type = ("https://ns.adobe.com/aep/errors/FLOW-%d-%d"):format(code, status), title = title,
+      status = status, report = { ["detailed-message"] = detail, ["request-id"] = request_id },
+      errorMessage = detail, errorDetails = detail,
+    })
+  else
+    body = util.json_encode({ error_code = status .. "050", message = STATUS_MESSAGES[status] })
+  end
   return { status = status, headers = headers, body = body }
 end
 

@@ -40,6 +40,7 @@ local DEFAULT_LIMITS = {
   header_bytes = 32 * 1024,      -- bytes in the whole header section
   header_count = 100,
   body_bytes = 4 * 1024 * 1024,  -- decoded body, Content-Length or chunked
+  buffered_bytes = 64 * 1024 * 1024, -- bodies being received, all connections together (503 beyond)
   chunk_line = 1024,             -- chunk-size line or trailer line
   max_connections = 512,         -- stays below select()'s FD_SETSIZE
 }
@@ -50,6 +51,9 @@ local DEFAULT_TIMEOUTS = {
   linger = 2,                    -- seconds to drain a client's unread input before closing
 }
 local READ_SIZE = 16 * 1024
+-- Reads one connection may do before it lets the others have a turn: a client that keeps its
+-- socket full (a large body, even in 1-byte pieces) cannot hold up the select loop.
+local READS_PER_TURN = 4
 
 local REASONS = {
   [100] = "Continue", [200] = "OK", [201] = "Created", [204] = "No Content",
@@ -87,6 +91,7 @@ local PROTOCOL_ERRORS = {
   [414] = { "UriTooLongError", "The request line is too long." },
   [417] = { "ExpectationFailedError", "Only the expectation 100-continue is supported." },
   [431] = { "HeaderFieldsTooLargeError", "The request header section is too large." },
+  [503] = { "ServiceUnavailableError", "Too many request bodies are being received; try again." },
   [500] = { "InternalServerError", "An internal error has occurred." },
   [501] = { "NotImplementedError", "Only the chunked transfer coding is supported." },
   [505] = { "HttpVersionNotSupportedError", "Only HTTP/1.0 and HTTP/1.1 are supported." },
@@ -148,7 +153,9 @@ Conn.__index = Conn
 -- peer: the peer's address.
 local function new_conn(sock, raw, tls, peer)
   return setmetatable({
-    sock = sock, raw = raw, tls = tls, peer = peer, buf = "", pos = 1, deadline = math.huge,
+    sock = sock, raw = raw, tls = tls, peer = peer, buf = "", pos = 1, deadline = math.huge, reads = 0,
+    reserved = 0,                            -- bytes of the server's body budget (see reserve)
+    idle_since = nil,                        -- set while waiting for a request's first byte
   }, Conn)
 end
 
@@ -174,6 +181,7 @@ end
 
 -- Waits until the socket is ready; returns true, or nil and "timeout".
 function Conn:wait(kind)
+  self.reads = 0                             -- a new turn starts when the loop resumes us
   local ok, why = coroutine.yield(kind, self.deadline)
   if ok then return true end
   return nil, why
@@ -182,8 +190,19 @@ end
 -- Sleeps without blocking the server: the select loop watches neither direction and resumes the
 -- coroutine when the deadline passes.
 function Conn:sleep(seconds)
+  self.reads = 0
   self.deadline = util.now() + seconds
   coroutine.yield("sleep", self.deadline)
+end
+
+-- Lets every other connection have a turn, then goes on (its deadline unchanged). Not a wait
+-- for readability: over TLS the next bytes may already sit in luasec's buffer, which select
+-- cannot see.
+function Conn:yield_turn()
+  local deadline = self.deadline
+  self.reads = 0
+  coroutine.yield("sleep", util.now())       -- due at once: resumed in the loop's next round
+  self.deadline = deadline
 end
 
 -- Makes the coming close abort the connection (RST) instead of ending it (FIN). Plain close
@@ -203,7 +222,9 @@ end
 -- Reads whatever is available (at least one byte) into the buffer.
 -- Returns true, or nil and "closed" / "timeout".
 function Conn:fill()
+  if self.reads >= READS_PER_TURN then self:yield_turn() end
   while true do
+    self.reads = self.reads + 1
     local data, err, partial = self.sock:receive(READ_SIZE)
     local got = data or partial
     if got and #got > 0 then
@@ -220,16 +241,27 @@ function Conn:fill()
   end
 end
 
+-- Appends s to a stack of strings kept in decreasing size (Programming in Lua, "string
+-- buffers"): a body that arrives in many tiny pieces costs O(n log n) copying and about twice its
+-- size in memory, not one Lua string per piece.
+local function push_piece(stack, s)
+  stack[#stack + 1] = s
+  for i = #stack - 1, 1, -1 do
+    if #stack[i] > #stack[i + 1] then break end
+    stack[i] = stack[i] .. table.remove(stack)
+  end
+end
+
 function Conn:read_exact(n)
   local parts, need = {}, n
   while true do
     local avail = self:available()
     if avail >= need then
-      parts[#parts + 1] = self:take(need)
+      push_piece(parts, self:take(need))
       return table.concat(parts)
     end
     if avail > 0 then
-      parts[#parts + 1] = self:take(avail)
+      push_piece(parts, self:take(avail))
       need = need - avail
     end
     local ok, err = self:fill()
@@ -318,6 +350,7 @@ local BAD_VALUE_CHARS = "[%z\1-\8\10-\31\127]"   -- controls except HTAB
 -- this request arrived (a timeout before that is just an idle keep-alive connection).
 local function read_head(conn, limits, timeouts)
   conn.deadline = util.now() + timeouts.idle
+  conn.idle_since = util.now()               -- idle until a byte arrives: may be evicted
   local started = false
   local scanned = 0
   while true do
@@ -326,6 +359,7 @@ local function read_head(conn, limits, timeouts)
     local avail = conn:available()
     if avail > 0 and not started then
       started = true
+      conn.idle_since = nil
       conn.deadline = util.now() + timeouts.request
     end
     local s = conn.buf:find("\r\n\r\n", conn.pos + scanned, true)
@@ -414,7 +448,17 @@ local function body_framing(req, limits)
   return "none"
 end
 
-local function read_chunked(conn, limits)
+-- Takes `n` bytes of the server's budget for bodies being received (budget.used) for the
+-- connection; Server:release gives them back once the request is answered or the connection
+-- ends, however it ends. False when they are not there.
+local function reserve(budget, limits, conn, n)
+  if budget.used + n > limits.buffered_bytes then return false end
+  budget.used = budget.used + n
+  conn.reserved = conn.reserved + n
+  return true
+end
+
+local function read_chunked(conn, limits, budget)
   local parts, total = {}, 0
   while true do
     local line, err = conn:read_line(limits.chunk_line, 400)
@@ -426,6 +470,7 @@ local function read_chunked(conn, limits)
     if size == 0 then break end
     total = total + size
     if total > limits.body_bytes then return nil, 413 end
+    if not reserve(budget, limits, conn, size) then return nil, 503 end
     local data, derr = conn:read_exact(size)
     if not data then return nil, derr end
     parts[#parts + 1] = data
@@ -448,7 +493,7 @@ end
 -- Reads one request. Returns req, or nil and a status to answer with (then close), or nil when
 -- the connection just ended. intercept (optional) sees the parsed head and sets req.fault; a
 -- "reset" fault before processing returns the request at once, its body unread.
-local function read_request(conn, limits, timeouts, intercept)
+local function read_request(conn, limits, timeouts, intercept, budget)
   local head, err = read_head(conn, limits, timeouts)
   if not head then
     return nil, type(err) == "number" and err or nil
@@ -476,9 +521,10 @@ local function read_request(conn, limits, timeouts, intercept)
 
   local body, berr = "", nil
   if framing == "length" then
+    if not reserve(budget, limits, conn, length) then return nil, 503, req end
     body, berr = conn:read_exact(length)
   elseif framing == "chunked" then
-    body, berr = read_chunked(conn, limits)
+    body, berr = read_chunked(conn, limits, budget)
   end
   if not body then
     if berr == "timeout" then return nil, 408, req end
@@ -616,7 +662,7 @@ end
 function Server:inject_before(conn, req, fault)
   if fault.delay then conn:sleep(fault.delay) end -- the rate limit's 429 after injected latency
   if fault.fault == "status" then
-    return self:send_response(conn, req, faults.status_response(fault), fault)
+    return self:send_response(conn, req, faults.status_response(fault, req.request_id), fault)
   end
   return self:hang_up(conn, req, fault, nil)
 end
@@ -625,7 +671,7 @@ end
 function Server:inject_after(conn, req, fault, res)
   local kind = fault.fault
   if kind == "status" then
-    return self:send_response(conn, req, faults.status_response(fault), fault)
+    return self:send_response(conn, req, faults.status_response(fault, req.request_id), fault)
   elseif kind == "delay" then
     conn:sleep(fault.seconds)
     return self:send_response(conn, req, res, fault)
@@ -678,8 +724,9 @@ function Server:serve(conn)
     end
   end
   while true do
-    local req, status, partial_req = read_request(conn, self.limits, self.timeouts, self.intercept)
+    local req, status, partial_req = read_request(conn, self.limits, self.timeouts, self.intercept, self.buffered)
     if not req then
+      self:release(conn)
       if status then                         -- answer the protocol error, then close
         local r = partial_req or { headers = {} }
         r.request_id = util.uuid4()
@@ -693,11 +740,20 @@ function Server:serve(conn)
     end
     req.request_id = util.uuid4()
     req.peer = conn.peer
-    if not self:respond(conn, req) then return end
+    local keep = self:respond(conn, req)
+    self:release(conn)
+    if not keep then return end
   end
 end
 
+-- Gives back the connection's share of the budget for bodies being received.
+function Server:release(conn)
+  self.buffered.used = self.buffered.used - conn.reserved
+  conn.reserved = 0
+end
+
 function Server:drop(conn)
+  self:release(conn)
   conn.sock:close()
   self.conns[conn.sock] = nil
   self.count = self.count - 1
@@ -719,6 +775,7 @@ function Server:accept_all()
   while true do
     local sock = self.listener:accept()
     if not sock then return end
+    if self.count >= self.limits.max_connections then self:evict_idle() end
     if self.count >= self.limits.max_connections then
       sock:close()
     else
@@ -733,6 +790,17 @@ function Server:accept_all()
       end
     end
   end
+end
+
+-- At the connection limit: closes the connection that has waited longest for a request without
+-- sending a byte, so idle keep-alive connections (or a client hoarding them) cannot lock new
+-- clients out. Connections in the middle of a request are never evicted.
+function Server:evict_idle()
+  local oldest
+  for _, conn in pairs(self.conns) do
+    if conn.idle_since and (not oldest or conn.idle_since < oldest.idle_since) then oldest = conn end
+  end
+  if oldest then self:drop(oldest) end
 end
 
 -- sock: a luasocket TCP socket, or (TLS) the luasec socket wrapping raw, the TCP socket.
@@ -852,6 +920,7 @@ function http.server(opts)
     timeouts = merged(DEFAULT_TIMEOUTS, opts.timeouts),
     conns = {},
     count = 0,
+    buffered = { used = 0 },                 -- bytes of bodies being received (limits.buffered_bytes)
   }, Server)
 end
 

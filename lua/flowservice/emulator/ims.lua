@@ -18,6 +18,11 @@ local ims = {}
 
 local TOKEN_PATH = "^/ims/token/v3/?$"
 local SWEEP_EVERY = 256                      -- issues between sweeps of expired tokens
+-- Emulator choice (memory bound, not an IMS fact): at most this many tokens are remembered; a
+-- new one makes the emulator forget the oldest, whose next use gets 401 (a client fetches a new
+-- token then). Expired tokens are forgotten by the sweep.
+local MAX_TOKENS = 4096
+ims.MAX_TOKENS = MAX_TOKENS
 local REQUIRED = { "client_id", "client_secret", "scope" }
 
 local function oauth_error(status, code, description)
@@ -59,6 +64,17 @@ local function issue_token(state, client_id, client)
   state.tokens[token] = {
     client_id = client_id, org_id = client.org_id, expires_at = now + state.token_ttl,
   }
+  -- issue order, oldest first: the queue holds every token not yet forgotten by it (some may
+  -- be gone already), so the tokens remembered never exceed MAX_TOKENS
+  local queue = state.token_queue or { first = 1, last = 0 }
+  state.token_queue = queue
+  queue.last = queue.last + 1
+  queue[queue.last] = token
+  if queue.last - queue.first + 1 > (state.max_tokens or MAX_TOKENS) then
+    state.tokens[queue[queue.first]] = nil
+    queue[queue.first] = nil
+    queue.first = queue.first + 1
+  end
   return token
 end
 

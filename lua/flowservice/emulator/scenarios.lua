@@ -306,29 +306,21 @@ function scenarios.decider(state)
 end
 
 ---------------------------------------------------------------------------------------------------
--- Admin routes: GET / PUT /_emulator/scenario (loopback peers only, like admin.lua's)
+-- Admin routes: GET / PUT /_emulator/scenario, behind admin.lua's guard (loopback peers only,
+-- nothing a web page of another site could send)
 ---------------------------------------------------------------------------------------------------
-
-local function loopback_only(handler)
-  return function(req)
-    if not admin.is_loopback(req.peer) then
-      return http.generic_error(403, "ForbiddenError", "The emulator's admin endpoints answer loopback peers only.")
-    end
-    return handler(req)
-  end
-end
 
 function scenarios.register(router, state)
   local path = "^/_emulator/scenario/?$"
-  router:add("GET", path, loopback_only(function() return http.json(200, scenarios.describe(state)) end))
-  router:add("PUT", path, loopback_only(function(req)
+  router:add("GET", path, admin.guard(state, function(st) return http.json(200, scenarios.describe(st)) end))
+  router:add("PUT", path, admin.guard(state, function(st, req)
     if (req.body or "") == "" then
       return http.generic_error(400, "BadRequestError", "the body must be a JSON object")
     end
     local config, err = scenarios.decode_config(req.body)
     if not config then return http.generic_error(400, "BadRequestError", err) end
-    scenarios.apply(state, config)
-    return http.json(200, scenarios.describe(state))
+    scenarios.apply(st, config)
+    return http.json(200, scenarios.describe(st))
   end))
 end
 
