@@ -115,7 +115,7 @@ demo: deps-runtime
 # runtime is preloaded; processes the specs start (fixture servers, the emulator) need
 # not be checked. Leak checks are on in both runs and need no suppressions.
 # Specs whose work happens in other processes (the command line, the benchmarks, LDoc, make
-# install, README scripts, the mutation check) are left out: only the busted process is instrumented.
+# install, README and docs/ scripts, the mutation check) are left out: only the busted process is instrumented.
 # SPECS="spec/core_spec.lua ..." limits the run.
 ASAN_BUILD  ?= build-asan
 SAN_FLAGS   := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer

@@ -70,6 +70,17 @@ describe("README.md and docs/", function()
     assert.truthy(#scripts >= 1)
   end)
 
+  it("runs the blocks of the guide pages too, after the README's they build on", function()
+    local ran = {}
+    for _, script in ipairs(scripts) do
+      for _, page in ipairs(script.page_list) do ran[page] = true end
+    end
+    for _, page in ipairs { "README.md", "docs/CONFIGURATION.md", "docs/LIBRARY.md", "docs/RELIABILITY.md",
+        "docs/EMULATOR.md", "docs/CLI.md" } do
+      assert.is_true(ran[page], page .. ": no lua block found")
+    end
+  end)
+
   for i, script in ipairs(scripts) do
     it(("example %d (%d block(s) of %s, from %q) runs and prints what the page says"):format(
         i, script.blocks, table.concat(script.page_list, ", "), script.first_line), function()
