@@ -7,8 +7,8 @@ max_line_length = 120
 
 -- Lua files, and the launchers in bin/ (no .lua suffix); bench/run and bench/reliability/run
 -- are shell scripts.
-include_files = { "**/*.lua", "bin/flowservice", "bin/flowservice-emulator", "*.rockspec", ".luacheckrc",
-  ".busted", "config.ld" }
+include_files = { "**/*.lua", "bin/flowservice", "bin/flowservice-emulator", "*.rockspec", "rockspecs/*.rockspec",
+  ".luacheckrc", ".busted", "config.ld" }
 exclude_files = { "luarocks-tree", "build", "build-asan", "docs/api" }
 
 files["spec"] = { std = "+busted" }     -- describe, it, assert, ...

@@ -12,9 +12,13 @@ PKG_CONFIG  ?= pkg-config
 LUA_CFLAGS  := $(shell $(PKG_CONFIG) --cflags $(LUA_PC) 2>/dev/null)
 CURL_CFLAGS := $(shell $(PKG_CONFIG) --cflags libcurl 2>/dev/null)
 CURL_LIBS   := $(shell $(PKG_CONFIG) --libs libcurl 2>/dev/null)
-INST_LIBDIR ?= $(shell $(PKG_CONFIG) --variable=INSTALL_CMOD $(LUA_PC) 2>/dev/null)
-INST_LUADIR ?= $(shell $(PKG_CONFIG) --variable=INSTALL_LMOD $(LUA_PC) 2>/dev/null)
-INST_BINDIR ?= /usr/local/bin
+# make install: one prefix for the library and the commands (DESTDIR for packagers). The Lua
+# directories are those every Debian Lua searches under /usr/local: share/lua/5.x, lib/lua/5.x.
+PREFIX      ?= /usr/local
+LUA_ABI     := $(if $(filter luajit,$(LUA)),5.1,$(patsubst lua%,%,$(LUA)))
+INST_LUADIR ?= $(PREFIX)/share/lua/$(LUA_ABI)
+INST_LIBDIR ?= $(PREFIX)/lib/lua/$(LUA_ABI)
+INST_BINDIR ?= $(PREFIX)/bin
 
 WARN        := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 ALL_CFLAGS  := -std=gnu99 -fPIC $(WARN) $(CFLAGS) $(LUA_CFLAGS) $(CURL_CFLAGS) \
@@ -43,13 +47,20 @@ LUA_DEBIAN_PKGS_lua5.1 := lua5.1 liblua5.1-0-dev
 LUA_DEBIAN_PKGS_lua5.2 := lua5.2 liblua5.2-dev
 LUA_DEBIAN_PKGS_lua5.3 := lua5.3 liblua5.3-dev
 LUA_DEBIAN_PKGS_luajit := luajit libluajit-5.1-dev
-DEBIAN_PKGS := lua5.4 liblua5.4-dev $(LUA_DEBIAN_PKGS_$(LUA)) lua-cjson lua-socket lua-sec openssl lua-busted luarocks \
-               libcurl4-openssl-dev pkg-config gcc make lua-check valgrind lua-argparse \
-               nginx-light curl time python3-requests \
-               cppcheck clang-tidy lua-ldoc lua-markdown lua5.1
+# Debian packages by need (the README lists the same sets). Runtime: build the core and run the
+# library, the `flowservice` command (argparse) and the emulator (luasocket; luasec for HTTPS):
+# `make all`'s tools and `make demo`. Test: what `make test`'s specs start besides (busted, openssl
+# for certificates, luarocks for the install spec, and under Lua 5.4 the bench spec's baselines:
+# nginx, curl, time, python3-requests; LDoc on Lua 5.1 for the reference spec). Development: the
+# checkers of make lint and make check.
+RUNTIME_PKGS := lua5.4 liblua5.4-dev $(LUA_DEBIAN_PKGS_$(LUA)) libcurl4-openssl-dev pkg-config gcc make \
+                lua-cjson lua-socket lua-sec lua-argparse
+TEST_PKGS   := $(RUNTIME_PKGS) lua-busted openssl luarocks nginx-light curl time python3-requests \
+               lua-ldoc lua-markdown lua5.1
+DEV_PKGS    := $(TEST_PKGS) lua-check valgrind cppcheck clang-tidy
 
-.PHONY: all deps test test-all demo check fuzz-long lint doc install clean bench bench-short reliability \
-        reliability-short mutants bench-throttle bench-throttle-short
+.PHONY: all deps deps-runtime deps-test test test-all demo check fuzz-long lint doc install clean bench bench-short \
+        reliability reliability-short mutants bench-throttle bench-throttle-short example-embed
 
 all: $(CORE)
 
@@ -61,9 +72,10 @@ $(CORE): $(OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LIBFLAG) $(LDFLAGS) -o $@ $(OBJS) $(CURL_LIBS)
 
-# Installs the Debian packages that are missing (needs root or sudo).
-deps:
-	@missing=""; for p in $(DEBIAN_PKGS); do \
+# Installs the Debian packages of a set that are missing (needs root or sudo): deps-runtime for
+# make demo, deps-test for make test, deps (everything) for lint, check, doc, bench and CI.
+define install_missing
+	@missing=""; for p in $(1); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -71,9 +83,19 @@ deps:
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	fi
+endef
+
+deps-runtime:
+	$(call install_missing,$(RUNTIME_PKGS))
+
+deps-test:
+	$(call install_missing,$(TEST_PKGS))
+
+deps:
+	$(call install_missing,$(DEV_PKGS))
 
 # FLOWSERVICE_LUA and FLOWSERVICE_CPATH: the Lua and core the processes that specs start use.
-test: deps
+test: deps-test
 	$(MAKE) all
 	FLOWSERVICE_LUA=$(LUA) FLOWSERVICE_CPATH='./$(BUILD)/?.so' FLOWSERVICE_CHAOS_TRIES=$(CHAOS_TRIES_TEST) \
 	  $(BUSTED) $(BUSTED_FLAGS)
@@ -84,7 +106,7 @@ test-all:
 	  echo "== $$lua"; $(MAKE) --no-print-directory test LUA=$$lua || exit 1; \
 	done
 
-demo: deps
+demo: deps-runtime
 	$(MAKE) all
 	LUA=$(LUA) FLOWSERVICE_CPATH='./$(BUILD)/?.so' sh examples/demo.sh
 
@@ -93,13 +115,13 @@ demo: deps
 # runtime is preloaded; processes the specs start (fixture servers, the emulator) need
 # not be checked. Leak checks are on in both runs and need no suppressions.
 # Specs whose work happens in other processes (the command line, the benchmarks, LDoc, make
-# install, README scripts, the mutation check) are left out: only the busted process is instrumented.
+# install, README and docs/ scripts, the mutation check) are left out: only the busted process is instrumented.
 # SPECS="spec/core_spec.lua ..." limits the run.
 ASAN_BUILD  ?= build-asan
 SAN_FLAGS   := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 SPECS       ?= $(filter-out spec/cli_spec.lua spec/cli_unattended_spec.lua spec/bench_spec.lua \
                  spec/reliability_bench_spec.lua spec/lint_doc_spec.lua spec/packaging_spec.lua \
-                 spec/readme_spec.lua spec/mutants_spec.lua spec/throttle_bench_spec.lua, \
+                 spec/readme_spec.lua spec/mutants_spec.lua spec/throttle_bench_spec.lua spec/rocks_spec.lua spec/embed_spec.lua, \
                  $(sort $(wildcard spec/*_spec.lua)))
 VALGRIND    ?= valgrind --error-exitcode=1 --leak-check=full --keep-debuginfo=yes \
                --errors-for-leak-kinds=definite,indirect,possible \
@@ -137,6 +159,20 @@ fuzz-long: deps
 	FLOWSERVICE_LUA=$(LUA) $(LUA) spec/fuzz_long.lua --duration $(FUZZ_DURATION) --cases $(FUZZ_CASES) \
 	  $(if $(FUZZ_SEED),--seed $(FUZZ_SEED)) --cpath './$(ASAN_BUILD)/?.so' \
 	  --preload "$$($(CC) -print-file-name=libasan.so)"
+
+# The embedding example (issue 19, docs/EMBEDDING.md): a C host built twice against Lua 5.4, with
+# the shared liblua and with the static liblua5.4.a (linked -Wl,-E so that core.so, loaded by
+# require, finds the Lua API in the executable), each run against an emulator run.sh starts.
+EMBED_DIR   := build/embed
+EMBED_CFLAGS := -std=gnu99 $(WARN) $(CFLAGS) $(shell $(PKG_CONFIG) --cflags lua5.4 2>/dev/null)
+LIBLUA_A    := $(shell $(PKG_CONFIG) --variable=libdir lua5.4 2>/dev/null)/liblua5.4.a
+
+example-embed: deps-runtime
+	$(MAKE) all LUA=lua5.4
+	@mkdir -p $(EMBED_DIR)
+	$(CC) $(EMBED_CFLAGS) -o $(EMBED_DIR)/host-shared examples/embed/host.c $$($(PKG_CONFIG) --libs lua5.4)
+	$(CC) $(EMBED_CFLAGS) -o $(EMBED_DIR)/host-static examples/embed/host.c $(LIBLUA_A) -lm -ldl -Wl,-E
+	sh examples/embed/run.sh $(EMBED_DIR)/host-shared $(EMBED_DIR)/host-static
 
 # Performance (issue 7): baselines, nginx and the emulator started by the bench itself; one
 # table of ratios with PASS/FAIL. The full form takes a few minutes; CI runs the short one.
@@ -202,9 +238,13 @@ install: all
 	install -m 0644 lua/flowservice/*.lua $(DESTDIR)$(INST_LUADIR)/flowservice/
 	install -m 0644 lua/flowservice/emulator/*.lua $(DESTDIR)$(INST_LUADIR)/flowservice/emulator/
 	install -m 0644 lua/flowservice/cli/*.lua $(DESTDIR)$(INST_LUADIR)/flowservice/cli/
-	@# the commands run under the Lua they were installed for (their modules are in that Lua's path)
+	@# the commands run under the Lua they were installed for and look for their modules under
+	@# the prefix first (any PREFIX works without LUA_PATH)
 	for cmd in flowservice flowservice-emulator; do \
-	  sed '1s|^#!/usr/bin/env lua5.4$$|#!/usr/bin/env $(LUA)|' bin/$$cmd >$(DESTDIR)$(INST_BINDIR)/$$cmd && \
+	  { sed -n '1s|^#!/usr/bin/env lua5.4$$|#!/usr/bin/env $(LUA)|p' bin/$$cmd && \
+	    echo 'package.path = "$(INST_LUADIR)/?.lua;$(INST_LUADIR)/?/init.lua;" .. package.path' && \
+	    echo 'package.cpath = "$(INST_LIBDIR)/?.so;" .. package.cpath' && \
+	    sed 1d bin/$$cmd; } >$(DESTDIR)$(INST_BINDIR)/$$cmd && \
 	  chmod 0755 $(DESTDIR)$(INST_BINDIR)/$$cmd || exit 1; \
 	done
 

@@ -1,8 +1,11 @@
 rockspec_format = "3.0"
 package = "flowservice"
 version = "scm-1"
+-- The repository's address is a placeholder (flowservice-lua is not a published organisation
+-- yet); rockspecs/ holds the released versions. Build a checkout with `luarocks make`.
 source = {
-  url = "git+file:///dev/null", -- no public repository yet; build from a checkout with `luarocks make`
+  url = "git+https://github.com/flowservice-lua/flowservice.git",
+  branch = "main",
 }
 description = {
   summary = "Adobe Experience Platform Flow Service API client: Lua on a thin libcurl core",
@@ -18,10 +21,13 @@ emulator of Flow Service and IMS (http or https) for tests.
 dependencies = {
   "lua >= 5.1, < 5.5", -- 5.1, 5.2, 5.3, 5.4 and LuaJIT 2.1
   "lua-cjson >= 2.1.0",
-  "argparse >= 0.7", -- the flowservice command only
+  "argparse >= 0.7", -- the flowservice command
+  -- The emulator (flowservice-emulator, `flowservice emulator`) ships in this rock: scripts are
+  -- tested against it, so it is wherever the library is. It needs luasocket, and luasec to serve
+  -- HTTPS; luasec builds against OpenSSL's headers, which libcurl's OpenSSL build already needs.
+  "luasocket >= 3.0",
+  "luasec >= 1.0",
 }
--- The emulator (bin/flowservice-emulator) also needs luasocket, and luasec to serve HTTPS
--- (--tls-cert); neither is needed by the client.
 external_dependencies = {
   CURL = { header = "curl/curl.h", library = "curl" },
 }
@@ -70,6 +76,7 @@ build = {
     ["flowservice.json"] = "lua/flowservice/json.lua",
     ["flowservice.jsonschema"] = "lua/flowservice/jsonschema.lua",
     ["flowservice.limiter"] = "lua/flowservice/limiter.lua",
+    ["flowservice.missing"] = "lua/flowservice/missing.lua",
     ["flowservice.resource"] = "lua/flowservice/resource.lua",
     ["flowservice.retry"] = "lua/flowservice/retry.lua",
     ["flowservice.runs"] = "lua/flowservice/runs.lua",

@@ -1,5 +1,5 @@
 -- Failure handling, checked the way a user's own tests would check it against the emulator's
--- failure switches (README, "Failure switches"): a connection whose test fails, a dataflow whose
+-- failure switches (docs/EMULATOR.md, "Failure switches"): a connection whose test fails, a dataflow whose
 -- run fails (then Adobe's retry of the failed run), and a sandbox that does not exist. Each step
 -- prints what the library reported; the script exits 1 if a failure did not show as expected.
 --

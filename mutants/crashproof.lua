@@ -1,5 +1,5 @@
 -- Mutants of the rules that keep a server's answer or a caller's input from crashing the host
--- (README: Security, "Crash safety"; docs/DESIGN.md, "No pointer across an allocation"): results
+-- (docs/SECURITY.md, "Crash safety"; docs/DESIGN.md, "No pointer across an allocation"): results
 -- counted in one place, a fresh libcurl handle per transfer where libcurl < 8.1.0 needs it,
 -- headers the transport owns, methods compared with their length, blank header values, the
 -- user_agent's length, capture at the size cap, json_integers on shared tables. Format: see the

@@ -1,4 +1,4 @@
--- Mutants of the emulator's gateway and IMS checks (README: The emulator), which the specs
+-- Mutants of the emulator's gateway and IMS checks (docs/EMULATOR.md), which the specs
 -- rely on to prove the client sends the right credentials, and of its admin endpoints'
 -- loopback-only rule. Format: see the header of mutants/run.lua.
 return {

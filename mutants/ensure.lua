@@ -1,4 +1,4 @@
--- Mutants of `ensure` (README: resources:ensure): it looks before it creates, looks again after
+-- Mutants of `ensure` (docs/LIBRARY.md: resources:ensure): it looks before it creates, looks again after
 -- an ambiguous create, and refuses to pick one of several resources with the same name.
 -- Format: see the header of mutants/run.lua.
 return {

@@ -1,4 +1,4 @@
--- Mutants of the header and URL injection rules (README: Security, Header injection): CR, LF
+-- Mutants of the header and URL injection rules (docs/SECURITY.md: Header injection): CR, LF
 -- and NUL refused in header values (C: 8 bytes at a time, then byte by byte), header names
 -- that are RFC 9110 tokens, no spaces or controls in URLs, the client's own checks before the
 -- core's. Format: see the header of mutants/run.lua.

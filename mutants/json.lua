@@ -1,4 +1,4 @@
--- Mutants of the JSON rules (README: flowservice.json): exact integers both ways, strict UTF-8
+-- Mutants of the JSON rules (docs/LIBRARY.md: flowservice.json): exact integers both ways, strict UTF-8
 -- both ways, no NaN or infinities. Format: see the header of mutants/run.lua.
 return {
   { id = "decode_exact", file = "src/json_decode.c",

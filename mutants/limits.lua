@@ -1,4 +1,4 @@
--- Mutants of the response limits (README: Security, Response limits): bodies over
+-- Mutants of the response limits (docs/SECURITY.md: Response limits): bodies over
 -- max_response_size, more than 100 headers or 64 KiB of them refused while receiving.
 -- Format: see the header of mutants/run.lua.
 return {

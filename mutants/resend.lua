@@ -1,4 +1,4 @@
--- Mutants of "no silent duplicates" (README: POST safety, Security): libcurl's own resend on a
+-- Mutants of "no silent duplicates" (docs/RELIABILITY.md: POST safety; docs/SECURITY.md): libcurl's own resend on a
 -- dead keep-alive connection refused for requests that are not safe to repeat, and failures
 -- after a request went out reported as `ambiguous`. Format: see the header of mutants/run.lua.
 return {

@@ -1,4 +1,4 @@
--- Mutants of the retry rules (README: Retries, What is retried): which statuses and transport
+-- Mutants of the retry rules (docs/CONFIGURATION.md: Retries; docs/RELIABILITY.md): which statuses and transport
 -- failures are retried, throttling, Retry-After, backoff and the retry budget.
 -- Format: see the header of mutants/run.lua.
 return {

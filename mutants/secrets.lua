@@ -1,4 +1,4 @@
--- Mutants of the rule "secrets never leak" (README: Security, Tracing): trace redaction of
+-- Mutants of the rule "secrets never leak" (docs/SECURITY.md; docs/LIBRARY.md, Tracing): trace redaction of
 -- headers, JSON bodies, IMS forms and JSON Patch values, the secret-name rule, and the C
 -- secret's tostring. Format: see the header of mutants/run.lua.
 return {

@@ -1,4 +1,4 @@
--- Mutants of the transport options that cannot be turned off (README: Security): peer and host
+-- Mutants of the transport options that cannot be turned off (docs/SECURITY.md): peer and host
 -- name verification, TLS 1.2 or newer, no redirects, no proxy from the environment, http and
 -- https only. Format: see the header of mutants/run.lua.
 return {

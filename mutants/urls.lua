@@ -1,4 +1,4 @@
--- Mutants of the URL and link rules (README: Security, URLs): ids as one encoded path segment,
+-- Mutants of the URL and link rules (docs/SECURITY.md: URLs): ids as one encoded path segment,
 -- encoded query values, https only (http to loopback), no credentials in service URLs, and
 -- `_links.next.href` kept under the Flow Service base. Format: see the header of mutants/run.lua.
 return {

@@ -8,6 +8,15 @@ local function lines_of(cmd)
   return out
 end
 
+-- make install into a scratch directory given as DESTDIR or PREFIX (var); returns the directory.
+local function scratch_install(var)
+  local dir = os.tmpname()
+  os.remove(dir)
+  local out, ok = helper.run("make -s install LUA=" .. helper.LUA .. " " .. var .. "=" .. dir)
+  assert.is_true(ok, out)
+  return dir
+end
+
 describe("packaging", function()
   local rockspec = {}
   setup(function()
@@ -17,6 +26,28 @@ describe("packaging", function()
     else
       assert(load(text, "rockspec", "t", rockspec))()
     end
+  end)
+
+  it("releases (rockspecs/) build, install and depend exactly as the scm rockspec", function()
+    for _, path in ipairs(lines_of("ls rockspecs/*.rockspec")) do
+      local release = {}
+      local text = helper.read_file(path)
+      if setfenv then -- luacheck: ignore 113
+        assert(setfenv(assert(loadstring(text, path)), release))() -- luacheck: ignore 113
+      else
+        assert(load(text, path, "t", release))()
+      end
+      assert.equals(path, "rockspecs/" .. release.package .. "-" .. release.version .. ".rockspec")
+      assert.same(rockspec.build, release.build, path)
+      assert.same(rockspec.dependencies, release.dependencies, path)
+      assert.same(rockspec.external_dependencies, release.external_dependencies, path)
+    end
+  end)
+
+  it("declares what the installed emulator needs: luasocket, and luasec for HTTPS", function()
+    local declared = table.concat(rockspec.dependencies, "\n")
+    assert.matches("\nluasocket ", declared)
+    assert.matches("\nluasec ", declared)
   end)
 
   it("lists every Lua module of lua/ in the rockspec", function()
@@ -35,10 +66,7 @@ describe("packaging", function()
   end)
 
   it("make install puts a loadable library and the emulator under DESTDIR", function()
-    local dest = os.tmpname()
-    os.remove(dest)
-    local out, ok = helper.run("make -s install LUA=" .. helper.LUA .. " DESTDIR=" .. dest)
-    assert.is_true(ok, out)
+    local dest = scratch_install("DESTDIR")
     local init = lines_of("find " .. dest .. " -path '*/flowservice/init.lua'")[1]
     local so = lines_of("find " .. dest .. " -path '*/flowservice/core.so'")[1]
     local bin = lines_of("find " .. dest .. " -name flowservice-emulator -perm -u+x")[1]
@@ -61,6 +89,31 @@ describe("packaging", function()
     assert.equals(so .. "\t" .. require("flowservice").VERSION, loaded[1])
     assert.equals("#!/usr/bin/env " .. helper.LUA, helper.read_file(bin):match("^[^\n]*"))
     os.execute("rm -rf " .. dest)
+  end)
+
+  it("make install puts library and commands under one prefix (default /usr/local, DESTDIR for packagers)", function()
+    local dest = scratch_install("DESTDIR")
+    local abi = helper.LUA == "luajit" and "5.1" or helper.LUA:match("[%d.]+$")
+    for _, file in ipairs { "/usr/local/share/lua/" .. abi .. "/flowservice/init.lua",
+        "/usr/local/lib/lua/" .. abi .. "/flowservice/core.so", "/usr/local/bin/flowservice",
+        "/usr/local/bin/flowservice-emulator" } do
+      assert.truthy(io.open(dest .. file), "not installed: " .. file)
+    end
+    os.execute("rm -rf " .. dest)
+  end)
+
+  it("commands installed under any PREFIX run from there without LUA_PATH", function()
+    local prefix = scratch_install("PREFIX")
+    local stdout, stderr, code = helper.run_process("cd /tmp && env -u LUA_PATH -u LUA_CPATH "
+      .. prefix .. "/bin/flowservice --version")
+    assert.equals(0, code, stderr)
+    assert.matches("^flowservice " .. require("flowservice").VERSION:gsub("%.", "%%.") .. " ", stdout)
+    local emu = helper.spawn("sh -c 'cd /tmp && exec env -u LUA_PATH -u LUA_CPATH " .. prefix
+      .. "/bin/flowservice-emulator --port 0 2>/dev/null'")
+    local url = emu.first_line
+    emu.stop()
+    os.execute("rm -rf " .. prefix)
+    assert.matches("^http://127%.0%.0%.1:%d+$", url)
   end)
 
   it("gives the C core the Lua layer's version", function()

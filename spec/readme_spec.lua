@@ -1,4 +1,5 @@
--- Every ```lua block of README.md runs, against the emulator, as a user would run it.
+-- Every ```lua block of README.md and of the guide pages in docs/ runs, against the emulator, as
+-- a user would run it.
 local helper = require "helper"
 local compat = require "flowservice.compat"
 
@@ -9,37 +10,80 @@ local function as_printed_here(expected)
   return (expected:gsub("([:%[,]%-?%d+)%.0([,%]}])", "%1%2"))
 end
 
--- The ```lua blocks of the README as scripts: a block whose first line starts with
--- "-- continues" runs after the blocks before it (back to the last one that does not), so the
--- API reference can build on the quick start's client, connection, flow and run.
-local function lua_scripts(text)
+-- The pages in the order a reader meets them, README first: a block may continue the blocks of
+-- the pages before it (the guides build on the README's quick start). A page of docs/ not listed
+-- here runs after these, in name order.
+local PAGES = {
+  "README.md", "docs/INSTALL.md", "docs/CONFIGURATION.md", "docs/LIBRARY.md", "docs/RELIABILITY.md",
+  "docs/PERFORMANCE.md", "docs/SECURITY.md", "docs/EMULATOR.md", "docs/CLI.md", "docs/TESTING.md",
+  "docs/EMBEDDING.md",
+}
+
+local function pages()
+  local list, listed = {}, {}
+  for _, page in ipairs(PAGES) do
+    listed[page] = true
+    local f = io.open(page, "rb")
+    if f then f:close() list[#list + 1] = page end
+  end
+  local p = assert(io.popen("ls docs/*.md 2>/dev/null | sort"))
+  for page in p:lines() do
+    if not listed[page] then list[#list + 1] = page end
+  end
+  p:close()
+  return list
+end
+
+-- The ```lua blocks of the pages as scripts: a block whose first line starts with
+-- "-- continues" runs after the blocks before it (back to the last one that does not, on this
+-- page or an earlier one), so the API reference can build on the quick start's client,
+-- connection, flow and run.
+local function lua_scripts(list)
   local scripts = {}
-  for block in text:gmatch("\n```lua\n(.-)\n```") do
-    if block:find("^%-%- continues") and #scripts > 0 then
-      local last = scripts[#scripts]
-      last.code = last.code .. "\n" .. block
-      last.blocks = last.blocks + 1
-    else
-      scripts[#scripts + 1] = { code = block, blocks = 1, first_line = block:match("^[^\n]*") }
+  for _, page in ipairs(list) do
+    for block in helper.read_file(page):gmatch("\n```lua\n(.-)\n```") do
+      if block:find("^%-%- continues") and #scripts > 0 then
+        local last = scripts[#scripts]
+        last.code = last.code .. "\n" .. block
+        last.blocks = last.blocks + 1
+        if not last.pages[page] then
+          last.pages[page] = true
+          last.page_list[#last.page_list + 1] = page
+        end
+      else
+        scripts[#scripts + 1] = { code = block, blocks = 1, first_line = block:match("^[^\n]*"),
+          pages = { [page] = true }, page_list = { page } }
+      end
     end
   end
   return scripts
 end
 
-describe("README.md", function()
+describe("README.md and docs/", function()
   local emu
   setup(function() emu = helper.start_emulator() end)
   teardown(function() emu.stop() end)
 
-  local scripts = lua_scripts(helper.read_file("README.md"))
+  local scripts = lua_scripts(pages())
 
   it("has Lua examples", function()
     assert.truthy(#scripts >= 1)
   end)
 
+  it("runs the blocks of the guide pages too, after the README's they build on", function()
+    local ran = {}
+    for _, script in ipairs(scripts) do
+      for _, page in ipairs(script.page_list) do ran[page] = true end
+    end
+    for _, page in ipairs { "README.md", "docs/CONFIGURATION.md", "docs/LIBRARY.md", "docs/RELIABILITY.md",
+        "docs/EMULATOR.md", "docs/CLI.md" } do
+      assert.is_true(ran[page], page .. ": no lua block found")
+    end
+  end)
+
   for i, script in ipairs(scripts) do
-    it(("example %d (%d block(s), from %q) runs and prints what the README says"):format(
-        i, script.blocks, script.first_line), function()
+    it(("example %d (%d block(s) of %s, from %q) runs and prints what the page says"):format(
+        i, script.blocks, table.concat(script.page_list, ", "), script.first_line), function()
       local path = os.tmpname()
       local f = assert(io.open(path, "w"))
       f:write(script.code)

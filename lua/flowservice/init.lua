@@ -15,7 +15,11 @@
 -- client:close()
 local VERSION = "0.1.0"
 
-local client = require "flowservice.client"
+-- Without the C core built for this Lua, say so in one line rather than list the files searched.
+local missing = require "flowservice.missing"
+missing.require "flowservice.core"
+local client = missing.require "flowservice.client"
+local errors = require "flowservice.errors"
 
 --- Creates a client. Nothing is sent until the first call.
 --
@@ -95,16 +99,35 @@ local client = require "flowservice.client"
 -- @field json JSON as the client sends and reads it: `flowservice.json`
 -- @field specs the built-in connection spec catalogue: `flowservice.specs`
 -- @field limiter adaptive client-side rate limiting: `flowservice.limiter`
+-- @field assert `assert`, which raises a failure's text on every Lua
 -- @table flowservice
 local flowservice = {
   _VERSION = "flowservice " .. VERSION,
   VERSION = VERSION,
   new = client.new,
   harden_process = require("flowservice.core").harden_process,
-  errors = require "flowservice.errors",
+  errors = errors,
   json = require "flowservice.json",
   specs = require "flowservice.specs",
   limiter = require "flowservice.limiter",
 }
+
+--- Like Lua's `assert`, but raises the error's text: `flowservice.assert(client.flows:get(id))`.
+-- On PUC Lua 5.1, `assert(nil, err)` with `err` one of this library's error tables raises
+-- "bad argument #2 to 'assert' (string expected, got table)" and hides the failure; Lua 5.2 and
+-- later and LuaJIT show it. This one raises `tostring(err)` (with the caller's line) everywhere.
+-- @function assert
+-- @param value the first result of a call
+-- @param[opt] err its error (`flowservice.errors` error or string)
+-- @param[opt] ... further results, returned with `value`
+-- @return `value, err, ...` when `value` is neither `nil` nor `false`
+-- @raise the text of `err` ("assertion failed!" without one)
+-- @usage
+-- local conn = flowservice.assert(client.connections:get(id))
+function flowservice.assert(value, err, ...)
+  if value then return value, err, ... end
+  if err == nil then err = "assertion failed!" end
+  error(errors.is(err) and tostring(err) or err, 2)
+end
 
 return flowservice

@@ -3,7 +3,7 @@
 -- Adobe publishes no request budget for Flow Service and sends no rate-limit headers; throttling
 -- shows only as 429 answers from the adobe.io gateway. The limiter finds the allowance from
 -- those answers, after the AWS SDKs' adaptive retry mode (a client-side token bucket whose rate
--- follows a CUBIC curve) with two changes (README, "Adaptive rate limiting"):
+-- follows a CUBIC curve) with two changes (docs/CONFIGURATION.md, "Adaptive rate limiting"):
 --
 -- * the rate after a throttling answer is `beta` times the rate of *successful* answers over the
 --   last second (not the send rate): what a token-bucket server accepted is its limit;

@@ -198,8 +198,8 @@ end
 -- @tparam[opt=600] number opts.timeout seconds
 -- @tparam[opt=5] number opts.interval seconds between polls
 -- @tparam[opt] function opts.progress `progress(run_or_nil, elapsed)`, called after every poll
--- @tparam[opt] function opts.sleep `sleep(seconds)` instead of the client's blocking sleep (e.g.
---   `ngx.sleep` in OpenResty)
+-- @tparam[opt] function opts.sleep `sleep(seconds)` instead of the client's blocking sleep between
+--   polls (the polls themselves still block: docs/EMBEDDING.md)
 -- @treturn[1] table the final run
 -- @treturn[1] string its status (`Runs.status`)
 -- @return[2] nil

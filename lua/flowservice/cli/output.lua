@@ -6,7 +6,7 @@ local json, errors = flowservice.json, flowservice.errors
 
 local output = {}
 
--- Documented exit codes (README, `flowservice --help`).
+-- Documented exit codes (docs/CLI.md, `flowservice --help`).
 output.EXIT = {
   ok = 0, failed_run = 1, usage = 2, validation = 3, auth = 4, not_found = 5, conflict = 6,
   server = 7, network = 8, ambiguous = 9, wait_timeout = 10,
