@@ -553,6 +553,20 @@ describe("the command line, unattended", function()
       assert.is_nil(text:find(helper.CLIENT_SECRET, 1, true))
     end)
 
+    it("config show masks the password of every URL setting, also one holding '@' or '/'", function()
+      for _, password in ipairs { "SENTINELpw@x", "ab/SENTINELpw", "SENTINELpw" } do
+        local home = config_home("[default]\nproxy = http://u:" .. password .. "@127.0.0.1:3128\n"
+          .. "base_url = http://u:" .. password .. "@127.0.0.1:9\nims_url = http://u:" .. password .. "@127.0.0.1:9\n")
+        for _, json_flag in ipairs { true, false } do
+          local args = json_flag and { "--json", "config", "show" } or { "config", "show" }
+          local out, err = run(args, { XDG_CONFIG_HOME = home, HOME = home })
+          assert.is_nil((out .. err):find("SENTINEL", 1, true), out .. err)
+          assert.truthy(out:find("http://u:[redacted]@127.0.0.1:3128", 1, true), out)
+          assert.truthy(out:find("http://u:[redacted]@127.0.0.1:9", 1, true), out)
+        end
+      end
+    end)
+
     it("refuses secrets, unknown keys and code in the config file, naming the line, never the value", function()
       for _, case in ipairs {
         { "[default]\nclient_secret = " .. helper.CLIENT_SECRET .. "\n", "is a secret" },

@@ -118,6 +118,26 @@ describe("ensure against injected faults", function()
     client:close()
   end)
 
+  it("calls of one batch ensuring the same resource create it once; the others find it", function()
+    admin.clear_faults()
+    local client = new_client("test-ensure-batch")
+    local calls = {}
+    for i = 1, 4 do calls[i] = function() return client.connections:ensure(input("batch twin")) end end
+    calls[5] = function() return client.connections:ensure(input("batch other")) end
+    local results = client:batch(calls, { concurrency = 5 })
+    local created, id = 0, nil
+    for i = 1, 4 do
+      local result = assert(results[i][1], tostring(results[i][2]))
+      created = created + (result.created and 1 or 0)
+      id = id or result.id
+      assert.are.equal(id, result.id)
+    end
+    assert.are.equal(1, created)
+    assert.are.equal(true, assert(results[5][1], tostring(results[5][2])).created)
+    assert.are.equal(1, #assert(client.connections:all { property = { { "name", "==", "batch twin" } } }))
+    client:close()
+  end)
+
   it("creates reuse one connection; a reset after one is not sent again by libcurl", function()
     admin.clear_faults()
     local events = {}

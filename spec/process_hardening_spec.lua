@@ -62,4 +62,37 @@ describe("process hardening", function()
     assert(ok, out)
     assert.matches("wiping=true copies=0", out)
   end)
+  it("a host that uses libcurl after closing the Lua state that loaded the core does not crash", function()
+    -- libcurl keeps the wiping allocation functions for the life of the process, while Lua
+    -- unloads the core's library (dlclose) in lua_close; the host's next libcurl call must not
+    -- jump into unmapped code.
+    local dir = os.tmpname()
+    os.remove(dir)
+    local host = [[
+#include <curl/curl.h>
+#include <lauxlib.h>
+#include <lualib.h>
+#include <stdio.h>
+int main(void) {
+  lua_State *L = luaL_newstate();
+  CURL *h;
+  luaL_openlibs(L);
+  if (luaL_dostring(L, "print('wiping', require('flowservice.core').features.wiping_allocator)") != 0) {
+    printf("error: %s\n", lua_tostring(L, -1));
+    return 1;
+  }
+  lua_close(L);
+  h = curl_easy_init();
+  curl_easy_cleanup(h);
+  printf("host survived\n");
+  return 0;
+}
+]]
+    local out, ok = helper.run(("mkdir %s && cd %s && cat > host.c <<'EOF'\n%sEOF\n"
+      .. "cc -o host host.c $(pkg-config --cflags --libs %s) -lcurl"):format(dir, dir, host, helper.LUA))
+    assert(ok, out)
+    out, ok = helper.run(("LUA_CPATH=%s %s/host; rm -r %s"):format(helper.shell_quote(helper.CPATH .. ";;"), dir, dir))
+    assert(ok, out)
+    assert.matches("wiping\ttrue\nhost survived\n", out)
+  end)
 end)

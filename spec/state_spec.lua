@@ -109,6 +109,17 @@ describe("flowservice.state", function()
       assert.is_nil(msg:find(PASSWORD, 1, true))
     end)
 
+    it("a syntax error in a Lua file names the line but never quotes the text, a secret's value say", function()
+      for _, text in ipairs {
+        'return { connections = { { auth = { password = "' .. PASSWORD .. '\n} } } }',
+        "return { connections = { { auth = { password = 12" .. PASSWORD .. " } } } }",
+      } do
+        local _, err = state.load(text, "x.lua")
+        assert.matches("x.lua: cannot be read: x.lua:1: ", tostring(err), 1, true)
+        assert.is_nil(tostring(err):find(PASSWORD:sub(1, 8), 1, true), tostring(err))
+      end
+    end)
+
     it("plan refuses a variable without a value for the sandbox, naming where it is used, and sends nothing",
         function()
       local client = client_for("v-novalue")

@@ -153,4 +153,17 @@ describe("token cache files (core.private_*)", function()
     assert.is_nil(token_cache.load(cache))
     secret:wipe()
   end)
+  it("token_cache: advises chmod only for a directory open to others, never for a link or a file", function()
+    local config = { ims_url = "https://ims.example", client_id = "c", org_id = "O@AdobeOrg", scopes = "openid" }
+    sh("mkdir " .. q(root .. "/open") .. " && chmod 755 " .. q(root .. "/open"))
+    local _, _, _, refused = token_cache.load(token_cache.new(root .. "/open", config))
+    assert.truthy(refused.message:find("(chmod 700 " .. root .. "/open)", 1, true), refused.message)
+    sh("touch " .. q(root .. "/file") .. " && ln -s /dev/null " .. q(root .. "/link"))
+    for _, name in ipairs { "file", "link" } do
+      _, _, _, refused = token_cache.load(token_cache.new(root .. "/" .. name, config))
+      assert.equal("token_cache", refused.field)
+      assert.is_nil(refused.message:find("chmod", 1, true), refused.message)
+      assert.truthy(refused.message:find("remove it", 1, true), refused.message)
+    end
+  end)
 end)

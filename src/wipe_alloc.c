@@ -2,6 +2,11 @@
  * before freeing it: "libcurl does not explicitly clear memory before freeing it"
  * (libcurl-security), and its request header buffer holds "Authorization: Bearer <token>"
  * after close(). glibc's malloc_usable_size gives each block's size. */
+#ifndef _GNU_SOURCE
+/* NOLINTNEXTLINE(bugprone-reserved-identifier,cert-dcl37-c,cert-dcl51-cpp): glibc's feature macro for dladdr */
+#define _GNU_SOURCE
+#endif
+#include <dlfcn.h>
 #include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,10 +59,27 @@ static void *wipe_calloc(size_t count, size_t size) {
   return calloc(count, size);
 }
 
+/* libcurl keeps the allocation functions for the life of the process, but Lua unloads this
+ * library (dlclose) when its state closes: the host's next libcurl call would then jump into
+ * unmapped code. Pinned first (RTLD_NODELETE); when that fails, libcurl keeps its own. */
+static int pin_library(void) {
+  Dl_info info;
+  void *self;
+  if (dladdr((void *)wipe_free, &info) == 0 || info.dli_fname == NULL) return 0;
+  self = dlopen(info.dli_fname, RTLD_LAZY | RTLD_NOLOAD | RTLD_NODELETE);
+  /* cppcheck-suppress resourceLeak ; the extra reference is never dropped: that is the pin */
+  return self != NULL;
+}
+
 CURLcode fs_curl_global_init(int *wiping) {
   size_t before = wiped_blocks;
   char *probe;
-  CURLcode rc = curl_global_init_mem(CURL_GLOBAL_DEFAULT, wipe_malloc, wipe_free, wipe_realloc, wipe_strdup,
+  CURLcode rc;
+  if (!pin_library()) {
+    *wiping = 0;
+    return curl_global_init(CURL_GLOBAL_DEFAULT);
+  }
+  rc = curl_global_init_mem(CURL_GLOBAL_DEFAULT, wipe_malloc, wipe_free, wipe_realloc, wipe_strdup,
                                      wipe_calloc);
   *wiping = 0;
   if (rc != CURLE_OK) return rc;

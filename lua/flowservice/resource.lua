@@ -17,6 +17,7 @@
 -- are percent-encoded as one path segment; an empty id, `.` or `..` is a `validation` error.
 -- @module flowservice.resource
 local check = require "flowservice.check"
+local batch = require "flowservice.batch"
 local compat = require "flowservice.compat"
 local errors = require "flowservice.errors"
 local filter = require "flowservice.filter"
@@ -176,6 +177,8 @@ end
 -- For the command line's `ensure --dry-run` (cli/resources.lua): the filters ensure looks with.
 resource._identity_filters = identity_filters
 
+local ensure_rounds -- the look-then-create rounds of one ensure call (below Resource:ensure)
+
 -- Rounds of look-then-create ensure makes when creates keep failing ambiguously.
 local ENSURE_ROUNDS = 3
 -- Waits between looks after an ambiguous create: doubling from LOOK_BASE up to LOOK_CAP seconds.
@@ -224,6 +227,23 @@ function Resource:ensure(input)
     return nil, errors.validation("name", "required: ensure finds the " .. def.kind .. " by its name")
   end
   local property = identity_filters(body)
+  -- Calls of one batch ensuring the same resource take turns: each looks only once the one
+  -- before it is done, so they find its create instead of all creating (a silent duplicate).
+  local key = { "ensure", def.path }
+  for _, f in ipairs(property) do key[#key + 1] = f[1] .. "==" .. f[3] end
+  key = table.concat(key, "\0")
+  while true do
+    local led = false
+    local results = compat.pack(batch.single_flight(key, function()
+      led = true
+      return ensure_rounds(self, def, body, property)
+    end))
+    if led then return compat.unpack(results, 1, results.n) end
+  end
+end
+
+ensure_rounds = function(self, def, body, property)
+  local err
   local clock = require("flowservice.client").clock
   local last_err, failed_at
   for _ = 1, ENSURE_ROUNDS do

@@ -142,7 +142,8 @@ local function run_lua(text, name)
   else
     chunk, err = load(text, "=" .. name, "t", {})
   end
-  if not chunk then return nil, err end
+  -- a syntax error quotes the text "near" it: an unfinished string would show a secret's value
+  if not chunk then return nil, (tostring(err):gsub(" near .*$", "")) end
   local co = coroutine.create(chunk)
   -- Checked at every instruction: the budget, and the memory the chunk holds (s = s .. s
   -- doubles a string in a handful of instructions).

@@ -46,7 +46,12 @@ end
 function token_cache.load(cache)
   local ok, why, reason = core.private_dir(cache.dir)
   if not ok then
-    if reason == "unsafe" then return nil, nil, nil, refused(why, "chmod 700 " .. cache.dir) end
+    if reason == "unsafe" then
+      -- chmod fixes only the mode: never advise it for a link, a device or another user's path
+      local fix = why:find(" is accessible by group or others (mode", 1, true) and "chmod 700 " .. cache.dir
+        or "remove it, or choose another directory with the option token_cache or XDG_CACHE_HOME"
+      return nil, nil, nil, refused(why, fix)
+    end
     return nil
   end
   local header, token

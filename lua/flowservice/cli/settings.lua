@@ -17,9 +17,10 @@ local SETTINGS = {
   { "ca_file" }, { "client_secret", secret = true }, { "access_token", secret = true }, { "api_key" },
 }
 
--- A proxy URL may carry user:password@: the password is masked.
+-- A URL may carry user:password@: the password is masked, up to the last '@' (a password
+-- may hold '@' or '/' unencoded).
 local function mask_userinfo(value)
-  return (value:gsub("^(%a[%w+.-]*://)([^/@]*)@", function(scheme, userinfo)
+  return (value:gsub("^(%a[%w+.-]*://)(.*)@", function(scheme, userinfo)
     return scheme .. (userinfo:match("^([^:]*)") or "") .. ":[redacted]@"
   end))
 end
@@ -44,7 +45,7 @@ local function show(ctx)
       shown = DEFAULTS[name]
     elseif s.secret then
       shown = "[redacted]"
-    elseif name == "proxy" then
+    elseif name == "proxy" or name == "base_url" or name == "ims_url" then
       shown = mask_userinfo(value)
     else
       shown = value
