@@ -29,8 +29,9 @@ static void wipe_free(void *p) {
   if (p == NULL) return;
   n = malloc_usable_size(p);
   fs_wipe(p, n);
-  wiped_blocks++;
-  wiped_bytes += n;
+  /* relaxed atomics: libcurl's resolver threads free memory too (counts only, no ordering) */
+  __atomic_fetch_add(&wiped_blocks, 1, __ATOMIC_RELAXED);
+  __atomic_fetch_add(&wiped_bytes, n, __ATOMIC_RELAXED);
   free(p);
 }
 
@@ -72,7 +73,7 @@ static int pin_library(void) {
 }
 
 CURLcode fs_curl_global_init(int *wiping) {
-  size_t before = wiped_blocks;
+  size_t before = __atomic_load_n(&wiped_blocks, __ATOMIC_RELAXED);
   char *probe;
   CURLcode rc;
   if (!pin_library()) {
@@ -87,16 +88,16 @@ CURLcode fs_curl_global_init(int *wiping) {
   probe = curl_easy_escape(NULL, "probe", 5);
   if (probe != NULL) {
     curl_free(probe);
-    *wiping = wiped_blocks > before;
+    *wiping = __atomic_load_n(&wiped_blocks, __ATOMIC_RELAXED) > before;
   }
   return CURLE_OK;
 }
 
 int fs_wipe_stats(lua_State *L) {
   lua_createtable(L, 0, 2);
-  lua_pushinteger(L, (lua_Integer)wiped_blocks);
+  lua_pushinteger(L, (lua_Integer)__atomic_load_n(&wiped_blocks, __ATOMIC_RELAXED));
   lua_setfield(L, -2, "blocks");
-  lua_pushinteger(L, (lua_Integer)wiped_bytes);
+  lua_pushinteger(L, (lua_Integer)__atomic_load_n(&wiped_bytes, __ATOMIC_RELAXED));
   lua_setfield(L, -2, "bytes");
   return 1;
 }
