@@ -80,6 +80,15 @@ end
 
 local saved_pause, saved_stepmul
 
+-- JIT_LIVELOCK: on LuaJIT the sweeps run with the JIT compiler off. LuaJIT 2.1 (Debian 12's
+-- 2.1.0~beta3+git20220320) runs no finalizer on a trace, and with this collector mode and
+-- finalizers that make new finalizable objects its collector never leaves a step taken on a
+-- trace: the process spins at 100 % in the collector, with no C of ours on the stack. Pure Lua
+-- shows it (no flowservice at all): pause 0 or 100 with stepmul 0 (or 10^5), eight newproxy
+-- objects whose __gc makes a new one, and a loop over pairs() called 5,000 times hangs; with
+-- -joff, or pause 200, it ends in milliseconds. The interpreter reaches every allocation point
+-- of the core, which is what the sweeps are for.
+
 -- A step multiplier that makes one step a whole cycle: 5.1 and LuaJIT read 0 as "no limit";
 -- 5.2 and 5.3 raise anything under 40 to 40, so a huge one; 5.4 keeps it in a byte (at most
 -- 1023), so 1000 and a step size of 2^40 bytes (set below).
@@ -89,6 +98,7 @@ local WHOLE_CYCLE_STEPMUL = (_VERSION == "Lua 5.1" and 0) or (_VERSION == "Lua 5
 -- a step that does a whole cycle, and a collection so the new pause applies at once. Returns
 -- the finalizable objects, held: the first allocation after the caller drops them collects them.
 local function chaos_on(background)
+  if jit then jit.off() jit.flush() end -- see JIT_LIVELOCK
   saved_pause = collectgarbage("setpause", 0)
   saved_stepmul = collectgarbage("setstepmul", WHOLE_CYCLE_STEPMUL)
   if _VERSION == "Lua 5.4" then collectgarbage("incremental", 0, 0, 40) end
@@ -106,6 +116,7 @@ local function chaos_off()
   collectgarbage("setstepmul", saved_stepmul)
   if _VERSION == "Lua 5.4" then collectgarbage("incremental", 0, 0, 13) end -- 5.4's default step
   collectgarbage("collect") -- runs the last finalizers, with chaos off
+  if jit then jit.on() end
 end
 
 -- Runs call() with `action` armed for tick `at` (none: nil); returns whether it fired, pcall's
