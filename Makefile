@@ -51,12 +51,13 @@ LUA_DEBIAN_PKGS_luajit := luajit libluajit-5.1-dev
 # library, the `flowservice` command (argparse) and the emulator (luasocket; luasec for HTTPS):
 # `make all`'s tools and `make demo`. Test: what `make test`'s specs start besides (busted, openssl
 # for certificates, luarocks for the install spec, and under Lua 5.4 the bench spec's baselines:
-# nginx, curl, time, python3-requests; LDoc on Lua 5.1 for the reference spec). Development: the
+# nginx, curl, time, python3-requests; LDoc on Lua 5.1 for the reference spec; jq, which the
+# README's quick start uses, for the spec that runs the documentation's shell blocks). Development: the
 # checkers of make lint and make check.
 RUNTIME_PKGS := lua5.4 liblua5.4-dev $(LUA_DEBIAN_PKGS_$(LUA)) libcurl4-openssl-dev pkg-config gcc make \
                 lua-cjson lua-socket lua-sec lua-argparse
 TEST_PKGS   := $(RUNTIME_PKGS) lua-busted openssl luarocks nginx-light curl time python3-requests \
-               lua-ldoc lua-markdown lua5.1
+               lua-ldoc lua-markdown lua5.1 jq
 DEV_PKGS    := $(TEST_PKGS) lua-check valgrind cppcheck clang-tidy
 
 .PHONY: all deps deps-runtime deps-test test test-all demo check fuzz-long lint doc install clean bench bench-short \

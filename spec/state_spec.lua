@@ -432,7 +432,9 @@ describe("flowservice.state", function()
       assert.equal(0, count_named(client, "flows", "k-flow2"), "the process was not stopped midway")
       local report = assert(state.apply(client, desired, { env = ENV }))
       assert.is_true(report.ok)
-      assert.truthy(#report.done > 0 and report.unchanged >= 3, "the second run: " .. json.encode(report))
+      -- found, not created again: at least the base connection and k-lake (seen above); which
+      -- other creates of that level the killed run had sent depends on timing
+      assert.truthy(#report.done > 0 and report.unchanged >= 2, "the second run: " .. json.encode(report))
       assert_exactly_one_each(client, desired)
       assert.equal(0, assert(state.plan(client, desired, { env = ENV })).pending)
       os.remove(file)
