@@ -24,25 +24,6 @@
 local helper = require "helper"
 local json = require "flowservice.json"
 
--- The pages in the order a reader meets them (as in spec/readme_spec.lua); other pages of
--- docs/ after them in name order.
-local PAGES = {
-  "README.md", "docs/INSTALL.md", "docs/CONFIGURATION.md", "docs/LIBRARY.md", "docs/RELIABILITY.md",
-  "docs/PERFORMANCE.md", "docs/SECURITY.md", "docs/EMULATOR.md", "docs/CLI.md", "docs/TESTING.md",
-  "docs/EMBEDDING.md",
-}
-
-local function pages()
-  local list, listed = {}, {}
-  for _, page in ipairs(PAGES) do listed[page] = true list[#list + 1] = page end
-  local p = assert(io.popen("ls docs/*.md 2>/dev/null | sort"))
-  for page in p:lines() do
-    if not listed[page] then list[#list + 1] = page end
-  end
-  p:close()
-  return list
-end
-
 -- The fenced blocks of a page: { page, line, info, text }.
 local function blocks_of(page)
   local blocks, open = {}, nil
@@ -304,7 +285,7 @@ end
 local CHECKERS -- below
 
 describe("the code blocks of README.md and docs/ #lua54only", function()
-  local list = pages()
+  local list = helper.doc_pages()
   local all = {}
   for _, page in ipairs(list) do
     for _, block in ipairs(blocks_of(page)) do all[#all + 1] = block end
@@ -450,27 +431,15 @@ CHECKERS = {
     end,
   },
   {
-    what = "the demo's output: make demo prints it",
-    matches = function(block)
-      return block.info == "" and block.text:match("^emulator %(pid") and block.page == "README.md"
-    end,
+    what = "the output of make demo (README) or make example-embed (docs/EMBEDDING.md): it prints it",
+    matches = function(block) return block.info == "" and block.text:match("^emulator %(pid") end,
     check = function(block, _, copy)
-      local out, ok = in_copy(copy, "LUA=lua5.4 FLOWSERVICE_CPATH='./build/?.so' sh examples/demo.sh")
+      local command = block.page == "README.md" and "LUA=lua5.4 FLOWSERVICE_CPATH='./build/?.so' sh examples/demo.sh"
+        or "/usr/bin/make --no-print-directory example-embed"
+      local out, ok = in_copy(copy, command)
       assert.is_true(ok, out)
       local shown, missing = shows(out, lines_of(block.text))
-      assert.is_true(shown, "make demo printed no line like " .. tostring(missing) .. ":\n" .. out)
-    end,
-  },
-  {
-    what = "make example-embed's output: it prints it",
-    matches = function(block)
-      return block.info == "" and block.text:match("^emulator %(pid") and block.page ~= "README.md"
-    end,
-    check = function(block, _, copy)
-      local out, ok = in_copy(copy, "/usr/bin/make --no-print-directory example-embed")
-      assert.is_true(ok, out)
-      local shown, missing = shows(out, lines_of(block.text))
-      assert.is_true(shown, "make example-embed printed no line like " .. tostring(missing) .. ":\n" .. out)
+      assert.is_true(shown, command .. " printed no line like " .. tostring(missing) .. ":\n" .. out)
     end,
   },
   {

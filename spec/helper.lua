@@ -227,6 +227,30 @@ function helper.in_close_scope(value, body)
   chunk(value, body)
 end
 
+-- README.md and the guide pages in the order a reader meets them (blocks build on the pages
+-- before them: the guides on the README's quick start); a page of docs/ not listed here comes
+-- after these, in name order.
+local DOC_PAGES = {
+  "README.md", "docs/INSTALL.md", "docs/CONFIGURATION.md", "docs/LIBRARY.md", "docs/RELIABILITY.md",
+  "docs/PERFORMANCE.md", "docs/SECURITY.md", "docs/EMULATOR.md", "docs/CLI.md", "docs/TESTING.md",
+  "docs/EMBEDDING.md",
+}
+
+function helper.doc_pages()
+  local list, listed = {}, {}
+  for _, page in ipairs(DOC_PAGES) do
+    listed[page] = true
+    local f = io.open(page, "rb")
+    if f then f:close() list[#list + 1] = page end
+  end
+  local p = assert(io.popen("ls docs/*.md 2>/dev/null | sort"))
+  for page in p:lines() do
+    if not listed[page] then list[#list + 1] = page end
+  end
+  p:close()
+  return list
+end
+
 function helper.read_file(path)
   local f = assert(io.open(path, "rb"))
   local s = f:read("*a")

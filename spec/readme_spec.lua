@@ -10,30 +10,6 @@ local function as_printed_here(expected)
   return (expected:gsub("([:%[,]%-?%d+)%.0([,%]}])", "%1%2"))
 end
 
--- The pages in the order a reader meets them, README first: a block may continue the blocks of
--- the pages before it (the guides build on the README's quick start). A page of docs/ not listed
--- here runs after these, in name order.
-local PAGES = {
-  "README.md", "docs/INSTALL.md", "docs/CONFIGURATION.md", "docs/LIBRARY.md", "docs/RELIABILITY.md",
-  "docs/PERFORMANCE.md", "docs/SECURITY.md", "docs/EMULATOR.md", "docs/CLI.md", "docs/TESTING.md",
-  "docs/EMBEDDING.md",
-}
-
-local function pages()
-  local list, listed = {}, {}
-  for _, page in ipairs(PAGES) do
-    listed[page] = true
-    local f = io.open(page, "rb")
-    if f then f:close() list[#list + 1] = page end
-  end
-  local p = assert(io.popen("ls docs/*.md 2>/dev/null | sort"))
-  for page in p:lines() do
-    if not listed[page] then list[#list + 1] = page end
-  end
-  p:close()
-  return list
-end
-
 -- The ```lua blocks of the pages as scripts: a block whose first line starts with
 -- "-- continues" runs after the blocks before it (back to the last one that does not, on this
 -- page or an earlier one), so the API reference can build on the quick start's client,
@@ -64,7 +40,7 @@ describe("README.md and docs/", function()
   setup(function() emu = helper.start_emulator() end)
   teardown(function() emu.stop() end)
 
-  local scripts = lua_scripts(pages())
+  local scripts = lua_scripts(helper.doc_pages())
 
   it("has Lua examples", function()
     assert.truthy(#scripts >= 1)

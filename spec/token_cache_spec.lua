@@ -79,6 +79,16 @@ describe("token cache files (core.private_*)", function()
     assert.has_error(function() core.private_write(path, path .. ".t2", "two\nlines", core.secret("x")) end)
   end)
 
+  it("private_read refuses a FIFO at the path at once, without waiting for a writer", function()
+    local path = root .. "/token"
+    sh("mkfifo -m 600 " .. q(path))
+    -- in a child process with a time limit: a read that waits would hang this one
+    local out = helper.run("timeout 10 " .. helper.LUA .. " -e " .. q("package.cpath = " .. ("%q"):format(helper.CPATH)
+      .. " .. ';' .. package.cpath; local core = require 'flowservice.core'; "
+      .. "print(select(3, core.private_read(" .. ("%q"):format(path) .. ")))"))
+    assert.equal("unsafe\n", out)
+  end)
+
   it("private_read: missing, open to others, a symbolic link, another format", function()
     local path = root .. "/token"
     local _, _, reason = core.private_read(path)

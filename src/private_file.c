@@ -104,7 +104,9 @@ static int private_read(lua_State *L) {
   char *buf;
   size_t got = 0;
   fs_secret *s;
-  int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  /* O_NONBLOCK: opening a FIFO (or a device) put where the file should be must not wait for a
+   * writer; fstat below refuses anything but a regular file, and a regular file reads the same */
+  int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) {
     if (errno == ENOENT) return fail(L, "missing", "%s does not exist", path);
     if (errno == ELOOP) return fail(L, "unsafe", "%s is a symbolic link", path);
