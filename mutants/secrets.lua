@@ -77,4 +77,8 @@ return {
   }]],
     breaks = "tostring of a C secret shows its value",
     specs = { "spec/secret_spec.lua" } },
+  { id = "token_cache_secret", file = "lua/flowservice/token_cache.lua",
+    from = [[core.hash64(key, client_secret)]], to = [[core.hash64(key)]],
+    breaks = "a cached token is found with any client secret: a wrong secret looks right",
+    specs = { "spec/cli_unattended_spec.lua" } },
 }

@@ -137,6 +137,19 @@ describe("the command line, unattended", function()
       assert.equal(1, token_requests())
     end)
 
+    it("finds a token only with the client secret that got it: a wrong secret asks IMS and fails", function()
+      local cache_home = temp_dir()
+      local env = { XDG_CACHE_HOME = cache_home }
+      assert.equal(EXIT.ok, select(3, cli(block.emu, { "token" }, env)))
+      local _, err, code = cli(block.emu, { "token" }, { XDG_CACHE_HOME = cache_home,
+        AEP_CLIENT_SECRET = "SENTINEL-wrong-secret" })
+      assert.equal(EXIT.auth, code, err)
+      assert.is_nil(err:find("SENTINEL", 1, true))
+      local again = json.decode((cli(block.emu, { "--json", "token" }, env)))
+      assert.is_true(again.cached) -- the right secret still finds its token
+      assert.equal(2, token_requests())
+    end)
+
     it("is refused, with the path and the rule, when group or others can read the file", function()
       local cache_home = temp_dir()
       local env = { XDG_CACHE_HOME = cache_home }

@@ -133,6 +133,12 @@ describe("token cache files (core.private_*)", function()
     assert.equal(core.hash64("key"), core.hash64("key"))
     assert.not_equal(core.hash64("key1"), core.hash64("key2"))
     assert.equal("cbf29ce484222325", core.hash64("")) -- FNV-1a's offset basis
+    -- with a secret: its bytes after the key's, read in C
+    local one, two = core.secret("secret-one"), core.secret("secret-two")
+    assert.equal(core.hash64("keysecret-one"), core.hash64("key", one))
+    assert.not_equal(core.hash64("key", one), core.hash64("key", two))
+    two:wipe()
+    assert.has_error(function() core.hash64("key", two) end, "attempt to use a wiped secret")
   end)
 
   it("token_cache: store, load until the refresh time, refuse an unsafe file, forget", function()

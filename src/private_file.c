@@ -211,16 +211,29 @@ static int private_write(lua_State *L) {
   return 1;
 }
 
-/* core.hash64(string) -> 16 hex digits: FNV-1a, 64 bits. Names a cache file after its key;
- * not a cryptographic hash (the file repeats the key, and a mismatch is a miss). */
-static int hash64(lua_State *L) {
-  size_t len, i;
-  const unsigned char *p = (const unsigned char *)luaL_checklstring(L, 1, &len);
-  uint64_t h = 14695981039346656037ULL;
-  char hex[17];
+static uint64_t fnv1a(uint64_t h, const unsigned char *p, size_t len) {
+  size_t i;
   for (i = 0; i < len; i++) {
     h ^= p[i];
     h *= 1099511628211ULL;
+  }
+  return h;
+}
+
+/* core.hash64(string [, secret]) -> 16 hex digits: FNV-1a, 64 bits, over the string and then the
+ * secret's bytes. Names a cache file after its key and the client secret, so a token is only
+ * ever found with the secret that got it; not a cryptographic hash (the file repeats the key,
+ * and a mismatch is a miss). 64 bits say next to nothing of a client secret of 30 or more
+ * random characters, and the name is in a directory of mode 0700 with the token itself. */
+static int hash64(lua_State *L) {
+  size_t len;
+  const unsigned char *p = (const unsigned char *)luaL_checklstring(L, 1, &len);
+  uint64_t h = fnv1a(14695981039346656037ULL, p, len);
+  char hex[17];
+  if (!lua_isnoneornil(L, 2)) {
+    fs_secret *s = luaL_checkudata(L, 2, FS_SECRET_MT);
+    if (s->data == NULL) return luaL_error(L, "attempt to use a wiped secret");
+    h = fnv1a(h, (const unsigned char *)s->data, s->len);
   }
   (void)snprintf(hex, sizeof hex, "%016llx", (unsigned long long)h);
   lua_pushstring(L, hex);

@@ -355,9 +355,10 @@ function client.new(opts)
   -- The caller's strings (and the copies in `s`, dropped on return) stay as they are: Lua
   -- strings are immutable and may be interned, so they cannot be wiped. From here on only the
   -- C copies are used.
+  local client_secret = s.client_secret and core.secret(s.client_secret, "form")
   private[self] = {
     session = core.session(session_opts),
-    client_secret = s.client_secret and core.secret(s.client_secret, "form"),
+    client_secret = client_secret,
     api_key = s.api_key,
     static_token = s.access_token and core.secret(s.access_token),
     -- Opt-in tracing: every request and response, secrets replaced (trace.lua).
@@ -371,7 +372,7 @@ function client.new(opts)
     -- Adaptive rate limiting (limiter.lua) of every Flow Service request, or nil (off).
     limiter = rate_limiter,
     -- The token cache shared by processes (token_cache.lua), for tokens from IMS only.
-    cache = cache_dir and not s.access_token and token_cache.new(cache_dir, self.config) or nil,
+    cache = cache_dir and not s.access_token and token_cache.new(cache_dir, self.config, client_secret) or nil,
     in_flight_limit = s.in_flight_limit,
   }
   if rate_limiter and opts.trace then

@@ -4,11 +4,12 @@
 --
 -- Where: `$XDG_CACHE_HOME/flowservice/` (else `~/.cache/flowservice/`), or the directory the
 -- option names; the directory is mode 0700, each file 0600, both owned by the user. A file is
--- named after a hash of its key (IMS URL, client id, org, scopes) and holds one header line
--- (JSON: the key, and the wall-clock times to refresh at and to expire at) and the token. The
--- client secret is never stored. The file I/O is in C (src/private_file.c): the token goes from
--- its secret to the file and back without being a Lua string, and a file or directory that
--- group or others can reach, or that belongs to another user, is refused and not read.
+-- named after a hash of its key (IMS URL, client id, org, scopes) and the client secret, and
+-- holds one header line (JSON: the key, and the wall-clock times to refresh at and to expire at)
+-- and the token. The client secret is never stored. The file I/O is in C (src/private_file.c):
+-- the token goes from its secret to the file and back without being a Lua string, and a file or
+-- directory that group or others can reach, or that belongs to another user, is refused and not
+-- read.
 local core = require "flowservice.core"
 local errors = require "flowservice.errors"
 local json = require "flowservice.json"
@@ -29,10 +30,12 @@ function token_cache.default_dir(getenv)
   return base .. "/flowservice"
 end
 
--- The cache of one credential: { dir, key, path }.
-function token_cache.new(dir, config)
+-- The cache of one credential: { dir, key, path }. The file's name also hashes the client
+-- secret (a core.secret, hashed in C): a token is found only with the secret that got it, so a
+-- wrong or replaced secret asks IMS (and fails there) instead of looking right.
+function token_cache.new(dir, config, client_secret)
   local key = table.concat({ config.ims_url, config.client_id or "", config.org_id, config.scopes or "" }, "\n")
-  return { dir = dir, key = key, path = dir .. "/token-" .. core.hash64(key) }
+  return { dir = dir, key = key, path = dir .. "/token-" .. core.hash64(key, client_secret) }
 end
 
 local function refused(message, fix)
