@@ -81,4 +81,8 @@ return {
     from = [[core.hash64(key, client_secret)]], to = [[core.hash64(key)]],
     breaks = "a cached token is found with any client secret: a wrong secret looks right",
     specs = { "spec/cli_unattended_spec.lua" } },
+  { id = "private_dir_trailing_slash", file = "src/private_file.c",
+    from = [[if (lstat(copy, &st) != 0) {]], to = [[if (lstat(path, &st) != 0) {]],
+    breaks = "a token cache directory named with a trailing slash may be a symbolic link (lstat follows it)",
+    specs = { "spec/token_cache_spec.lua" } },
 }

@@ -39,6 +39,17 @@ describe("token cache files (core.private_*)", function()
     assert.equal("700", mode_of(dir))
     assert.equal("700", mode_of(root .. "/a/b"))
     assert.is_true(core.private_dir(dir))
+    assert.is_true(core.private_dir(dir .. "//")) -- trailing slashes name the same directory
+  end)
+
+  it("private_dir refuses a symbolic link named with trailing slashes (which would follow it)", function()
+    sh("mkdir -m 700 " .. q(root .. "/target") .. " && ln -s target " .. q(root .. "/slashed"))
+    for _, name in ipairs { "/slashed/", "/slashed//" } do
+      local ok, why, reason = core.private_dir(root .. name)
+      assert.is_nil(ok)
+      assert.equal("unsafe", reason)
+      assert.truthy(why:find("symbolic link", 1, true), why)
+    end
   end)
 
   it("private_dir refuses a directory open to others, and a symbolic link", function()
@@ -51,7 +62,7 @@ describe("token cache files (core.private_*)", function()
     ok, why, reason = core.private_dir(root .. "/link")
     assert.is_nil(ok)
     assert.equal("unsafe", reason)
-    assert.truthy(why:find("not a directory", 1, true), why)
+    assert.truthy(why:find("symbolic link", 1, true), why)
   end)
 
   it("writes a header line and a secret atomically with mode 0600, and reads them back", function()

@@ -52,6 +52,7 @@ static const char *mode_text(const struct stat *st, char out[8]) {
 
 /* NULL when st is private to the effective user, else why not (for a message). */
 static const char *why_not_private(const struct stat *st, int want_dir) {
+  if (S_ISLNK(st->st_mode)) return "is a symbolic link";
   if (want_dir ? !S_ISDIR(st->st_mode) : !S_ISREG(st->st_mode))
     return want_dir ? "is not a directory" : "is not a regular file";
   if (st->st_uid != geteuid()) return "belongs to another user";
@@ -82,8 +83,14 @@ static int private_dir(lua_State *L) {
     }
     if (i < len) copy[i] = '/';
   }
+  /* lstat without the trailing slashes: "link/" would name what a symbolic link points to */
+  while (len > 1 && copy[len - 1] == '/') copy[--len] = '\0';
+  if (lstat(copy, &st) != 0) {
+    int e = errno;
+    free(copy);
+    return fail(L, "io", "cannot read the directory %s: %s", path, strerror(e));
+  }
   free(copy);
-  if (lstat(path, &st) != 0) return fail(L, "io", "cannot read the directory %s: %s", path, strerror(errno));
   why = why_not_private(&st, 1);
   if (why != NULL) {
     char mode[8];
