@@ -454,7 +454,7 @@ CHECKERS = {
         local indent, names = line:match("^(%s*)(%S.-)%s%s")
         if not names then indent, names = line:match("^(%s*)(%S.*)$") end
         if names and #indent <= 4 then
-          local depth = #indent // 2
+          local depth = math.floor(#indent / 2)
           for name in names:gmatch("%S+") do
             name = name:gsub(",$", "")
             -- names have a "." or a "/"; the first word without is the description

@@ -51,7 +51,7 @@
   "ca_blob, ca_file, ca_path, connect_timeout, low_speed_limit, low_speed_time, " \
   "max_response_size, proxy, timeout, user_agent"
 
-enum { FAIL_NONE, FAIL_BODY, FAIL_HEADERS, FAIL_NOMEM };
+enum { FAIL_NONE, FAIL_BODY, FAIL_HEADERS, FAIL_NOMEM, FAIL_HEAD_CUT };
 
 /* ---- libcurl callbacks: C buffers only, never Lua ------------------------------ */
 
@@ -85,9 +85,13 @@ static size_t header_cb(char *ptr, size_t size, size_t nitems, void *ud) {
     /* a new status line: drop headers of an interim (1xx) response */
     s->nhdrs = 0;
     d->len = 0;
+    s->hdr_ended = 0;
     return n;
   }
-  if (len == 0) return n; /* end of a header block */
+  if (len == 0) { /* end of a header block */
+    s->hdr_ended = 1;
+    return n;
+  }
   if (is_ows(ptr[0])) {   /* obsolete line folding: continues the last value */
     if (s->nhdrs == 0) return n;
     for (vstart = 0; vstart < len && is_ows(ptr[vstart]); vstart++) {}
@@ -616,6 +620,7 @@ void fs_session_begin(fs_session *s, int wipe) {
   s->hdr_data.len = 0;
   s->nhdrs = 0;
   s->hdr_bytes = 0;
+  s->hdr_ended = 0;
   s->failure = FAIL_NONE;
   s->errbuf[0] = '\0';
 }
@@ -716,6 +721,8 @@ static void push_failure_message(lua_State *L, fs_session *s, CURLcode rc, int p
     push_failure(L, "CURLE_FILESIZE_EXCEEDED", msg);
   } else if (s->failure == FAIL_NOMEM) {
     push_failure(L, "CURLE_OUT_OF_MEMORY", "cannot buffer the response");
+  } else if (s->failure == FAIL_HEAD_CUT) {
+    push_failure(L, "CURLE_PARTIAL_FILE", "the response ended inside its header block (no blank line after it)");
   } else if (rc == CURLE_ABORTED_BY_CALLBACK && s->guard.refused) { /* named as libcurl names a body it cannot send again */
     push_failure(L, "CURLE_SEND_FAIL_REWIND",
                  "the connection closed before any reply and the request was not sent again "
@@ -814,6 +821,13 @@ int fs_session_push_result(lua_State *L, fs_session *s, CURLcode rc, int perform
   int got_capture = 0, top = lua_gettop(L);
   long status = 0;
   luaL_checkstack(L, PUSH_SLOTS, "pushing a response");
+  /* libcurl 7.88 takes a response cut off after its status line (or inside its headers) as
+   * complete: a 201 with no body, where the answer was lost. A truncated answer instead (after
+   * the request went out: a create's is ambiguous). */
+  if (rc == CURLE_OK && !s->hdr_ended) {
+    s->failure = FAIL_HEAD_CUT;
+    rc = CURLE_PARTIAL_FILE;
+  }
   if (rc == CURLE_OK) {
     curl_easy_getinfo(s->xfer, CURLINFO_RESPONSE_CODE, &status);
     if (captured && status >= 200 && status < 300) got_capture = capture_member(s, capture, capture_len, captured);

@@ -39,6 +39,7 @@ typedef struct fs_session {
   fs_header_item hdrs[FS_MAX_RESPONSE_HEADERS];
   unsigned nhdrs;
   size_t hdr_bytes; /* raw header bytes received for this request, 1xx included */
+  int hdr_ended;    /* the last header block ended with its blank line (see header_cb) */
   int failure;      /* why a callback aborted the transfer */
   long connect_timeout_ms, timeout_ms;
   size_t max_response_size;

@@ -82,9 +82,9 @@ function errors.decode(status, why, request_id)
 end
 
 -- A 2xx response whose JSON is valid but not the shape the API documents.
-function errors.unexpected(status, what, request_id)
+function errors.unexpected(status, what, request_id, ambiguous)
   return errors.new {
-    kind = "decode", status = status, request_id = request_id,
+    kind = "decode", status = status, request_id = request_id, ambiguous = ambiguous == true,
     message = "unexpected response: " .. what,
   }
 end

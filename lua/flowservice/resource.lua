@@ -99,9 +99,12 @@ local function seen(self, item)
 end
 
 -- {id, etag} from a create, update or action response (status and request id for the error).
+-- A create answered 2xx was carried out even when its answer cannot be read: ambiguous (look
+-- before creating again), as for every create whose answer was lost.
 local function ids(body, status, request_id, what)
   if type(body) ~= "table" or type(body.id) ~= "string" or type(body.etag) ~= "string" then
-    return nil, errors.unexpected(status, "expected {id, etag} in the " .. what .. " response", request_id)
+    return nil, errors.unexpected(status, "expected {id, etag} in the " .. what .. " response", request_id,
+      what == "create")
   end
   return { id = body.id, etag = body.etag }
 end

@@ -72,7 +72,7 @@ local function created_run(body, status, request_id)
   local item = body
   if type(body) == "table" and type(body.items) == "table" then item = body.items[1] end
   if type(item) ~= "table" or type(item.id) ~= "string" or type(item.etag) ~= "string" then
-    return nil, errors.unexpected(status, "expected {id, etag} in the run create response", request_id)
+    return nil, errors.unexpected(status, "expected {id, etag} in the run create response", request_id, true)
   end
   return { id = item.id, etag = item.etag }
 end
