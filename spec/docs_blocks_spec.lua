@@ -212,8 +212,11 @@ exec /usr/bin/make "$@"
   return dir, copy
 end
 
--- Runs `commands` ({ text, check = true|false }) in one bash session in the workspace; returns
--- for each command { output, status } and the whole output.
+local SESSION_SECONDS = 300
+
+-- Runs `commands` ({ text = command line, ... }) in one bash session in the workspace, at most
+-- SESSION_SECONDS; returns for each command { output, status } (nil for those it did not reach)
+-- and the whole output.
 local function run_session(dir, copy, commands)
   local parts = {
     "set -o pipefail",
@@ -243,7 +246,8 @@ local function run_session(dir, copy, commands)
     "NEW_PW=new-demo-password",
   }
   local out = helper.run("env -u AEP_BASE_URL -u AEP_IMS_URL " .. table.concat(env, " ")
-    .. " setsid bash " .. shell_quote(path) .. " </dev/null")
+    -- a time limit: a block that waits for ever (a server in the foreground) fails, not hangs
+    .. " timeout -k 5 " .. SESSION_SECONDS .. " setsid bash " .. shell_quote(path) .. " </dev/null")
   local results = {}
   for i in ipairs(commands) do
     local body, status = out:match("\n__begin " .. i .. "\n(.-)\n__end " .. i .. " (%d+)\n")
@@ -316,14 +320,13 @@ describe("the code blocks of README.md and docs/ #lua54only", function()
     if #blocks > 0 then
       it(page .. ": every shell block runs, every transcript shows what its commands print", function()
         local commands, ran = {}, {}
-        local function add(block, text, quiet)
+        local function add(block, text)
           for _, piece in ipairs(command_lines(text)) do
-            commands[#commands + 1] = { text = own_values(piece.text), block = block, line = block.line + piece.line,
-              quiet = quiet }
+            commands[#commands + 1] = { text = own_values(piece.text), block = block, line = block.line + piece.line }
             ran[command_key(piece.text)] = #commands
           end
         end
-        if page ~= "README.md" then add(start, start.text, true) end
+        if page ~= "README.md" then add(start, start.text) end
         local checks = {}
         for _, block in ipairs(blocks) do
           local entries = transcript(block)
@@ -343,8 +346,8 @@ describe("the code blocks of README.md and docs/ #lua54only", function()
         local results, out = run_session(dir, copy, commands)
         for i, command in ipairs(commands) do
           local result = results[i]
-          assert.truthy(result.status, ("%s:%d: the session stopped before `%s`:\n%s"):format(command.block.page,
-            command.line, command.text, out))
+          assert.truthy(result.status, ("%s:%d: the session stopped (or ran past %d s) before `%s` ended:\n%s")
+            :format(command.block.page, command.line, SESSION_SECONDS, command.text, out))
           assert.equal(0, result.status, ("%s:%d: `%s` exited %d:\n%s"):format(command.block.page, command.line,
             command.text, result.status, result.output))
         end
