@@ -99,7 +99,7 @@ deps:
 # TEST_FILES: the spec files to run (default: every one). The finalizer chaos spec runs in a
 # busted process of its own (see CHAOS_SPEC), also when the first process fails.
 TEST_FILES  ?=
-TEST_MAIN   = $(if $(TEST_FILES),$(filter-out $(CHAOS_SPEC),$(TEST_FILES)),--exclude-pattern=finalizer_chaos_spec)
+TEST_MAIN   = $(if $(TEST_FILES),$(filter-out $(CHAOS_SPEC),$(TEST_FILES)),--exclude-pattern=$(basename $(notdir $(CHAOS_SPEC))))
 TEST_CHAOS  = $(if $(TEST_FILES),$(filter $(CHAOS_SPEC),$(TEST_FILES)),$(CHAOS_SPEC))
 TEST_ENV    = FLOWSERVICE_LUA=$(LUA) FLOWSERVICE_CPATH='./$(BUILD)/?.so' FLOWSERVICE_CHAOS_TRIES=$(CHAOS_TRIES_TEST)
 test: deps-test

@@ -157,7 +157,7 @@ end
 -- The session
 ---------------------------------------------------------------------------------------------------
 
-local function shell_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+local shell_quote = helper.shell_quote
 
 -- A copy of the tree to work in (what a page's commands write stays there), HOME, and bin/
 -- with the commands and the make stand-in. Returns the directory.
